@@ -1,0 +1,29 @@
+//! Trunkline's pure core: number plans, prefixes and numbers, blocks and
+//! ranges, routes, the lookup index and route selection.
+//!
+//! No I/O, no clock, no randomness: everything here is a function of its
+//! inputs, so every node of a cluster computes the same table from the same
+//! log.
+//!
+//! Layout:
+//! - [`plan`]: `e164` and private plans.
+//! - [`number`]: parsing and canonical form of prefixes and numbers.
+//! - [`block`]: block patterns and decimal ranges to prefixes and back.
+//! - [`trie`]: the persistent longest-prefix-match index.
+//! - [`route`]: next hops, attributes, sources.
+//! - [`select`]: route selection and `explain`.
+//! - [`table`]: the route table built from the above.
+
+pub mod block;
+pub mod number;
+pub mod plan;
+pub mod route;
+pub mod select;
+pub mod table;
+pub mod trie;
+
+pub use block::{Block, Range};
+pub use number::{Digits, Number, NumberError, Prefix};
+pub use plan::{PlanId, Plans};
+pub use route::{Attrs, Itad, LargeCommunity, NextHop, Route, Source, Validation};
+pub use table::{Match, RouteSet, RouteTable};

@@ -1,0 +1,184 @@
+//! Routes: next hops, attributes, where a route came from.
+
+use std::fmt;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// IP Telephony Administrative Domain number (RFC 3219), like a BGP ASN.
+pub type Itad = u32;
+
+/// The ITAD range set aside for private and hobby use.
+pub const PRIVATE_ITADS: std::ops::RangeInclusive<Itad> = 4_200_000_000..=4_294_967_294;
+
+/// Local preference of a route when none is given.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// Longest next-hop URI accepted, in bytes.
+pub const MAX_URI_LEN: usize = 512;
+
+/// Most next hops on one route.
+pub const MAX_NEXT_HOPS: usize = 16;
+
+/// Where to send a call: a trunk URI with its priority and weight.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NextHop {
+    /// Lower is tried first.
+    pub priority: u32,
+    /// Share among equal priorities; heavier sorts first.
+    pub weight: u32,
+    pub uri: String,
+}
+
+/// Why a next hop was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum NextHopError {
+    #[error("a route needs at least one next hop")]
+    None,
+    #[error("at most {MAX_NEXT_HOPS} next hops per route, not {0}")]
+    TooMany(usize),
+    #[error("next hop URI is longer than {MAX_URI_LEN} bytes")]
+    TooLong,
+    #[error("next hop {0:?}: scheme must be sip:, sips:, iax2: or tel:")]
+    Scheme(String),
+    #[error("next hop {0:?} has nothing after its scheme")]
+    Empty(String),
+    #[error("next hop {uri:?}: unknown placeholder {{{name}}} (use {{e164}}, {{digits}} or {{local}})")]
+    Placeholder { uri: String, name: String },
+    #[error("next hop {0:?} holds whitespace or a control character")]
+    BadChar(String),
+}
+
+const SCHEMES: [&str; 4] = ["sip:", "sips:", "iax2:", "tel:"];
+const PLACEHOLDERS: [&str; 3] = ["e164", "digits", "local"];
+
+impl NextHop {
+    /// Checks the URI: a known scheme, known placeholders, no whitespace.
+    pub fn new(uri: &str, priority: u32, weight: u32) -> Result<NextHop, NextHopError> {
+        if uri.len() > MAX_URI_LEN {
+            return Err(NextHopError::TooLong);
+        }
+        let lower = uri.to_ascii_lowercase();
+        let Some(scheme) = SCHEMES.iter().find(|s| lower.starts_with(*s)) else {
+            return Err(NextHopError::Scheme(uri.to_owned()));
+        };
+        if uri.len() == scheme.len() {
+            return Err(NextHopError::Empty(uri.to_owned()));
+        }
+        if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(NextHopError::BadChar(uri.to_owned()));
+        }
+        let mut rest = uri;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            let name = &after[..close];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(NextHopError::Placeholder {
+                    uri: uri.to_owned(),
+                    name: name.to_owned(),
+                });
+            }
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        Ok(NextHop {
+            priority,
+            weight,
+            uri: uri.to_owned(),
+        })
+    }
+
+    /// The URI with `{e164}`, `{digits}` and `{local}` filled in.
+    pub fn expand(&self, e164: &str, digits: &str, local: &str) -> String {
+        if !self.uri.contains('{') {
+            return self.uri.clone();
+        }
+        self.uri
+            .replace("{e164}", e164)
+            .replace("{digits}", digits)
+            .replace("{local}", local)
+    }
+}
+
+/// Sorts next hops into the order a PBX should try them.
+pub fn order_next_hops(hops: &mut [NextHop]) {
+    hops.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then(b.weight.cmp(&a.weight))
+            .then(a.uri.cmp(&b.uri))
+    });
+}
+
+/// A BGP-style large community (RFC 8092): global administrator and two
+/// local values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LargeCommunity(pub u32, pub u32, pub u32);
+
+impl fmt::Display for LargeCommunity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.0, self.1, self.2)
+    }
+}
+
+/// Origin validation state, as in RPKI route origin validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Validation {
+    NotFound,
+    Valid,
+    Invalid,
+}
+
+/// Where a route came from. The order of the variants is the tie-break
+/// order of the last selection step among local sources.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Announced through the API or CLI.
+    Api,
+    /// Listed in the config file.
+    Config,
+    /// Learned from a peering session.
+    Peer { itad: Itad, name: Arc<str> },
+}
+
+impl Source {
+    pub fn is_local(&self) -> bool {
+        !matches!(self, Source::Peer { .. })
+    }
+
+    /// `api`, `config` or the peer's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Api => "api",
+            Source::Config => "config",
+            Source::Peer { name, .. } => name,
+        }
+    }
+}
+
+/// Everything about a route except its prefix and when it was installed.
+/// Many prefixes share one `Attrs` (a bulk load names the same trunk for
+/// thousands of blocks), so routes hold it behind an `Arc`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Attrs {
+    pub source: Source,
+    /// In the order to try them (see [`order_next_hops`]).
+    pub next_hops: Vec<NextHop>,
+    /// ITADs crossed, nearest first, origin last; empty for local routes.
+    pub path: Vec<Itad>,
+    pub local_pref: u32,
+    pub med: u32,
+    pub communities: Vec<LargeCommunity>,
+    pub validation: Validation,
+}
+
+/// One candidate route for a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub attrs: Arc<Attrs>,
+    /// Raft log index of the entry that installed it (selection step 6).
+    pub installed_at: u64,
+    /// Kept through a peer's graceful restart, awaiting refresh.
+    pub stale: bool,
+}
