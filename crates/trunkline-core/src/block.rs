@@ -24,7 +24,10 @@ pub enum Block {
     /// A plain prefix, any number length.
     Prefix(Prefix),
     /// `prefix` followed by `xs` wildcard digits.
-    Pattern { prefix: Prefix, xs: usize },
+    Pattern {
+        prefix: Prefix,
+        xs: usize,
+    },
     Range(Range),
 }
 

@@ -258,13 +258,15 @@ impl Plans {
         let split = self.split(input)?;
         let (digits, _) = self.read_digits(&split, false)?;
         if digits.is_empty() {
-            return Err(if split.plan == PlanId::E164 && input.trim().starts_with('+') {
-                NumberError::LonePlus
-            } else {
-                NumberError::NoDigits {
-                    plan: self.name(split.plan).to_owned(),
-                }
-            });
+            return Err(
+                if split.plan == PlanId::E164 && input.trim().starts_with('+') {
+                    NumberError::LonePlus
+                } else {
+                    NumberError::NoDigits {
+                        plan: self.name(split.plan).to_owned(),
+                    }
+                },
+            );
         }
         Ok(Number {
             plan: split.plan,

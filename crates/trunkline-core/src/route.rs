@@ -44,7 +44,9 @@ pub enum NextHopError {
     Scheme(String),
     #[error("next hop {0:?} has nothing after its scheme")]
     Empty(String),
-    #[error("next hop {uri:?}: unknown placeholder {{{name}}} (use {{e164}}, {{digits}} or {{local}})")]
+    #[error(
+        "next hop {uri:?}: unknown placeholder {{{name}}} (use {{e164}}, {{digits}} or {{local}})"
+    )]
     Placeholder { uri: String, name: String },
     #[error("next hop {0:?} holds whitespace or a control character")]
     BadChar(String),

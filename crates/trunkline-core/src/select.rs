@@ -41,8 +41,9 @@ impl Step {
     fn compare(self, a: &Route, b: &Route) -> Ordering {
         let (x, y) = (&*a.attrs, &*b.attrs);
         match self {
-            Step::Validation => (x.validation == Validation::Invalid)
-                .cmp(&(y.validation == Validation::Invalid)),
+            Step::Validation => {
+                (x.validation == Validation::Invalid).cmp(&(y.validation == Validation::Invalid))
+            }
             Step::LocalPref => y.local_pref.cmp(&x.local_pref),
             Step::LocallyOriginated => y.source.is_local().cmp(&x.source.is_local()),
             Step::PathLength => x.path.len().cmp(&y.path.len()),
@@ -65,11 +66,7 @@ impl Step {
                 "installed at log index {} after {}",
                 loser.installed_at, best.installed_at
             ),
-            Step::Peer => format!(
-                "source {} sorts after {}",
-                l.source.name(),
-                b.source.name()
-            ),
+            Step::Peer => format!("source {} sorts after {}", l.source.name(), b.source.name()),
         }
     }
 }

@@ -71,7 +71,10 @@ impl RouteTable {
     /// source. Returns the replaced route.
     pub fn upsert(&mut self, prefix: &Prefix, route: Route) -> Option<Route> {
         let trie = self.trie_mut(prefix.plan);
-        let mut routes: Vec<Route> = trie.get(&prefix.digits).map(|s| s.to_vec()).unwrap_or_default();
+        let mut routes: Vec<Route> = trie
+            .get(&prefix.digits)
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
         let old = match routes
             .iter()
             .position(|r| r.attrs.source == route.attrs.source)

@@ -9,4 +9,5 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of every file under `proto/`.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trunkline_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/trunkline_descriptor.bin"));

@@ -16,7 +16,11 @@ fn block_notations() {
         (
             "+15551230000..+15551234999",
             &[
-                "+15551230", "+15551231", "+15551232", "+15551233", "+15551234",
+                "+15551230",
+                "+15551231",
+                "+15551232",
+                "+15551233",
+                "+15551234",
             ],
         ),
         (
@@ -54,15 +58,34 @@ fn block_notations() {
 fn block_errors() {
     let plans = Plans::with_private([("npstn", 7)]).unwrap();
     let cases: &[(&str, &str)] = &[
-        ("+1555X1", "'X' at position 6 must only stand at the end of a block"),
-        ("+1555..npstn:1555", "a range joins two numbers of the same plan, not e164 and npstn"),
-        ("+1555..+15556", "a range joins two numbers of the same length, not 4 and 5 digits"),
+        (
+            "+1555X1",
+            "'X' at position 6 must only stand at the end of a block",
+        ),
+        (
+            "+1555..npstn:1555",
+            "a range joins two numbers of the same plan, not e164 and npstn",
+        ),
+        (
+            "+1555..+15556",
+            "a range joins two numbers of the same length, not 4 and 5 digits",
+        ),
         ("+1556..+1555", "range start is after its end"),
-        ("+123456789012XXXX", "16 digits is too long for plan e164 (at most 15)"),
-        ("+", "a lone '+' has no digits (write `e164:` for the default route)"),
+        (
+            "+123456789012XXXX",
+            "16 digits is too long for plan e164 (at most 15)",
+        ),
+        (
+            "+",
+            "a lone '+' has no digits (write `e164:` for the default route)",
+        ),
     ];
     for (input, want) in cases {
-        assert_eq!(plans.parse_block(input).unwrap_err().to_string(), *want, "{input}");
+        assert_eq!(
+            plans.parse_block(input).unwrap_err().to_string(),
+            *want,
+            "{input}"
+        );
     }
 }
 

@@ -16,7 +16,10 @@ const PREFIX_CASES: &[(&str, Result<&str, &str>)] = &[
     ("+123456789012345", Ok("+123456789012345")),
     ("", Err("empty input")),
     ("   ", Err("empty input")),
-    ("+", Err("a lone '+' has no digits (write `e164:` for the default route)")),
+    (
+        "+",
+        Err("a lone '+' has no digits (write `e164:` for the default route)"),
+    ),
     (
         "+1234567890123456",
         Err("16 digits is too long for plan e164 (at most 15)"),

@@ -80,8 +80,16 @@ fn each_step_decides() {
         ),
     ];
     for (i, (better, worse, step)) in cases.iter().enumerate() {
-        assert_eq!(compare(better, worse), (Ordering::Less, Some(*step)), "case {i}");
-        assert_eq!(compare(worse, better), (Ordering::Greater, Some(*step)), "case {i}");
+        assert_eq!(
+            compare(better, worse),
+            (Ordering::Less, Some(*step)),
+            "case {i}"
+        );
+        assert_eq!(
+            compare(worse, better),
+            (Ordering::Greater, Some(*step)),
+            "case {i}"
+        );
         let mut ranked = vec![worse.clone(), better.clone()];
         rank(&mut ranked);
         assert_eq!(&ranked[0], better, "case {i}");

@@ -97,7 +97,14 @@ proptest! {
 #[test]
 fn walk_under_a_prefix_and_stop_early() {
     let mut t = Trie::new();
-    for (k, v) in [("1", 1), ("15", 2), ("155", 3), ("1556", 4), ("16", 5), ("2", 6)] {
+    for (k, v) in [
+        ("1", 1),
+        ("15", 2),
+        ("155", 3),
+        ("1556", 4),
+        ("16", 5),
+        ("2", 6),
+    ] {
         t.insert(&d(k), v);
     }
     let mut seen = Vec::new();
@@ -105,7 +112,10 @@ fn walk_under_a_prefix_and_stop_early() {
         seen.push((k.to_string(), *v));
         true
     });
-    assert_eq!(seen, [("15".into(), 2), ("155".into(), 3), ("1556".into(), 4)]);
+    assert_eq!(
+        seen,
+        [("15".into(), 2), ("155".into(), 3), ("1556".into(), 4)]
+    );
     let mut n = 0;
     t.walk_under(&Digits::EMPTY, &mut |_, _| {
         n += 1;

@@ -1,0 +1,364 @@
+//! Replicated commands and their encoding in log entries.
+//!
+//! One log entry carries a batch of proposals. Plan names and route
+//! attributes are written once per entry in tables and referred to by
+//! index, so a bulk load of a million blocks to one trunk stays small.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use trunkline_core::table::AttrsInterner;
+use trunkline_core::{
+    Attrs, Digits, LargeCommunity, NextHop, PlanId, Plans, Prefix, Source, Validation,
+};
+
+use crate::codec::{DecodeError, Reader, Writer};
+
+const BATCH_VERSION: u8 = 1;
+
+/// A change to the replicated state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Install routes; each replaces the route of the same source for its prefix.
+    Announce(Vec<(Prefix, Arc<Attrs>)>),
+    /// Remove `source`'s routes for these prefixes.
+    Withdraw {
+        source: Source,
+        prefixes: Vec<Prefix>,
+    },
+    /// Make `source`'s routes exactly this set (used for config routes).
+    Replace {
+        source: Source,
+        routes: Vec<(Prefix, Arc<Attrs>)>,
+    },
+}
+
+/// Who proposed a command, so the proposing node can answer its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub node: u64,
+    pub token: u64,
+}
+
+/// One client request in a log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    pub origin: Origin,
+    /// Empty, or an id that makes a retried request apply once.
+    pub request_id: String,
+    pub command: Command,
+}
+
+/// Tables of plan names and attributes shared by the items of one encoding.
+#[derive(Debug, Default)]
+pub(crate) struct Tables<'a> {
+    plans: HashMap<PlanId, u64>,
+    plan_names: Vec<&'a str>,
+    attrs: HashMap<*const Attrs, u64>,
+    attrs_list: Vec<Arc<Attrs>>,
+}
+
+impl<'a> Tables<'a> {
+    pub(crate) fn plan(&mut self, plans: &'a Plans, id: PlanId) -> u64 {
+        *self.plans.entry(id).or_insert_with(|| {
+            self.plan_names.push(plans.name(id));
+            self.plan_names.len() as u64 - 1
+        })
+    }
+
+    pub(crate) fn attrs(&mut self, a: &Arc<Attrs>) -> u64 {
+        *self.attrs.entry(Arc::as_ptr(a)).or_insert_with(|| {
+            self.attrs_list.push(a.clone());
+            self.attrs_list.len() as u64 - 1
+        })
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.varint(self.plan_names.len() as u64);
+        for n in &self.plan_names {
+            w.str(n);
+        }
+        w.varint(self.attrs_list.len() as u64);
+        for a in &self.attrs_list {
+            write_attrs(w, a);
+        }
+    }
+}
+
+/// Decoded tables: plan ids and interned attributes by index.
+#[derive(Debug)]
+pub(crate) struct ReadTables {
+    plans: Vec<PlanId>,
+    attrs: Vec<Arc<Attrs>>,
+}
+
+impl ReadTables {
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        plans: &Plans,
+        interner: &mut AttrsInterner,
+    ) -> Result<ReadTables, DecodeError> {
+        let n = r.len(1)?;
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = r.str()?;
+            ids.push(
+                plans
+                    .by_name(name)
+                    .ok_or_else(|| DecodeError::Invalid(format!("unknown number plan {name:?}")))?,
+            );
+        }
+        let n = r.len(4)?;
+        let mut attrs = Vec::with_capacity(n);
+        for _ in 0..n {
+            attrs.push(interner.intern(read_attrs(r)?));
+        }
+        Ok(ReadTables { plans: ids, attrs })
+    }
+
+    pub(crate) fn prefix(&self, r: &mut Reader<'_>, plans: &Plans) -> Result<Prefix, DecodeError> {
+        let plan = *self
+            .plans
+            .get(r.varint()? as usize)
+            .ok_or(DecodeError::Invalid("plan index out of range".into()))?;
+        let raw = r.bytes()?;
+        let max = plans.get(plan).map_or(0, |p| p.max_digits as usize);
+        let digits = std::str::from_utf8(raw)
+            .ok()
+            .filter(|_| raw.len() <= max)
+            .and_then(Digits::from_ascii)
+            .ok_or(DecodeError::Invalid("bad prefix digits".into()))?;
+        Ok(Prefix { plan, digits })
+    }
+
+    pub(crate) fn attrs(&self, r: &mut Reader<'_>) -> Result<Arc<Attrs>, DecodeError> {
+        self.attrs
+            .get(r.varint()? as usize)
+            .cloned()
+            .ok_or(DecodeError::Invalid("attrs index out of range".into()))
+    }
+}
+
+pub(crate) fn write_prefix(w: &mut Writer, plan_index: u64, p: &Prefix) {
+    w.varint(plan_index);
+    w.varint(p.digits.len() as u64);
+    w.buf.extend(p.digits.as_slice().iter().map(|d| b'0' + d));
+}
+
+fn write_source(w: &mut Writer, s: &Source) {
+    match s {
+        Source::Api => w.u8(0),
+        Source::Config => w.u8(1),
+        Source::Peer { itad, name } => {
+            w.u8(2);
+            w.varint(u64::from(*itad));
+            w.str(name);
+        }
+    }
+}
+
+fn read_source(r: &mut Reader<'_>) -> Result<Source, DecodeError> {
+    Ok(match r.u8()? {
+        0 => Source::Api,
+        1 => Source::Config,
+        2 => Source::Peer {
+            itad: r.u32()?,
+            name: r.str()?.into(),
+        },
+        tag => {
+            return Err(DecodeError::Tag {
+                what: "source",
+                tag: tag.into(),
+            });
+        }
+    })
+}
+
+fn write_attrs(w: &mut Writer, a: &Attrs) {
+    write_source(w, &a.source);
+    w.varint(a.next_hops.len() as u64);
+    for h in &a.next_hops {
+        w.str(&h.uri);
+        w.varint(h.priority.into());
+        w.varint(h.weight.into());
+    }
+    w.varint(a.path.len() as u64);
+    for i in &a.path {
+        w.varint((*i).into());
+    }
+    w.varint(a.local_pref.into());
+    w.varint(a.med.into());
+    w.varint(a.communities.len() as u64);
+    for c in &a.communities {
+        w.varint(c.0.into());
+        w.varint(c.1.into());
+        w.varint(c.2.into());
+    }
+    w.u8(match a.validation {
+        Validation::NotFound => 0,
+        Validation::Valid => 1,
+        Validation::Invalid => 2,
+    });
+}
+
+fn read_attrs(r: &mut Reader<'_>) -> Result<Attrs, DecodeError> {
+    let source = read_source(r)?;
+    let n = r.len(3)?;
+    let mut next_hops = Vec::with_capacity(n);
+    for _ in 0..n {
+        let uri = r.str()?;
+        let (priority, weight) = (r.u32()?, r.u32()?);
+        next_hops.push(
+            NextHop::new(uri, priority, weight).map_err(|e| DecodeError::Invalid(e.to_string()))?,
+        );
+    }
+    let n = r.len(1)?;
+    let path = (0..n).map(|_| r.u32()).collect::<Result<_, _>>()?;
+    let (local_pref, med) = (r.u32()?, r.u32()?);
+    let n = r.len(3)?;
+    let communities = (0..n)
+        .map(|_| Ok(LargeCommunity(r.u32()?, r.u32()?, r.u32()?)))
+        .collect::<Result<_, DecodeError>>()?;
+    let validation = match r.u8()? {
+        0 => Validation::NotFound,
+        1 => Validation::Valid,
+        2 => Validation::Invalid,
+        tag => {
+            return Err(DecodeError::Tag {
+                what: "validation",
+                tag: tag.into(),
+            });
+        }
+    };
+    Ok(Attrs {
+        source,
+        next_hops,
+        path,
+        local_pref,
+        med,
+        communities,
+        validation,
+    })
+}
+
+/// Encodes a batch of proposals as the data of one log entry.
+pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
+    let mut tables = Tables::default();
+    let mut body = Writer::default();
+    body.varint(batch.len() as u64);
+    for p in batch {
+        body.varint(p.origin.node);
+        body.varint(p.origin.token);
+        body.str(&p.request_id);
+        match &p.command {
+            Command::Announce(routes) => {
+                body.u8(0);
+                write_routes(&mut body, &mut tables, plans, routes);
+            }
+            Command::Withdraw { source, prefixes } => {
+                body.u8(1);
+                write_source(&mut body, source);
+                body.varint(prefixes.len() as u64);
+                for px in prefixes {
+                    let i = tables.plan(plans, px.plan);
+                    write_prefix(&mut body, i, px);
+                }
+            }
+            Command::Replace { source, routes } => {
+                body.u8(2);
+                write_source(&mut body, source);
+                write_routes(&mut body, &mut tables, plans, routes);
+            }
+        }
+    }
+    let mut w = Writer::default();
+    w.u8(BATCH_VERSION);
+    tables.write(&mut w);
+    w.buf.extend_from_slice(&body.buf);
+    w.buf
+}
+
+fn write_routes<'a>(
+    w: &mut Writer,
+    tables: &mut Tables<'a>,
+    plans: &'a Plans,
+    routes: &[(Prefix, Arc<Attrs>)],
+) {
+    w.varint(routes.len() as u64);
+    for (px, a) in routes {
+        let i = tables.plan(plans, px.plan);
+        write_prefix(w, i, px);
+        w.varint(tables.attrs(a));
+    }
+}
+
+fn read_routes(
+    r: &mut Reader<'_>,
+    t: &ReadTables,
+    plans: &Plans,
+) -> Result<Vec<(Prefix, Arc<Attrs>)>, DecodeError> {
+    let n = r.len(3)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let px = t.prefix(r, plans)?;
+        out.push((px, t.attrs(r)?));
+    }
+    Ok(out)
+}
+
+/// Decodes the data of a log entry.
+pub fn decode_batch(
+    data: &[u8],
+    plans: &Plans,
+    interner: &mut AttrsInterner,
+) -> Result<Vec<Proposal>, DecodeError> {
+    let mut r = Reader::new(data);
+    let v = r.u8()?;
+    if v != BATCH_VERSION {
+        return Err(DecodeError::Version(v.into()));
+    }
+    let t = ReadTables::read(&mut r, plans, interner)?;
+    let n = r.len(4)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let origin = Origin {
+            node: r.varint()?,
+            token: r.varint()?,
+        };
+        let request_id = r.str()?.to_owned();
+        let command = match r.u8()? {
+            0 => Command::Announce(read_routes(&mut r, &t, plans)?),
+            1 => {
+                let source = read_source(&mut r)?;
+                let k = r.len(2)?;
+                let prefixes = (0..k)
+                    .map(|_| t.prefix(&mut r, plans))
+                    .collect::<Result<_, _>>()?;
+                Command::Withdraw { source, prefixes }
+            }
+            2 => {
+                let source = read_source(&mut r)?;
+                Command::Replace {
+                    source,
+                    routes: read_routes(&mut r, &t, plans)?,
+                }
+            }
+            tag => {
+                return Err(DecodeError::Tag {
+                    what: "command",
+                    tag: tag.into(),
+                });
+            }
+        };
+        out.push(Proposal {
+            origin,
+            request_id,
+            command,
+        });
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

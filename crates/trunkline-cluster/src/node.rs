@@ -1,0 +1,316 @@
+//! The Ready loop: one `RaftNode` owns the raft-rs `RawNode`, its durable
+//! storage and the state machine. The caller feeds it ticks, proposals and
+//! peer messages and calls [`RaftNode::handle_ready`]; it returns messages
+//! to send and the outcomes of applied proposals.
+//!
+//! Order inside one Ready (raft-rs `lib.rs`, "Processing the Ready State"):
+//! leader messages may go out at once; a snapshot is installed first;
+//! entries and hard state are made durable in one transaction; only then
+//! are persisted messages released and committed entries applied. The hard
+//! state's commit index is durable before anything at or below it is
+//! snapshotted, so a restart never sees applied > commit.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use protobuf::Message as _;
+use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, Message};
+use raft::{RawNode, StateRole};
+
+use crate::command::{Origin, Proposal, encode_batch};
+use crate::error::StoreError;
+use crate::state::{Applied, SharedView, StateMachine};
+use crate::storage::RedbStorage;
+use trunkline_core::Plans;
+
+/// Tunables of one node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: u64,
+    /// Ticks without a leader before an election.
+    pub election_tick: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_tick: usize,
+    /// Applied entries between state-machine snapshots.
+    pub snapshot_entries: u64,
+    /// Entries kept in the log behind a snapshot, so a slightly lagging
+    /// follower catches up from the log rather than a snapshot.
+    pub trailing_entries: u64,
+}
+
+impl NodeConfig {
+    pub fn single(id: u64) -> NodeConfig {
+        NodeConfig {
+            id,
+            election_tick: 10,
+            heartbeat_tick: 1,
+            snapshot_entries: 10_000,
+            trailing_entries: 1_000,
+        }
+    }
+}
+
+/// What one pass of the Ready loop produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Messages for other nodes.
+    pub messages: Vec<Message>,
+    /// Outcomes of proposals applied in this pass, in log order.
+    pub applied: Vec<Applied>,
+}
+
+/// Raft figures for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    pub id: u64,
+    pub role: Role,
+    pub term: u64,
+    pub leader_id: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub first_index: u64,
+    pub last_index: u64,
+    pub snapshot_index: u64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Role {
+    #[default]
+    Follower,
+    Candidate,
+    PreCandidate,
+    Leader,
+}
+
+/// A raft-rs node with durable storage and the route state machine.
+pub struct RaftNode {
+    raw: RawNode<RedbStorage>,
+    sm: StateMachine,
+    cfg: NodeConfig,
+    next_token: u64,
+    last_snapshot: u64,
+}
+
+impl std::fmt::Debug for RaftNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode").field("cfg", &self.cfg).finish()
+    }
+}
+
+impl RaftNode {
+    /// Opens the node's store in `dir`, restores the newest snapshot and
+    /// lets raft replay the committed log after it.
+    pub fn open(
+        dir: &Path,
+        cfg: NodeConfig,
+        plans: Plans,
+        logger: &slog::Logger,
+    ) -> Result<RaftNode, StoreError> {
+        let storage = RedbStorage::open(dir, &[cfg.id])?;
+        let mut sm = StateMachine::new(plans);
+        let snap_index = storage.snapshot_meta().index;
+        if snap_index > 0 {
+            let data = std::fs::read(storage.snapshot_path(snap_index)).map_err(StoreError::Io)?;
+            sm.restore(&data)?;
+        }
+        sm.publish();
+        let raft_cfg = raft::Config {
+            id: cfg.id,
+            election_tick: cfg.election_tick,
+            heartbeat_tick: cfg.heartbeat_tick,
+            applied: sm.applied_index(),
+            pre_vote: true,
+            check_quorum: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            max_uncommitted_size: 256 << 20,
+            ..Default::default()
+        };
+        let single = storage.conf_state().voters == [cfg.id];
+        let mut raw = RawNode::new(&raft_cfg, storage, logger)?;
+        if single {
+            // Alone in the group: no need to wait out an election timeout.
+            raw.campaign()?;
+        }
+        Ok(RaftNode {
+            raw,
+            sm,
+            last_snapshot: snap_index,
+            cfg,
+            next_token: 1,
+        })
+    }
+
+    /// The handle readers load published views from.
+    pub fn view(&self) -> SharedView {
+        self.sm.view()
+    }
+
+    pub fn state(&self) -> &StateMachine {
+        &self.sm
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// A fresh origin for a proposal made on this node.
+    pub fn origin(&mut self) -> Origin {
+        let token = self.next_token;
+        self.next_token += 1;
+        Origin {
+            node: self.cfg.id,
+            token,
+        }
+    }
+
+    /// Advances raft's logical clock by one tick.
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// Proposes a batch of requests as one log entry.
+    pub fn propose(&mut self, batch: &[Proposal]) -> Result<(), raft::Error> {
+        let data = encode_batch(batch, self.sm.plans());
+        self.raw.propose(Vec::new(), data)
+    }
+
+    /// Delivers a message from another node.
+    pub fn step(&mut self, msg: Message) -> Result<(), raft::Error> {
+        self.raw.step(msg)
+    }
+
+    pub fn status(&self) -> Status {
+        let r = &self.raw.raft;
+        let store = self.raw.store();
+        let cs = store.conf_state();
+        Status {
+            id: self.cfg.id,
+            role: match r.state {
+                StateRole::Follower => Role::Follower,
+                StateRole::Candidate => Role::Candidate,
+                StateRole::PreCandidate => Role::PreCandidate,
+                StateRole::Leader => Role::Leader,
+            },
+            term: r.term,
+            leader_id: r.leader_id,
+            commit_index: r.raft_log.committed,
+            applied_index: self.sm.applied_index(),
+            first_index: raft::Storage::first_index(store).unwrap_or(0),
+            last_index: raft::Storage::last_index(store).unwrap_or(0),
+            snapshot_index: store.snapshot_meta().index,
+            voters: cs.voters.clone(),
+            learners: cs.learners.clone(),
+        }
+    }
+
+    /// One pass of the Ready loop. A storage error is fatal: the caller
+    /// must stop the node rather than continue past an unwritten state.
+    pub fn handle_ready(&mut self) -> Result<Output, StoreError> {
+        let mut out = Output::default();
+        if !self.raw.has_ready() {
+            return Ok(out);
+        }
+        let mut rd = self.raw.ready();
+        out.messages.extend(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            self.sm.restore(&snap.data)?;
+            write_file_durably(
+                &self.raw.store().snapshot_path(snap.get_metadata().index),
+                &snap.data,
+            )?;
+            self.raw.mut_store().install_snapshot(snap.get_metadata())?;
+            self.last_snapshot = snap.get_metadata().index;
+        }
+        self.raw.mut_store().persist(rd.entries(), rd.hs())?;
+        out.messages.extend(rd.take_persisted_messages());
+        let committed = rd.take_committed_entries();
+        self.apply(committed, &mut out)?;
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            let mut hs = self.raw.store().hard_state().clone();
+            hs.commit = commit;
+            self.raw.mut_store().persist(&[], Some(&hs))?;
+        }
+        out.messages.extend(light.take_messages());
+        self.apply(light.take_committed_entries(), &mut out)?;
+        self.raw.advance_apply();
+        self.sm.publish();
+        self.maybe_snapshot()?;
+        Ok(out)
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), StoreError> {
+        for e in entries {
+            match e.get_entry_type() {
+                EntryType::EntryNormal => {
+                    out.applied.extend(self.sm.apply(e.index, e.term, &e.data));
+                }
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&e.data)?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.raw.mut_store().set_conf_state(cs)?;
+                    self.sm.skip(e.index, e.term);
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let cc = ConfChangeV2::parse_from_bytes(&e.data)?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.raw.mut_store().set_conf_state(cs)?;
+                    self.sm.skip(e.index, e.term);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a state-machine snapshot and compacts the log behind it, once
+    /// enough entries were applied since the last one.
+    fn maybe_snapshot(&mut self) -> Result<(), StoreError> {
+        let applied = self.sm.applied_index();
+        if applied < self.last_snapshot + self.cfg.snapshot_entries {
+            return Ok(());
+        }
+        self.snapshot_now()
+    }
+
+    /// Writes a snapshot at the applied index now.
+    pub fn snapshot_now(&mut self) -> Result<(), StoreError> {
+        let (index, term) = (self.sm.applied_index(), self.sm.applied_term());
+        if index == 0 || index == self.last_snapshot {
+            return Ok(());
+        }
+        // The commit index must be durable at or above the snapshot.
+        let mut hs = self.raw.store().hard_state().clone();
+        hs.commit = hs.commit.max(self.raw.raft.raft_log.committed);
+        self.raw.mut_store().persist(&[], Some(&hs))?;
+        let data = self.sm.snapshot();
+        let store = self.raw.mut_store();
+        write_file_durably(&store.snapshot_path(index), &data)?;
+        store.snapshot_taken(index, term, index.saturating_sub(self.cfg.trailing_entries))?;
+        let old = std::mem::replace(&mut self.last_snapshot, index);
+        if old > 0 {
+            let _ = std::fs::remove_file(store.snapshot_path(old));
+        }
+        Ok(())
+    }
+}
+
+/// Write to a temporary file, fsync, rename into place, fsync the directory.
+fn write_file_durably(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    let io = |r: std::io::Result<()>| r.map_err(StoreError::Io);
+    let mut f = std::fs::File::create(&tmp).map_err(StoreError::Io)?;
+    io(f.write_all(data))?;
+    io(f.sync_all())?;
+    io(std::fs::rename(&tmp, path))?;
+    if let Some(dir) = path.parent() {
+        io(std::fs::File::open(dir).and_then(|d| d.sync_all()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,326 @@
+//! The replicated state machine: applies committed entries to the route
+//! table and publishes a consistent view for readers.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use trunkline_core::table::AttrsInterner;
+use trunkline_core::{Attrs, Plans, Prefix, Route, RouteTable, Source};
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
+
+/// How many request ids are remembered for deduplication.
+pub const DEDUPE_CAPACITY: usize = 100_000;
+
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP1";
+
+/// What readers see: the table as of `applied_index`.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub table: RouteTable,
+    pub applied_index: u64,
+}
+
+/// Readers load the current view without locks; the state machine swaps
+/// in a new one after each batch of applied entries.
+pub type SharedView = Arc<ArcSwap<View>>;
+
+/// The result of applying one proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied; `changed` routes were installed or removed.
+    Applied { changed: u64 },
+    /// A request id seen before: nothing applied again; the first result.
+    Duplicate { changed: u64, index: u64 },
+    /// The entry could not be decoded (for example a plan missing from
+    /// this node's config). Nothing of it was applied.
+    Rejected(String),
+}
+
+/// A proposal's outcome, for the node that proposed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub origin: Origin,
+    pub index: u64,
+    pub outcome: Outcome,
+}
+
+/// Remembers the results of recent request ids, forgetting the oldest first.
+#[derive(Debug, Default)]
+struct Dedupe {
+    order: VecDeque<String>,
+    seen: HashMap<String, (u64, u64)>,
+}
+
+impl Dedupe {
+    fn get(&self, id: &str) -> Option<(u64, u64)> {
+        self.seen.get(id).copied()
+    }
+
+    fn insert(&mut self, id: String, index: u64, changed: u64) {
+        if self.seen.insert(id.clone(), (index, changed)).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > DEDUPE_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+    }
+}
+
+/// The route table and everything else the log builds.
+#[derive(Debug)]
+pub struct StateMachine {
+    plans: Plans,
+    table: RouteTable,
+    interner: AttrsInterner,
+    dedupe: Dedupe,
+    applied_index: u64,
+    applied_term: u64,
+    view: SharedView,
+}
+
+impl StateMachine {
+    pub fn new(plans: Plans) -> StateMachine {
+        StateMachine {
+            plans,
+            table: RouteTable::new(),
+            interner: AttrsInterner::default(),
+            dedupe: Dedupe::default(),
+            applied_index: 0,
+            applied_term: 0,
+            view: Arc::new(ArcSwap::from_pointee(View::default())),
+        }
+    }
+
+    pub fn plans(&self) -> &Plans {
+        &self.plans
+    }
+
+    /// The handle readers load views from.
+    pub fn view(&self) -> SharedView {
+        self.view.clone()
+    }
+
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    pub fn applied_term(&self) -> u64 {
+        self.applied_term
+    }
+
+    /// Makes everything applied so far visible to readers.
+    pub fn publish(&self) {
+        self.view.store(Arc::new(View {
+            table: self.table.clone(),
+            applied_index: self.applied_index,
+        }));
+    }
+
+    /// Marks an entry without commands (a leader's no-op, a membership
+    /// change) as applied.
+    pub fn skip(&mut self, index: u64, term: u64) {
+        self.applied_index = index;
+        self.applied_term = term;
+    }
+
+    /// Applies one committed entry's data. Deterministic: the same entries
+    /// in the same order give the same table on every node.
+    pub fn apply(&mut self, index: u64, term: u64, data: &[u8]) -> Vec<Applied> {
+        self.applied_index = index;
+        self.applied_term = term;
+        if data.is_empty() {
+            return Vec::new();
+        }
+        let batch = match decode_batch(data, &self.plans, &mut self.interner) {
+            Ok(b) => b,
+            Err(e) => {
+                // No origin can be read from a broken entry; proposers time out.
+                return vec![Applied {
+                    origin: Origin { node: 0, token: 0 },
+                    index,
+                    outcome: Outcome::Rejected(format!("entry {index}: {e}")),
+                }];
+            }
+        };
+        let out = batch
+            .into_iter()
+            .map(|p| {
+                let outcome = match self.dedupe.get(&p.request_id) {
+                    Some((first, changed)) if !p.request_id.is_empty() => Outcome::Duplicate {
+                        changed,
+                        index: first,
+                    },
+                    _ => {
+                        let changed = self.execute(index, p.command);
+                        if !p.request_id.is_empty() {
+                            self.dedupe.insert(p.request_id, index, changed);
+                        }
+                        Outcome::Applied { changed }
+                    }
+                };
+                Applied {
+                    origin: p.origin,
+                    index,
+                    outcome,
+                }
+            })
+            .collect();
+        out
+    }
+
+    fn execute(&mut self, index: u64, command: Command) -> u64 {
+        match command {
+            Command::Announce(routes) => routes
+                .into_iter()
+                .filter(|(px, a)| self.install(index, px, a.clone()))
+                .count() as u64,
+            Command::Withdraw { source, prefixes } => prefixes
+                .iter()
+                .filter(|px| self.table.remove(px, &source).is_some())
+                .count() as u64,
+            Command::Replace { source, routes } => {
+                let wanted: HashMap<Prefix, Arc<Attrs>> = routes.into_iter().collect();
+                let mut stale = Vec::new();
+                self.table.walk_all(&mut |px, set| {
+                    if set.iter().any(|r| r.attrs.source == source) && !wanted.contains_key(px) {
+                        stale.push(*px);
+                    }
+                    true
+                });
+                let mut changed = 0;
+                for px in stale {
+                    changed += u64::from(self.table.remove(&px, &source).is_some());
+                }
+                for (px, a) in wanted {
+                    changed += u64::from(self.install(index, &px, a));
+                }
+                self.interner.purge();
+                changed
+            }
+        }
+    }
+
+    /// Installs a route unless the same source already has identical
+    /// attributes there (then its original log index stands).
+    fn install(&mut self, index: u64, prefix: &Prefix, attrs: Arc<Attrs>) -> bool {
+        if let Some(set) = self.table.get(prefix)
+            && set
+                .iter()
+                .any(|r| r.attrs.source == attrs.source && Arc::ptr_eq(&r.attrs, &attrs))
+        {
+            return false;
+        }
+        self.table.upsert(
+            prefix,
+            Route {
+                attrs,
+                installed_at: index,
+                stale: false,
+            },
+        );
+        true
+    }
+
+    /// Serializes the whole state (as of `applied_index`).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut tables = Tables::default();
+        self.table.walk_all(&mut |px, set| {
+            tables.plan(&self.plans, px.plan);
+            for r in set.iter() {
+                tables.attrs(&r.attrs);
+            }
+            true
+        });
+        let mut w = Writer::default();
+        w.buf.extend_from_slice(SNAPSHOT_MAGIC);
+        w.varint(self.applied_index);
+        w.varint(self.applied_term);
+        w.varint(self.dedupe.order.len() as u64);
+        for id in &self.dedupe.order {
+            let (index, changed) = self.dedupe.seen[id];
+            w.str(id);
+            w.varint(index);
+            w.varint(changed);
+        }
+        tables.write(&mut w);
+        w.varint(self.table.route_count() as u64);
+        self.table.walk_all(&mut |px, set| {
+            for r in set.iter() {
+                let pi = tables.plan(&self.plans, px.plan);
+                write_prefix(&mut w, pi, px);
+                w.varint(tables.attrs(&r.attrs));
+                w.varint(r.installed_at);
+                w.u8(u8::from(r.stale));
+            }
+            true
+        });
+        w.buf
+    }
+
+    /// Replaces the whole state with a snapshot's, and publishes it.
+    pub fn restore(&mut self, data: &[u8]) -> Result<(), DecodeError> {
+        let mut r = Reader::new(data);
+        let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
+        if magic != SNAPSHOT_MAGIC {
+            return Err(DecodeError::Invalid("not a trunkline snapshot".into()));
+        }
+        for _ in 0..8 {
+            r.u8()?;
+        }
+        let applied_index = r.varint()?;
+        let applied_term = r.varint()?;
+        let mut dedupe = Dedupe::default();
+        for _ in 0..r.len(3)? {
+            let id = r.str()?.to_owned();
+            dedupe.insert(id, r.varint()?, r.varint()?);
+        }
+        let mut interner = AttrsInterner::default();
+        let t = ReadTables::read(&mut r, &self.plans, &mut interner)?;
+        let mut table = RouteTable::new();
+        for _ in 0..r.len(4)? {
+            let px = t.prefix(&mut r, &self.plans)?;
+            let attrs = t.attrs(&mut r)?;
+            let installed_at = r.varint()?;
+            let stale = r.u8()? != 0;
+            table.upsert(
+                &px,
+                Route {
+                    attrs,
+                    installed_at,
+                    stale,
+                },
+            );
+        }
+        r.finish()?;
+        self.table = table;
+        self.interner = interner;
+        self.dedupe = dedupe;
+        self.applied_index = applied_index;
+        self.applied_term = applied_term;
+        self.publish();
+        Ok(())
+    }
+
+    /// Routes of one source, for tests and config reloads.
+    pub fn routes_of(&self, source: &Source) -> Vec<(Prefix, Route)> {
+        let mut out = Vec::new();
+        self.table.walk_all(&mut |px, set| {
+            out.extend(
+                set.iter()
+                    .filter(|r| &r.attrs.source == source)
+                    .map(|r| (*px, r.clone())),
+            );
+            true
+        });
+        out
+    }
+}
