@@ -103,14 +103,10 @@ impl NextHop {
     }
 }
 
-/// Sorts next hops into the order a PBX should try them.
+/// Sorts next hops into the order a PBX should try them: by priority, then
+/// heaviest weight first; equal ones keep the order they were given in.
 pub fn order_next_hops(hops: &mut [NextHop]) {
-    hops.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then(b.weight.cmp(&a.weight))
-            .then(a.uri.cmp(&b.uri))
-    });
+    hops.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
 }
 
 /// A BGP-style large community (RFC 8092): global administrator and two

@@ -17,7 +17,8 @@ pub type RouteSet = Arc<[Route]>;
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     plans: Vec<Trie<RouteSet>>,
-    routes: usize,
+    /// Routes per plan, same indexes as `plans`.
+    routes: Vec<usize>,
 }
 
 /// The answer to a lookup.
@@ -49,13 +50,18 @@ impl RouteTable {
         let i = plan.0 as usize;
         if self.plans.len() <= i {
             self.plans.resize_with(i + 1, Trie::new);
+            self.routes.resize(i + 1, 0);
         }
         &mut self.plans[i]
     }
 
     /// Number of routes (candidates), all prefixes and plans together.
     pub fn route_count(&self) -> usize {
-        self.routes
+        self.routes.iter().sum()
+    }
+
+    pub fn route_count_in(&self, plan: PlanId) -> usize {
+        self.routes.get(plan.0 as usize).copied().unwrap_or(0)
     }
 
     /// Number of prefixes with at least one route.
@@ -88,7 +94,7 @@ impl RouteTable {
         rank(&mut routes);
         trie.insert(&prefix.digits, routes.into());
         if old.is_none() {
-            self.routes += 1;
+            self.routes[prefix.plan.0 as usize] += 1;
         }
         old
     }
@@ -105,7 +111,7 @@ impl RouteTable {
         } else {
             trie.insert(&prefix.digits, routes.into());
         }
-        self.routes -= 1;
+        self.routes[prefix.plan.0 as usize] -= 1;
         Some(old)
     }
 

@@ -1,1 +1,100 @@
-fn main() {}
+//! `trunklined`: the Trunkline daemon.
+//!
+//! Layout:
+//! - `config`: the TOML file and its checks.
+//! - `store`: the raft thread owning the replicated route table.
+//! - `api`: the gRPC services; `convert`: protobuf <-> core.
+//! - `http`: metrics and health; `metrics`, `logging`.
+//! - `server`: starts everything and owns the one shutdown path.
+
+mod api;
+mod config;
+mod convert;
+mod http;
+mod logging;
+mod metrics;
+mod server;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, DEFAULT_CONFIG};
+
+/// Trunkline node: routes telephone numbers like BGP routes IP prefixes.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Config file (TOML). Without it the node runs from the embedded default.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Validate a config file and exit.
+    CheckConfig { file: PathBuf },
+    /// Print the embedded default config.
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.cmd {
+        Some(Cmd::CheckConfig { file }) => match Config::from_file(&file) {
+            Ok(l) => {
+                println!(
+                    "{}: ok (node {} \"{}\", ITAD {}, {} plans, {} configured prefixes)",
+                    file.display(),
+                    l.config.node.id,
+                    l.config.node.name,
+                    l.config.node.itad,
+                    l.plans.len(),
+                    l.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
+        Some(Cmd::DefaultConfig) => {
+            print!("{DEFAULT_CONFIG}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            let loaded = match &args.config {
+                Some(f) => Config::from_file(f).map_err(|e| format!("{}: {e}", f.display())),
+                None => Config::from_toml(DEFAULT_CONFIG).map_err(|e| format!("embedded config: {e}")),
+            };
+            let loaded = match loaded {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("trunklined: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            logging::init(&loaded.config.log);
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("trunklined: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(server::run(loaded, server::shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("trunklined: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

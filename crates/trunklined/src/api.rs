@@ -1,0 +1,289 @@
+//! The gRPC services: `trunkline.v1.Routes` and `trunkline.v1.Node`.
+//!
+//! Reads answer from the published view (no lock, no raft round trip);
+//! writes go to the store task and return once applied.
+
+use std::pin::Pin;
+use std::time::Instant;
+
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use trunkline_cluster::node::Role;
+use trunkline_cluster::{Command, Outcome};
+use trunkline_core::select::explain;
+use trunkline_core::{Prefix, Source};
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::node_server::Node;
+use trunkline_proto::v1::routes_server::Routes;
+
+use crate::convert;
+use crate::metrics::{LookupLabels, Metrics};
+use crate::store::{StoreHandle, WriteError};
+
+/// Routes streamed per ListRoutes message.
+const LIST_BATCH: usize = 1000;
+
+/// Request ids longer than this are refused.
+const MAX_REQUEST_ID: usize = 128;
+
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub store: StoreHandle,
+    pub metrics: Metrics,
+    pub node_name: String,
+    pub itad: u32,
+    pub started: Instant,
+}
+
+fn write_error(e: WriteError) -> Status {
+    match e {
+        WriteError::NotLeader | WriteError::ShuttingDown => Status::unavailable(e.to_string()),
+        WriteError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+        WriteError::Rejected(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn request_id(id: &str) -> Result<String, Status> {
+    if id.len() > MAX_REQUEST_ID {
+        return Err(Status::invalid_argument(format!(
+            "request_id: at most {MAX_REQUEST_ID} bytes"
+        )));
+    }
+    Ok(id.to_owned())
+}
+
+impl Api {
+    fn count<T>(&self, method: &'static str, r: Result<T, Status>) -> Result<T, Status> {
+        self.metrics.rpc(
+            method,
+            r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+        );
+        r
+    }
+
+    async fn write(&self, id: String, command: Command) -> Result<(u64, u64), Status> {
+        let c = self.store.write(id, command).await.map_err(write_error)?;
+        match c.outcome {
+            Outcome::Applied { changed } | Outcome::Duplicate { changed, .. } => Ok((changed, c.index)),
+            Outcome::Rejected(why) => Err(Status::internal(why)),
+        }
+    }
+
+    async fn announce_inner(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceResponse, Status> {
+        let id = request_id(&req.request_id)?;
+        let routes = convert::announce_routes(self.store.plans(), &req.routes)?;
+        let (announced, log_index) = self.write(id, Command::Announce(routes)).await?;
+        Ok(pb::AnnounceResponse {
+            announced,
+            log_index,
+        })
+    }
+
+    async fn withdraw_inner(&self, req: pb::WithdrawRequest) -> Result<pb::WithdrawResponse, Status> {
+        let id = request_id(&req.request_id)?;
+        let prefixes = convert::withdraw_prefixes(self.store.plans(), &req.prefixes)?;
+        let (withdrawn, log_index) = self
+            .write(
+                id,
+                Command::Withdraw {
+                    source: Source::Api,
+                    prefixes,
+                },
+            )
+            .await?;
+        Ok(pb::WithdrawResponse {
+            withdrawn,
+            log_index,
+        })
+    }
+
+    fn lookup_inner(&self, req: &pb::LookupRequest) -> Result<pb::LookupResponse, Status> {
+        let plans = self.store.plans();
+        let number = convert::number(plans, &req.number)?;
+        let view = self.store.view().load();
+        let m = view.table.lookup(&number);
+        let no_route = || Status::not_found(format!("no route for {}", plans.number_str(&number)));
+        let m = m.ok_or_else(no_route)?;
+        let eligible = m.eligible();
+        if eligible.is_empty() {
+            return Err(no_route());
+        }
+        Ok(pb::LookupResponse {
+            number: plans.number_str(&number),
+            matched_prefix: plans.prefix_str(&m.prefix),
+            routes: eligible.iter().map(|r| convert::route(plans, &m.prefix, r)).collect(),
+            next_hops: convert::resolved_hops(&number, m.prefix.digits.len(), eligible),
+            applied_index: view.applied_index,
+        })
+    }
+}
+
+type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListRoutesResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Routes for Api {
+    async fn announce(&self, req: Request<pb::AnnounceRequest>) -> Result<Response<pb::AnnounceResponse>, Status> {
+        let r = self.announce_inner(req.into_inner()).await;
+        self.count("Announce", r).map(Response::new)
+    }
+
+    async fn withdraw(&self, req: Request<pb::WithdrawRequest>) -> Result<Response<pb::WithdrawResponse>, Status> {
+        let r = self.withdraw_inner(req.into_inner()).await;
+        self.count("Withdraw", r).map(Response::new)
+    }
+
+    async fn lookup(&self, req: Request<pb::LookupRequest>) -> Result<Response<pb::LookupResponse>, Status> {
+        let start = Instant::now();
+        let r = self.lookup_inner(req.get_ref());
+        self.metrics.lookup_seconds.observe(start.elapsed().as_secs_f64());
+        let result = match &r {
+            Ok(_) => "hit",
+            Err(s) if s.code() == tonic::Code::NotFound => "miss",
+            Err(_) => "error",
+        };
+        self.metrics.lookups.get_or_create(&LookupLabels { result }).inc();
+        self.count("Lookup", r).map(Response::new)
+    }
+
+    type ListRoutesStream = ListStream;
+
+    async fn list_routes(&self, req: Request<pb::ListRoutesRequest>) -> Result<Response<ListStream>, Status> {
+        let req = req.into_inner();
+        let plans = self.store.plans().clone();
+        let filter = if req.prefix.is_empty() {
+            None
+        } else {
+            let p = plans
+                .parse_prefix(&req.prefix)
+                .map_err(|e| convert::invalid(format_args!("prefix {:?}", req.prefix), e));
+            Some(self.count("ListRoutes", p)?)
+        };
+        let mode = match req.r#match() {
+            pb::PrefixMatch::Unspecified | pb::PrefixMatch::Longer => pb::PrefixMatch::Longer,
+            m => m,
+        };
+        let limit = if req.limit == 0 { u64::MAX } else { req.limit };
+        let view = self.store.view().load_full();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        self.metrics.rpc("ListRoutes", tonic::Code::Ok);
+        // The walk is synchronous; it runs on a blocking thread and stops as
+        // soon as the client goes away (the send fails).
+        tokio::task::spawn_blocking(move || {
+            let mut batch = Vec::with_capacity(LIST_BATCH);
+            let mut sent = 0u64;
+            let mut emit = |p: &Prefix, set: &trunkline_core::RouteSet| -> bool {
+                for r in set.iter() {
+                    if sent >= limit {
+                        return false;
+                    }
+                    batch.push(convert::route(&plans, p, r));
+                    sent += 1;
+                    if batch.len() == LIST_BATCH {
+                        let routes = std::mem::replace(&mut batch, Vec::with_capacity(LIST_BATCH));
+                        if tx.blocking_send(Ok(pb::ListRoutesResponse { routes })).is_err() {
+                            return false;
+                        }
+                    }
+                }
+                true
+            };
+            match (filter, mode) {
+                (None, _) => view.table.walk_all(&mut emit),
+                (Some(p), pb::PrefixMatch::Exact) => {
+                    if let Some(set) = view.table.get(&p) {
+                        emit(&p, set);
+                    }
+                }
+                (Some(p), pb::PrefixMatch::Shorter) => {
+                    for (q, set) in view.table.shorter(&p) {
+                        if !emit(&q, set) {
+                            break;
+                        }
+                    }
+                }
+                (Some(p), _) => view.table.walk_longer(&p, &mut emit),
+            }
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(Ok(pb::ListRoutesResponse { routes: batch }));
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn explain(&self, req: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
+        let r = (|| {
+            let plans = self.store.plans();
+            let number = convert::number(plans, &req.get_ref().number)?;
+            let view = self.store.view().load();
+            let m = view
+                .table
+                .lookup(&number)
+                .ok_or_else(|| Status::not_found(format!("no route for {}", plans.number_str(&number))))?;
+            let verdicts = explain(m.routes);
+            Ok(pb::ExplainResponse {
+                number: plans.number_str(&number),
+                matched_prefix: plans.prefix_str(&m.prefix),
+                candidates: m
+                    .routes
+                    .iter()
+                    .zip(verdicts)
+                    .map(|(r, v)| pb::Candidate {
+                        route: Some(convert::route(plans, &m.prefix, r)),
+                        lost_at: convert::step(v.lost_at).into(),
+                        reason: v.reason,
+                    })
+                    .collect(),
+            })
+        })();
+        self.count("Explain", r).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl Node for Api {
+    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        let st = self.store.status();
+        let view = self.store.view().load();
+        let plans = self.store.plans();
+        let mut plan_status = Vec::new();
+        for (id, plan) in plans.iter() {
+            plan_status.push(pb::PlanStatus {
+                name: plan.name.clone(),
+                max_digits: plan.max_digits.into(),
+                prefixes: view.table.prefix_count_in(id) as u64,
+                routes: view.table.route_count_in(id) as u64,
+            });
+        }
+        let role = match st.role {
+            Role::Follower => pb::RaftRole::Follower,
+            Role::Candidate => pb::RaftRole::Candidate,
+            Role::PreCandidate => pb::RaftRole::PreCandidate,
+            Role::Leader => pb::RaftRole::Leader,
+        };
+        let resp = pb::StatusResponse {
+            node_name: self.node_name.clone(),
+            itad: self.itad,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            raft: Some(pb::RaftStatus {
+                node_id: st.id,
+                role: role.into(),
+                term: st.term,
+                leader_id: st.leader_id,
+                commit_index: st.commit_index,
+                applied_index: st.applied_index,
+                first_index: st.first_index,
+                last_index: st.last_index,
+                snapshot_index: st.snapshot_index,
+                voters: st.voters,
+                learners: st.learners,
+            }),
+            plans: plan_status,
+            prefixes: view.table.prefix_count() as u64,
+            routes: view.table.route_count() as u64,
+        };
+        self.metrics.rpc("Status", tonic::Code::Ok);
+        Ok(Response::new(resp))
+    }
+}

@@ -1,0 +1,387 @@
+//! The TOML config file. Unknown fields are errors; a missing or broken file
+//! is an error, never a silent default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use thiserror::Error;
+use trunkline_core::route::{DEFAULT_LOCAL_PREF, PRIVATE_ITADS};
+use trunkline_core::{Attrs, Itad, LargeCommunity, NextHop, Plans, Prefix, Source, Validation};
+
+/// The config `trunklined` runs with when given none.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub raft: RaftSection,
+    #[serde(default)]
+    pub log: LogSection,
+    /// Private number plans.
+    #[serde(default, rename = "plan")]
+    pub plans: Vec<PlanSection>,
+    /// Routes this node originates.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Raft node id, unique in the cluster, at least 1.
+    pub id: u64,
+    #[serde(default = "default_name")]
+    pub name: String,
+    pub itad: Itad,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    #[serde(default = "default_api_listen")]
+    pub listen: SocketAddr,
+    /// Largest gRPC message accepted, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// How long a write may wait to be committed.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftSection {
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    #[serde(default = "default_election_ticks")]
+    pub election_ticks: usize,
+    #[serde(default = "default_heartbeat_ticks")]
+    pub heartbeat_ticks: usize,
+    /// Applied entries between snapshots.
+    #[serde(default = "default_snapshot_entries")]
+    pub snapshot_entries: u64,
+    /// Entries kept behind a snapshot.
+    #[serde(default = "default_trailing_entries")]
+    pub trailing_entries: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter: `info`, `debug`, `trunklined=debug,info`. The
+    /// `RUST_LOG` environment variable overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSection {
+    pub name: String,
+    pub max_digits: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// A prefix, block or range.
+    pub prefix: String,
+    /// Shorthand for next hops of priority 10 and weight 100, in order.
+    #[serde(default)]
+    pub via: Vec<String>,
+    #[serde(default)]
+    pub next_hops: Vec<NextHopSection>,
+    #[serde(default)]
+    pub local_pref: Option<u32>,
+    #[serde(default)]
+    pub med: u32,
+    /// Large communities as `global:local1:local2`.
+    #[serde(default)]
+    pub communities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextHopSection {
+    pub uri: String,
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_name() -> String {
+    "trunkline".to_owned()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./trunkline-data")
+}
+fn default_api_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9180))
+}
+fn default_max_message_bytes() -> usize {
+    16 << 20
+}
+fn default_write_timeout_ms() -> u64 {
+    10_000
+}
+fn default_tick_ms() -> u64 {
+    100
+}
+fn default_election_ticks() -> usize {
+    10
+}
+fn default_heartbeat_ticks() -> usize {
+    1
+}
+fn default_snapshot_entries() -> u64 {
+    10_000
+}
+fn default_trailing_entries() -> u64 {
+    1_000
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+/// Priority of a next hop given without one.
+pub fn default_priority() -> u32 {
+    10
+}
+/// Weight of a next hop given without one.
+pub fn default_weight() -> u32 {
+    100
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: default_api_listen(),
+            max_message_bytes: default_max_message_bytes(),
+            write_timeout_ms: default_write_timeout_ms(),
+        }
+    }
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: default_http_listen(),
+        }
+    }
+}
+
+impl Default for RaftSection {
+    fn default() -> Self {
+        RaftSection {
+            tick_ms: default_tick_ms(),
+            election_ticks: default_election_ticks(),
+            heartbeat_ticks: default_heartbeat_ticks(),
+            snapshot_entries: default_snapshot_entries(),
+            trailing_entries: default_trailing_entries(),
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: default_log_level(),
+            format: default_log_format(),
+        }
+    }
+}
+
+/// A config that parsed and passed every check, with what it implies.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub plans: Plans,
+    /// Routes from `[[route]]`, expanded to prefixes.
+    pub routes: Vec<(Prefix, Arc<Attrs>)>,
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Loaded, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.check()
+    }
+
+    pub fn from_file(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text)
+    }
+
+    fn check(self) -> Result<Loaded, ConfigError> {
+        if self.node.id == 0 {
+            return Err(invalid("node.id", "must be at least 1"));
+        }
+        if self.node.name.is_empty() {
+            return Err(invalid("node.name", "must not be empty"));
+        }
+        if self.node.itad == 0 || self.node.itad == u32::MAX {
+            return Err(invalid("node.itad", "0 and 4294967295 are reserved"));
+        }
+        if self.raft.tick_ms == 0 {
+            return Err(invalid("raft.tick_ms", "must be at least 1"));
+        }
+        if self.raft.heartbeat_ticks == 0 || self.raft.election_ticks <= self.raft.heartbeat_ticks {
+            return Err(invalid(
+                "raft.election_ticks",
+                "must be larger than raft.heartbeat_ticks, which must be at least 1",
+            ));
+        }
+        if self.raft.snapshot_entries == 0 {
+            return Err(invalid("raft.snapshot_entries", "must be at least 1"));
+        }
+        if self.api.max_message_bytes < 1024 {
+            return Err(invalid("api.max_message_bytes", "must be at least 1024"));
+        }
+        if self.api.write_timeout_ms == 0 {
+            return Err(invalid("api.write_timeout_ms", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", e))?;
+        let plans = Plans::with_private(self.plans.iter().map(|p| (p.name.as_str(), p.max_digits)))
+            .map_err(|e| invalid("plan", e))?;
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let field = |f: &str| format!("route[{i}].{f}");
+            let block = plans.parse_block(&r.prefix).map_err(|e| invalid(field("prefix"), e))?;
+            let attrs = Arc::new(local_attrs(
+                Source::Config,
+                &r.via,
+                r.next_hops.iter().map(|h| (h.uri.as_str(), h.priority, h.weight)),
+                r.local_pref,
+                r.med,
+                &r.communities,
+            )
+            .map_err(|(f, e)| invalid(field(f), e))?);
+            routes.extend(block.prefixes().into_iter().map(|p| (p, attrs.clone())));
+        }
+        Ok(Loaded {
+            config: self,
+            plans,
+            routes,
+        })
+    }
+
+    pub fn itad_is_private(&self) -> bool {
+        PRIVATE_ITADS.contains(&self.node.itad)
+    }
+}
+
+/// Parses `global:local1:local2`.
+pub fn parse_community(s: &str) -> Result<LargeCommunity, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let [a, b, c] = parts.as_slice() else {
+        return Err(format!("{s:?} is not global:local1:local2"));
+    };
+    let n = |x: &str| x.trim().parse::<u32>().map_err(|_| format!("{s:?}: {x:?} is not a u32"));
+    Ok(LargeCommunity(n(a)?, n(b)?, n(c)?))
+}
+
+/// Builds the attributes of a locally originated route, from `via`
+/// shorthands and explicit next hops. Errors name the offending field.
+pub fn local_attrs<'a>(
+    source: Source,
+    via: &[String],
+    next_hops: impl Iterator<Item = (&'a str, u32, u32)>,
+    local_pref: Option<u32>,
+    med: u32,
+    communities: &[String],
+) -> Result<Attrs, (&'static str, String)> {
+    let mut hops = Vec::new();
+    for uri in via {
+        hops.push(NextHop::new(uri, default_priority(), default_weight()).map_err(|e| ("via", e.to_string()))?);
+    }
+    for (uri, p, w) in next_hops {
+        hops.push(NextHop::new(uri, p, w).map_err(|e| ("next_hops", e.to_string()))?);
+    }
+    if hops.is_empty() {
+        return Err(("next_hops", trunkline_core::route::NextHopError::None.to_string()));
+    }
+    if hops.len() > trunkline_core::route::MAX_NEXT_HOPS {
+        return Err((
+            "next_hops",
+            trunkline_core::route::NextHopError::TooMany(hops.len()).to_string(),
+        ));
+    }
+    trunkline_core::route::order_next_hops(&mut hops);
+    let mut seen = std::collections::HashSet::new();
+    hops.retain(|h| seen.insert(h.uri.clone()));
+    let mut communities = communities
+        .iter()
+        .map(|c| parse_community(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ("communities", e))?;
+    communities.sort();
+    communities.dedup();
+    Ok(Attrs {
+        source,
+        next_hops: hops,
+        path: Vec::new(),
+        local_pref: local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
+        med,
+        communities,
+        validation: Validation::NotFound,
+    })
+}
+
+#[cfg(test)]
+mod tests;

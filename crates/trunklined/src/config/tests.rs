@@ -1,0 +1,64 @@
+use super::*;
+
+fn err(text: &str) -> String {
+    Config::from_toml(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_embedded_default_is_valid() {
+    let l = Config::from_toml(DEFAULT_CONFIG).unwrap();
+    assert!(l.config.itad_is_private());
+    assert_eq!(l.config.api.listen.to_string(), "127.0.0.1:50051");
+    assert_eq!(l.config.http.listen.to_string(), "127.0.0.1:9180");
+    assert_eq!(l.config.node.data_dir, PathBuf::from("./trunkline-data"));
+    assert!(l.routes.is_empty());
+}
+
+#[test]
+fn full_config() {
+    let l = Config::from_toml(
+        r#"
+        [node]
+        id = 2
+        itad = 4200000001
+        [[plan]]
+        name = "npstn"
+        max_digits = 7
+        [[route]]
+        prefix = "+1555123XXXX"
+        via = ["sip:{e164}@pbx.example.org"]
+        communities = ["4200000001:1:2"]
+        [[route]]
+        prefix = "npstn:5580000..npstn:5582999"
+        next_hops = [{ uri = "iax2:club/{local}", priority = 5 }]
+        local_pref = 200
+        "#,
+    )
+    .unwrap();
+    assert_eq!(l.routes.len(), 4);
+    assert_eq!(l.plans.prefix_str(&l.routes[0].0), "+1555123");
+    assert_eq!(l.routes[3].1.local_pref, 200);
+    assert_eq!(l.routes[3].1.next_hops[0].weight, 100);
+}
+
+#[test]
+fn errors_name_the_field() {
+    assert!(err("[node]\nid = 1\nitad = 4200000000\nbogus = 1\n").contains("unknown field `bogus`"));
+    assert!(err("[node]\nid = 1\n").contains("missing field `itad`"));
+    assert!(err("[node]\nid = 0\nitad = 5\n").starts_with("node.id:"));
+    assert!(err("[node]\nid = 1\nitad = 5\n[api]\nlisten = \"nowhere\"\n").contains("listen"));
+    assert_eq!(
+        err("[node]\nid = 1\nitad = 5\n[[route]]\nprefix = \"+1５\"\nvia = [\"sip:a@b\"]\n"),
+        "route[0].prefix: '５' at position 3 is not an ASCII digit (only 0-9 are accepted)"
+    );
+    assert_eq!(
+        err("[node]\nid = 1\nitad = 5\n[[route]]\nprefix = \"+1\"\nvia = [\"http://x\"]\n"),
+        "route[0].via: next hop \"http://x\": scheme must be sip:, sips:, iax2: or tel:"
+    );
+    assert_eq!(
+        err("[node]\nid = 1\nitad = 5\n[[route]]\nprefix = \"+1\"\n"),
+        "route[0].next_hops: a route needs at least one next hop"
+    );
+    assert!(err("[node]\nid = 1\nitad = 5\n[[plan]]\nname = \"E164\"\nmax_digits = 3\n").starts_with("plan:"));
+    assert!(err("[node]\nid = 1\nitad = 5\n[raft]\nelection_ticks = 1\n").starts_with("raft.election_ticks:"));
+}

@@ -1,0 +1,142 @@
+//! Starts the node and owns its one shutdown path: a signal (or the
+//! caller's future) stops the listeners, in-flight requests finish, then
+//! the raft thread drains and stops.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use trunkline_cluster::Command;
+use trunkline_cluster::node::NodeConfig;
+use trunkline_core::Source;
+use trunkline_proto::v1::node_server::NodeServer;
+use trunkline_proto::v1::routes_server::RoutesServer;
+
+use crate::api::Api;
+use crate::config::Loaded;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreConfig};
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let cfg = &loaded.config;
+    if !cfg.itad_is_private() {
+        tracing::info!(itad = cfg.node.itad, "ITAD is outside the private range 4200000000-4294967294: make sure it is yours");
+    }
+    let metrics = Metrics::new();
+    let store = Store::start(
+        StoreConfig {
+            dir: cfg.node.data_dir.clone(),
+            node: NodeConfig {
+                id: cfg.node.id,
+                election_tick: cfg.raft.election_ticks,
+                heartbeat_tick: cfg.raft.heartbeat_ticks,
+                snapshot_entries: cfg.raft.snapshot_entries,
+                trailing_entries: cfg.raft.trailing_entries,
+            },
+            plans: loaded.plans.clone(),
+            tick: Duration::from_millis(cfg.raft.tick_ms),
+            write_timeout: Duration::from_millis(cfg.api.write_timeout_ms),
+        },
+        metrics.clone(),
+    )?;
+    let handle = store.handle();
+
+    // Config routes are replicated like any other write; replacing the
+    // whole set withdraws what was removed from the file.
+    let c = handle
+        .write(
+            String::new(),
+            Command::Replace {
+                source: Source::Config,
+                routes: loaded.routes.clone(),
+            },
+        )
+        .await
+        .context("installing the routes from the config file")?;
+    tracing::info!(prefixes = loaded.routes.len(), log_index = c.index, "config routes installed");
+
+    let grpc_listener = tokio::net::TcpListener::bind(cfg.api.listen)
+        .await
+        .with_context(|| format!("cannot listen for gRPC on {}", cfg.api.listen))?;
+    let http_listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http.listen))?;
+
+    let api = Api {
+        store: handle.clone(),
+        metrics: metrics.clone(),
+        node_name: cfg.node.name.clone(),
+        itad: cfg.node.itad,
+        started: Instant::now(),
+    };
+    let max = cfg.api.max_message_bytes;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RoutesServer<Api>>().await;
+    health.set_serving::<NodeServer<Api>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trunkline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trunkline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    tracing::info!(grpc = %cfg.api.listen, http = %cfg.http.listen, node = cfg.node.id, itad = cfg.node.itad, "trunklined serving");
+    let grpc = tonic::transport::Server::builder()
+        .add_service(
+            RoutesServer::new(api.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(NodeServer::new(api))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop_rx.clone()));
+    let http = axum::serve(http_listener, crate::http::router(metrics, handle))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let grpc = tokio::spawn(grpc);
+    let http = tokio::spawn(async move { http.await });
+
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    let grpc_result = grpc.await;
+    let http_result = http.await;
+    let store_result = store.shutdown().await;
+    grpc_result?.context("gRPC server")?;
+    http_result?.context("HTTP server")?;
+    store_result?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
