@@ -27,20 +27,34 @@ fn community(s: &str) -> Result<pb::LargeCommunity> {
             local1: n(a)?,
             local2: n(b)?,
         }),
-        _ => Err(Failure::input(format!("--community {s:?}: expected global:local1:local2"))),
+        _ => Err(Failure::input(format!(
+            "--community {s:?}: expected global:local1:local2"
+        ))),
     }
 }
 
 /// A RouteSpec from the command line's attributes and the given next hops.
-pub fn spec(a: &AnnounceArgs, prefix: String, hops: impl Iterator<Item = (String, u32, u32)>) -> Result<pb::RouteSpec> {
+pub fn spec(
+    a: &AnnounceArgs,
+    prefix: String,
+    hops: impl Iterator<Item = (String, u32, u32)>,
+) -> Result<pb::RouteSpec> {
     Ok(pb::RouteSpec {
         prefix,
         next_hops: hops
-            .map(|(uri, priority, weight)| pb::NextHop { uri, priority, weight })
+            .map(|(uri, priority, weight)| pb::NextHop {
+                uri,
+                priority,
+                weight,
+            })
             .collect(),
         local_pref: a.local_pref,
         med: a.med,
-        communities: a.community.iter().map(|c| community(c)).collect::<Result<_>>()?,
+        communities: a
+            .community
+            .iter()
+            .map(|c| community(c))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -59,7 +73,9 @@ fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 }
 
 pub fn read_prefix_column(path: &Path) -> Result<Vec<String>> {
-    Ok(data_lines(&read(path)?).map(|(_, c)| c[0].to_owned()).collect())
+    Ok(data_lines(&read(path)?)
+        .map(|(_, c)| c[0].to_owned())
+        .collect())
 }
 
 /// Parses the file into specs, remembering each spec's line for errors.
@@ -79,9 +95,9 @@ fn parse(a: &AnnounceArgs, path: &Path) -> Result<(Vec<pb::RouteSpec>, Vec<usize
         let num = |k: usize, default: u32, what: &str| -> Result<u32> {
             match cols.get(k).filter(|s| !s.is_empty()) {
                 None => Ok(default),
-                Some(s) => s
-                    .parse()
-                    .map_err(|_| Failure::input(format!("{}: {what} {s:?} is not a number", where_(i)))),
+                Some(s) => s.parse().map_err(|_| {
+                    Failure::input(format!("{}: {what} {s:?} is not a number", where_(i)))
+                }),
             }
         };
         let hops: Vec<(String, u32, u32)> = match cols.get(1).filter(|s| !s.is_empty()) {
@@ -90,7 +106,11 @@ fn parse(a: &AnnounceArgs, path: &Path) -> Result<(Vec<pb::RouteSpec>, Vec<usize
                 num(2, a.priority, "priority")?,
                 num(3, a.weight, "weight")?,
             )],
-            None if !a.via.is_empty() => a.via.iter().map(|v| (v.clone(), a.priority, a.weight)).collect(),
+            None if !a.via.is_empty() => a
+                .via
+                .iter()
+                .map(|v| (v.clone(), a.priority, a.weight))
+                .collect(),
             None => {
                 return Err(Failure::input(format!(
                     "{}: no next hop (add a URI column or --via)",
@@ -100,11 +120,12 @@ fn parse(a: &AnnounceArgs, path: &Path) -> Result<(Vec<pb::RouteSpec>, Vec<usize
         };
         match specs.last_mut() {
             Some(last) if last.prefix == cols[0] && cols.get(1).is_some_and(|s| !s.is_empty()) => {
-                last.next_hops.extend(hops.into_iter().map(|(uri, priority, weight)| pb::NextHop {
-                    uri,
-                    priority,
-                    weight,
-                }));
+                last.next_hops
+                    .extend(hops.into_iter().map(|(uri, priority, weight)| pb::NextHop {
+                        uri,
+                        priority,
+                        weight,
+                    }));
             }
             _ => {
                 specs.push(spec(a, cols[0].to_owned(), hops.into_iter())?);
@@ -113,7 +134,10 @@ fn parse(a: &AnnounceArgs, path: &Path) -> Result<(Vec<pb::RouteSpec>, Vec<usize
         }
     }
     if specs.is_empty() {
-        return Err(Failure::input(format!("{}: no routes in the file", path.display())));
+        return Err(Failure::input(format!(
+            "{}: no routes in the file",
+            path.display()
+        )));
     }
     Ok((specs, lines))
 }
@@ -132,7 +156,11 @@ fn locate(status: tonic::Status, path: &Path, lines: &[usize]) -> Failure {
     f
 }
 
-pub async fn announce_file(client: RoutesClient<Channel>, a: &AnnounceArgs, path: &Path) -> Result<()> {
+pub async fn announce_file(
+    client: RoutesClient<Channel>,
+    a: &AnnounceArgs,
+    path: &Path,
+) -> Result<()> {
     let (specs, lines) = parse(a, path)?;
     let batch = a.batch.max(1);
     let bar = ProgressBar::new(specs.len() as u64);
@@ -141,9 +169,14 @@ pub async fn announce_file(client: RoutesClient<Channel>, a: &AnnounceArgs, path
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let mut tasks: JoinSet<std::result::Result<(u64, usize), (tonic::Status, usize)>> = JoinSet::new();
+    let mut tasks: JoinSet<std::result::Result<(u64, usize), (tonic::Status, usize)>> =
+        JoinSet::new();
     let mut announced = 0u64;
-    let mut finish = |r: std::result::Result<std::result::Result<(u64, usize), (tonic::Status, usize)>, _>| -> Result<()> {
+    let mut finish = |r: std::result::Result<
+        std::result::Result<(u64, usize), (tonic::Status, usize)>,
+        _,
+    >|
+     -> Result<()> {
         match r {
             Ok(Ok((n, count))) => {
                 announced += n;

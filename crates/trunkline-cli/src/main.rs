@@ -22,7 +22,12 @@ use trunkline_proto::v1::routes_client::RoutesClient;
 #[command(name = "trunkline", version, about)]
 struct Args {
     /// gRPC address of the node.
-    #[arg(long, global = true, env = "TRUNKLINE_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "TRUNKLINE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     server: String,
     /// Print JSON instead of tables (read commands).
     #[arg(long, global = true)]
@@ -123,7 +128,9 @@ impl Failure {
 impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Failure {
         let code = match s.code() {
-            tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => 2,
+            tonic::Code::InvalidArgument
+            | tonic::Code::OutOfRange
+            | tonic::Code::ResourceExhausted => 2,
             tonic::Code::NotFound => 3,
             tonic::Code::Unavailable => 4,
             _ => 1,
@@ -186,7 +193,11 @@ async fn run(args: Args) -> Result<()> {
                     if a.via.is_empty() {
                         return Err(Failure::input("announce: give at least one --via URI"));
                     }
-                    let spec = bulk::spec(&a, prefix, a.via.iter().map(|v| (v.clone(), a.priority, a.weight)))?;
+                    let spec = bulk::spec(
+                        &a,
+                        prefix,
+                        a.via.iter().map(|v| (v.clone(), a.priority, a.weight)),
+                    )?;
                     let r = client
                         .announce(pb::AnnounceRequest {
                             routes: vec![spec],
@@ -194,7 +205,10 @@ async fn run(args: Args) -> Result<()> {
                         })
                         .await?
                         .into_inner();
-                    println!("announced {} prefixes (log index {})", r.announced, r.log_index);
+                    println!(
+                        "announced {} prefixes (log index {})",
+                        r.announced, r.log_index
+                    );
                     Ok(())
                 }
             }
@@ -220,7 +234,10 @@ async fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Cmd::Lookup { number } => {
-            let r = routes_client(ch).lookup(pb::LookupRequest { number }).await?.into_inner();
+            let r = routes_client(ch)
+                .lookup(pb::LookupRequest { number })
+                .await?
+                .into_inner();
             output::lookup(&r, json);
             Ok(())
         }
@@ -251,12 +268,18 @@ async fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Cmd::Explain { number } => {
-            let r = routes_client(ch).explain(pb::ExplainRequest { number }).await?.into_inner();
+            let r = routes_client(ch)
+                .explain(pb::ExplainRequest { number })
+                .await?
+                .into_inner();
             output::explain(&r, json);
             Ok(())
         }
         Cmd::Status => {
-            let r = NodeClient::new(ch).status(pb::StatusRequest {}).await?.into_inner();
+            let r = NodeClient::new(ch)
+                .status(pb::StatusRequest {})
+                .await?
+                .into_inner();
             output::status(&r, json);
             Ok(())
         }

@@ -49,7 +49,11 @@ fn path(r: &pb::Route) -> String {
     if r.path.is_empty() {
         "-".to_owned()
     } else {
-        r.path.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+        r.path
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -93,13 +97,21 @@ pub fn lookup(r: &pb::LookupResponse, json: bool) {
         }));
         return;
     }
-    println!("{} matches {} ({} routes)", r.number, r.matched_prefix, r.routes.len());
+    println!(
+        "{} matches {} ({} routes)",
+        r.number,
+        r.matched_prefix,
+        r.routes.len()
+    );
     let rows: Vec<Vec<String>> = r
         .next_hops
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let src = r.routes.get(h.route as usize).map_or("?", |x| x.source.as_str());
+            let src = r
+                .routes
+                .get(h.route as usize)
+                .map_or("?", |x| x.source.as_str());
             vec![
                 (i + 1).to_string(),
                 h.uri.clone(),
@@ -153,7 +165,18 @@ impl RouteList {
         } else if self.rows.is_empty() {
             println!("no routes");
         } else {
-            table(&["PREFIX", "NEXT HOPS", "LPREF", "MED", "PATH", "SOURCE", "INDEX"], &self.rows);
+            table(
+                &[
+                    "PREFIX",
+                    "NEXT HOPS",
+                    "LPREF",
+                    "MED",
+                    "PATH",
+                    "SOURCE",
+                    "INDEX",
+                ],
+                &self.rows,
+            );
         }
     }
 }
@@ -185,7 +208,12 @@ pub fn explain(r: &pb::ExplainResponse, json: bool) {
         }));
         return;
     }
-    println!("{} matches {} ({} candidates)", r.number, r.matched_prefix, r.candidates.len());
+    println!(
+        "{} matches {} ({} candidates)",
+        r.number,
+        r.matched_prefix,
+        r.candidates.len()
+    );
     let rows: Vec<Vec<String>> = r
         .candidates
         .iter()
@@ -204,7 +232,16 @@ pub fn explain(r: &pb::ExplainResponse, json: bool) {
         })
         .collect();
     table(
-        &["RESULT", "SOURCE", "LPREF", "PATH", "MED", "INDEX", "NEXT HOPS", "WHY"],
+        &[
+            "RESULT",
+            "SOURCE",
+            "LPREF",
+            "PATH",
+            "MED",
+            "INDEX",
+            "NEXT HOPS",
+            "WHY",
+        ],
         &rows,
     );
 }
@@ -248,23 +285,38 @@ pub fn status(s: &pb::StatusResponse, json: bool) {
     }
     let ids = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
     let mut rows = vec![
-        vec!["node".into(), format!("{} (id {})", s.node_name, raft.node_id)],
+        vec![
+            "node".into(),
+            format!("{} (id {})", s.node_name, raft.node_id),
+        ],
         vec!["itad".into(), s.itad.to_string()],
         vec!["version".into(), s.version.clone()],
         vec!["uptime".into(), format!("{} s", s.uptime_seconds)],
         vec![
             "raft".into(),
-            format!("{}, term {}, leader {}", role(raft.role()), raft.term, raft.leader_id),
+            format!(
+                "{}, term {}, leader {}",
+                role(raft.role()),
+                raft.term,
+                raft.leader_id
+            ),
         ],
         vec![
             "log".into(),
             format!(
                 "commit {}, applied {}, entries {}..{}, snapshot {}",
-                raft.commit_index, raft.applied_index, raft.first_index, raft.last_index, raft.snapshot_index
+                raft.commit_index,
+                raft.applied_index,
+                raft.first_index,
+                raft.last_index,
+                raft.snapshot_index
             ),
         ],
         vec!["voters".into(), ids(&raft.voters)],
-        vec!["routes".into(), format!("{} on {} prefixes", s.routes, s.prefixes)],
+        vec![
+            "routes".into(),
+            format!("{} on {} prefixes", s.routes, s.prefixes),
+        ],
     ];
     if !raft.learners.is_empty() {
         rows.push(vec!["learners".into(), ids(&raft.learners)]);
@@ -272,7 +324,10 @@ pub fn status(s: &pb::StatusResponse, json: bool) {
     for p in &s.plans {
         rows.push(vec![
             format!("plan {}", p.name),
-            format!("max {} digits, {} prefixes, {} routes", p.max_digits, p.prefixes, p.routes),
+            format!(
+                "max {} digits, {} prefixes, {} routes",
+                p.max_digits, p.prefixes, p.routes
+            ),
         ]);
     }
     table(&["", ""], &rows);

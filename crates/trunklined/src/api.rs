@@ -65,12 +65,17 @@ impl Api {
     async fn write(&self, id: String, command: Command) -> Result<(u64, u64), Status> {
         let c = self.store.write(id, command).await.map_err(write_error)?;
         match c.outcome {
-            Outcome::Applied { changed } | Outcome::Duplicate { changed, .. } => Ok((changed, c.index)),
+            Outcome::Applied { changed } | Outcome::Duplicate { changed, .. } => {
+                Ok((changed, c.index))
+            }
             Outcome::Rejected(why) => Err(Status::internal(why)),
         }
     }
 
-    async fn announce_inner(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceResponse, Status> {
+    async fn announce_inner(
+        &self,
+        req: pb::AnnounceRequest,
+    ) -> Result<pb::AnnounceResponse, Status> {
         let id = request_id(&req.request_id)?;
         let routes = convert::announce_routes(self.store.plans(), &req.routes)?;
         let (announced, log_index) = self.write(id, Command::Announce(routes)).await?;
@@ -80,7 +85,10 @@ impl Api {
         })
     }
 
-    async fn withdraw_inner(&self, req: pb::WithdrawRequest) -> Result<pb::WithdrawResponse, Status> {
+    async fn withdraw_inner(
+        &self,
+        req: pb::WithdrawRequest,
+    ) -> Result<pb::WithdrawResponse, Status> {
         let id = request_id(&req.request_id)?;
         let prefixes = convert::withdraw_prefixes(self.store.plans(), &req.prefixes)?;
         let (withdrawn, log_index) = self
@@ -112,7 +120,10 @@ impl Api {
         Ok(pb::LookupResponse {
             number: plans.number_str(&number),
             matched_prefix: plans.prefix_str(&m.prefix),
-            routes: eligible.iter().map(|r| convert::route(plans, &m.prefix, r)).collect(),
+            routes: eligible
+                .iter()
+                .map(|r| convert::route(plans, &m.prefix, r))
+                .collect(),
             next_hops: convert::resolved_hops(&number, m.prefix.digits.len(), eligible),
             applied_index: view.applied_index,
         })
@@ -123,32 +134,49 @@ type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListRoutesResponse, Statu
 
 #[tonic::async_trait]
 impl Routes for Api {
-    async fn announce(&self, req: Request<pb::AnnounceRequest>) -> Result<Response<pb::AnnounceResponse>, Status> {
+    async fn announce(
+        &self,
+        req: Request<pb::AnnounceRequest>,
+    ) -> Result<Response<pb::AnnounceResponse>, Status> {
         let r = self.announce_inner(req.into_inner()).await;
         self.count("Announce", r).map(Response::new)
     }
 
-    async fn withdraw(&self, req: Request<pb::WithdrawRequest>) -> Result<Response<pb::WithdrawResponse>, Status> {
+    async fn withdraw(
+        &self,
+        req: Request<pb::WithdrawRequest>,
+    ) -> Result<Response<pb::WithdrawResponse>, Status> {
         let r = self.withdraw_inner(req.into_inner()).await;
         self.count("Withdraw", r).map(Response::new)
     }
 
-    async fn lookup(&self, req: Request<pb::LookupRequest>) -> Result<Response<pb::LookupResponse>, Status> {
+    async fn lookup(
+        &self,
+        req: Request<pb::LookupRequest>,
+    ) -> Result<Response<pb::LookupResponse>, Status> {
         let start = Instant::now();
         let r = self.lookup_inner(req.get_ref());
-        self.metrics.lookup_seconds.observe(start.elapsed().as_secs_f64());
+        self.metrics
+            .lookup_seconds
+            .observe(start.elapsed().as_secs_f64());
         let result = match &r {
             Ok(_) => "hit",
             Err(s) if s.code() == tonic::Code::NotFound => "miss",
             Err(_) => "error",
         };
-        self.metrics.lookups.get_or_create(&LookupLabels { result }).inc();
+        self.metrics
+            .lookups
+            .get_or_create(&LookupLabels { result })
+            .inc();
         self.count("Lookup", r).map(Response::new)
     }
 
     type ListRoutesStream = ListStream;
 
-    async fn list_routes(&self, req: Request<pb::ListRoutesRequest>) -> Result<Response<ListStream>, Status> {
+    async fn list_routes(
+        &self,
+        req: Request<pb::ListRoutesRequest>,
+    ) -> Result<Response<ListStream>, Status> {
         let req = req.into_inner();
         let plans = self.store.plans().clone();
         let filter = if req.prefix.is_empty() {
@@ -181,7 +209,10 @@ impl Routes for Api {
                     sent += 1;
                     if batch.len() == LIST_BATCH {
                         let routes = std::mem::replace(&mut batch, Vec::with_capacity(LIST_BATCH));
-                        if tx.blocking_send(Ok(pb::ListRoutesResponse { routes })).is_err() {
+                        if tx
+                            .blocking_send(Ok(pb::ListRoutesResponse { routes }))
+                            .is_err()
+                        {
                             return false;
                         }
                     }
@@ -211,15 +242,17 @@ impl Routes for Api {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn explain(&self, req: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
+    async fn explain(
+        &self,
+        req: Request<pb::ExplainRequest>,
+    ) -> Result<Response<pb::ExplainResponse>, Status> {
         let r = (|| {
             let plans = self.store.plans();
             let number = convert::number(plans, &req.get_ref().number)?;
             let view = self.store.view().load();
-            let m = view
-                .table
-                .lookup(&number)
-                .ok_or_else(|| Status::not_found(format!("no route for {}", plans.number_str(&number))))?;
+            let m = view.table.lookup(&number).ok_or_else(|| {
+                Status::not_found(format!("no route for {}", plans.number_str(&number)))
+            })?;
             let verdicts = explain(m.routes);
             Ok(pb::ExplainResponse {
                 number: plans.number_str(&number),
@@ -242,7 +275,10 @@ impl Routes for Api {
 
 #[tonic::async_trait]
 impl Node for Api {
-    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
         let st = self.store.status();
         let view = self.store.view().load();
         let plans = self.store.plans();

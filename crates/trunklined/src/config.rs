@@ -77,6 +77,9 @@ pub struct ApiSection {
     /// How long a write may wait to be committed.
     #[serde(default = "default_write_timeout_ms")]
     pub write_timeout_ms: u64,
+    /// On shutdown, how long in-flight requests may take to finish.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +178,9 @@ fn default_max_message_bytes() -> usize {
 fn default_write_timeout_ms() -> u64 {
     10_000
 }
+fn default_shutdown_grace_ms() -> u64 {
+    5_000
+}
 fn default_tick_ms() -> u64 {
     100
 }
@@ -211,6 +217,7 @@ impl Default for ApiSection {
             listen: default_api_listen(),
             max_message_bytes: default_max_message_bytes(),
             write_timeout_ms: default_write_timeout_ms(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
         }
     }
 }
@@ -302,16 +309,22 @@ impl Config {
         let mut routes = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
             let field = |f: &str| format!("route[{i}].{f}");
-            let block = plans.parse_block(&r.prefix).map_err(|e| invalid(field("prefix"), e))?;
-            let attrs = Arc::new(local_attrs(
-                Source::Config,
-                &r.via,
-                r.next_hops.iter().map(|h| (h.uri.as_str(), h.priority, h.weight)),
-                r.local_pref,
-                r.med,
-                &r.communities,
-            )
-            .map_err(|(f, e)| invalid(field(f), e))?);
+            let block = plans
+                .parse_block(&r.prefix)
+                .map_err(|e| invalid(field("prefix"), e))?;
+            let attrs = Arc::new(
+                local_attrs(
+                    Source::Config,
+                    &r.via,
+                    r.next_hops
+                        .iter()
+                        .map(|h| (h.uri.as_str(), h.priority, h.weight)),
+                    r.local_pref,
+                    r.med,
+                    &r.communities,
+                )
+                .map_err(|(f, e)| invalid(field(f), e))?,
+            );
             routes.extend(block.prefixes().into_iter().map(|p| (p, attrs.clone())));
         }
         Ok(Loaded {
@@ -332,7 +345,11 @@ pub fn parse_community(s: &str) -> Result<LargeCommunity, String> {
     let [a, b, c] = parts.as_slice() else {
         return Err(format!("{s:?} is not global:local1:local2"));
     };
-    let n = |x: &str| x.trim().parse::<u32>().map_err(|_| format!("{s:?}: {x:?} is not a u32"));
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{s:?}: {x:?} is not a u32"))
+    };
     Ok(LargeCommunity(n(a)?, n(b)?, n(c)?))
 }
 
@@ -348,13 +365,19 @@ pub fn local_attrs<'a>(
 ) -> Result<Attrs, (&'static str, String)> {
     let mut hops = Vec::new();
     for uri in via {
-        hops.push(NextHop::new(uri, default_priority(), default_weight()).map_err(|e| ("via", e.to_string()))?);
+        hops.push(
+            NextHop::new(uri, default_priority(), default_weight())
+                .map_err(|e| ("via", e.to_string()))?,
+        );
     }
     for (uri, p, w) in next_hops {
         hops.push(NextHop::new(uri, p, w).map_err(|e| ("next_hops", e.to_string()))?);
     }
     if hops.is_empty() {
-        return Err(("next_hops", trunkline_core::route::NextHopError::None.to_string()));
+        return Err((
+            "next_hops",
+            trunkline_core::route::NextHopError::None.to_string(),
+        ));
     }
     if hops.len() > trunkline_core::route::MAX_NEXT_HOPS {
         return Err((

@@ -18,9 +18,14 @@ pub fn invalid(field: impl std::fmt::Display, e: impl std::fmt::Display) -> Stat
 }
 
 /// Turns an Announce request into routes, sharing equal attributes.
-pub fn announce_routes(plans: &Plans, specs: &[pb::RouteSpec]) -> Result<Vec<(Prefix, Arc<Attrs>)>, Status> {
+pub fn announce_routes(
+    plans: &Plans,
+    specs: &[pb::RouteSpec],
+) -> Result<Vec<(Prefix, Arc<Attrs>)>, Status> {
     if specs.is_empty() {
-        return Err(Status::invalid_argument("routes: at least one route is needed"));
+        return Err(Status::invalid_argument(
+            "routes: at least one route is needed",
+        ));
     }
     let mut shared: HashMap<Attrs, Arc<Attrs>> = HashMap::new();
     let mut out = Vec::with_capacity(specs.len());
@@ -36,13 +41,18 @@ pub fn announce_routes(plans: &Plans, specs: &[pb::RouteSpec]) -> Result<Vec<(Pr
         let attrs = local_attrs(
             Source::Api,
             &[],
-            spec.next_hops.iter().map(|h| (h.uri.as_str(), h.priority, h.weight)),
+            spec.next_hops
+                .iter()
+                .map(|h| (h.uri.as_str(), h.priority, h.weight)),
             spec.local_pref,
             spec.med,
             &communities,
         )
         .map_err(|(f, e)| invalid(format_args!("routes[{i}].{f}"), e))?;
-        let attrs = shared.entry(attrs.clone()).or_insert_with(|| Arc::new(attrs)).clone();
+        let attrs = shared
+            .entry(attrs.clone())
+            .or_insert_with(|| Arc::new(attrs))
+            .clone();
         for p in block.prefixes() {
             out.push((p, attrs.clone()));
         }
@@ -58,7 +68,9 @@ pub fn announce_routes(plans: &Plans, specs: &[pb::RouteSpec]) -> Result<Vec<(Pr
 /// Parses prefixes, blocks or ranges of a Withdraw request.
 pub fn withdraw_prefixes(plans: &Plans, items: &[String]) -> Result<Vec<Prefix>, Status> {
     if items.is_empty() {
-        return Err(Status::invalid_argument("prefixes: at least one prefix is needed"));
+        return Err(Status::invalid_argument(
+            "prefixes: at least one prefix is needed",
+        ));
     }
     let mut out = Vec::new();
     for (i, s) in items.iter().enumerate() {
@@ -76,7 +88,9 @@ pub fn withdraw_prefixes(plans: &Plans, items: &[String]) -> Result<Vec<Prefix>,
 }
 
 pub fn number(plans: &Plans, s: &str) -> Result<Number, Status> {
-    plans.parse_number(s).map_err(|e| invalid(format_args!("number {s:?}"), e))
+    plans
+        .parse_number(s)
+        .map_err(|e| invalid(format_args!("number {s:?}"), e))
 }
 
 pub fn route(plans: &Plans, prefix: &Prefix, r: &Route) -> pb::Route {
@@ -137,7 +151,11 @@ pub fn step(s: Option<Step>) -> pb::SelectionStep {
 }
 
 /// The next hops to try for a dialed number, in order, templates expanded.
-pub fn resolved_hops(number: &Number, matched_len: usize, routes: &[Route]) -> Vec<pb::ResolvedHop> {
+pub fn resolved_hops(
+    number: &Number,
+    matched_len: usize,
+    routes: &[Route],
+) -> Vec<pb::ResolvedHop> {
     let digits = number.digits.to_string();
     let e164 = if number.plan == trunkline_core::PlanId::E164 {
         format!("+{digits}")

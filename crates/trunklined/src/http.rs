@@ -23,7 +23,9 @@ pub fn router(metrics: Metrics, store: StoreHandle) -> Router {
         .with_state(HttpState { metrics, store })
 }
 
-async fn metrics_text(State(s): State<HttpState>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+async fn metrics_text(
+    State(s): State<HttpState>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -70,7 +70,9 @@ fn main() -> ExitCode {
         None => {
             let loaded = match &args.config {
                 Some(f) => Config::from_file(f).map_err(|e| format!("{}: {e}", f.display())),
-                None => Config::from_toml(DEFAULT_CONFIG).map_err(|e| format!("embedded config: {e}")),
+                None => {
+                    Config::from_toml(DEFAULT_CONFIG).map_err(|e| format!("embedded config: {e}"))
+                }
             };
             let loaded = match loaded {
                 Ok(l) => l,
@@ -80,7 +82,10 @@ fn main() -> ExitCode {
                 }
             };
             logging::init(&loaded.config.log);
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("trunklined: cannot start the runtime: {e}");

@@ -62,20 +62,72 @@ impl Metrics {
             routes: Gauge::default(),
             prefixes: Gauge::default(),
         };
-        r.register("grpc_requests", "gRPC requests by method and status code", m.rpcs.clone());
-        r.register("lookups", "Route lookups by result (hit, miss, error)", m.lookups.clone());
-        r.register("lookup_duration_seconds", "Time to answer a lookup", m.lookup_seconds.clone());
-        r.register("proposals", "Write requests proposed to raft", m.proposals.clone());
+        r.register(
+            "grpc_requests",
+            "gRPC requests by method and status code",
+            m.rpcs.clone(),
+        );
+        r.register(
+            "lookups",
+            "Route lookups by result (hit, miss, error)",
+            m.lookups.clone(),
+        );
+        r.register(
+            "lookup_duration_seconds",
+            "Time to answer a lookup",
+            m.lookup_seconds.clone(),
+        );
+        r.register(
+            "proposals",
+            "Write requests proposed to raft",
+            m.proposals.clone(),
+        );
         r.register("raft_term", "Current raft term", m.raft_term.clone());
-        r.register("raft_leader_id", "Node id of the known leader (0: none)", m.raft_leader.clone());
-        r.register("raft_is_leader", "1 if this node is the leader", m.raft_is_leader.clone());
-        r.register("raft_commit_index", "Highest committed log index", m.raft_commit.clone());
-        r.register("raft_applied_index", "Highest applied log index", m.raft_applied.clone());
-        r.register("raft_first_index", "First index still in the log", m.raft_first.clone());
-        r.register("raft_last_index", "Last index in the log", m.raft_last.clone());
-        r.register("raft_snapshot_index", "Index of the newest snapshot", m.raft_snapshot.clone());
-        r.register("routes", "Routes in the table (all candidates)", m.routes.clone());
-        r.register("prefixes", "Prefixes with at least one route", m.prefixes.clone());
+        r.register(
+            "raft_leader_id",
+            "Node id of the known leader (0: none)",
+            m.raft_leader.clone(),
+        );
+        r.register(
+            "raft_is_leader",
+            "1 if this node is the leader",
+            m.raft_is_leader.clone(),
+        );
+        r.register(
+            "raft_commit_index",
+            "Highest committed log index",
+            m.raft_commit.clone(),
+        );
+        r.register(
+            "raft_applied_index",
+            "Highest applied log index",
+            m.raft_applied.clone(),
+        );
+        r.register(
+            "raft_first_index",
+            "First index still in the log",
+            m.raft_first.clone(),
+        );
+        r.register(
+            "raft_last_index",
+            "Last index in the log",
+            m.raft_last.clone(),
+        );
+        r.register(
+            "raft_snapshot_index",
+            "Index of the newest snapshot",
+            m.raft_snapshot.clone(),
+        );
+        r.register(
+            "routes",
+            "Routes in the table (all candidates)",
+            m.routes.clone(),
+        );
+        r.register(
+            "prefixes",
+            "Prefixes with at least one route",
+            m.prefixes.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m

@@ -24,14 +24,15 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM: {e}");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot watch SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -44,7 +45,10 @@ pub async fn shutdown_signal() {
 pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let cfg = &loaded.config;
     if !cfg.itad_is_private() {
-        tracing::info!(itad = cfg.node.itad, "ITAD is outside the private range 4200000000-4294967294: make sure it is yours");
+        tracing::info!(
+            itad = cfg.node.itad,
+            "ITAD is outside the private range 4200000000-4294967294: make sure it is yours"
+        );
     }
     let metrics = Metrics::new();
     let store = Store::start(
@@ -77,7 +81,11 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         )
         .await
         .context("installing the routes from the config file")?;
-    tracing::info!(prefixes = loaded.routes.len(), log_index = c.index, "config routes installed");
+    tracing::info!(
+        prefixes = loaded.routes.len(),
+        log_index = c.index,
+        "config routes installed"
+    );
 
     let grpc_listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
@@ -122,7 +130,10 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop_rx.clone()));
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc_listener),
+            stopped(stop_rx.clone()),
+        );
     let http = axum::serve(http_listener, crate::http::router(metrics, handle))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc = tokio::spawn(grpc);
@@ -131,12 +142,33 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
-    let grpc_result = grpc.await;
-    let http_result = http.await;
+    // In-flight requests get a grace period; idle connections that a
+    // client keeps open must not hold the node up beyond it.
+    let grace = Duration::from_millis(cfg.api.shutdown_grace_ms);
+    let (grpc_result, http_result) =
+        tokio::join!(finish_within(grace, grpc), finish_within(grace, http));
     let store_result = store.shutdown().await;
-    grpc_result?.context("gRPC server")?;
-    http_result?.context("HTTP server")?;
+    grpc_result.context("gRPC server")?;
+    http_result.context("HTTP server")?;
     store_result?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Waits for a server task to end, aborting it after `grace`.
+async fn finish_within<E>(
+    grace: Duration,
+    mut task: tokio::task::JoinHandle<Result<(), E>>,
+) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(grace, &mut task).await {
+        Ok(joined) => Ok(joined??),
+        Err(_) => {
+            tracing::warn!("connections still open after {grace:?}; closing them");
+            task.abort();
+            Ok(())
+        }
+    }
 }

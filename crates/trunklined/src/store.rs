@@ -77,7 +77,11 @@ impl std::fmt::Debug for StoreMsg {
 
 impl StoreHandle {
     /// Proposes a command and waits until it is applied.
-    pub async fn write(&self, request_id: String, command: Command) -> Result<Committed, WriteError> {
+    pub async fn write(
+        &self,
+        request_id: String,
+        command: Command,
+    ) -> Result<Committed, WriteError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(StoreMsg::Propose {
@@ -252,7 +256,10 @@ fn run(
             if let Outcome::Rejected(why) = &a.outcome {
                 tracing::error!(index = a.index, "entry not applied: {why}");
             }
-            if let Some(r) = waiters.remove(&a.origin.token).filter(|_| a.origin.node == my_id) {
+            if let Some(r) = waiters
+                .remove(&a.origin.token)
+                .filter(|_| a.origin.node == my_id)
+            {
                 let _ = r.send(Ok(Committed {
                     index: a.index,
                     outcome: a.outcome,

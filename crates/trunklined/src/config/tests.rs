@@ -43,7 +43,9 @@ fn full_config() {
 
 #[test]
 fn errors_name_the_field() {
-    assert!(err("[node]\nid = 1\nitad = 4200000000\nbogus = 1\n").contains("unknown field `bogus`"));
+    assert!(
+        err("[node]\nid = 1\nitad = 4200000000\nbogus = 1\n").contains("unknown field `bogus`")
+    );
     assert!(err("[node]\nid = 1\n").contains("missing field `itad`"));
     assert!(err("[node]\nid = 0\nitad = 5\n").starts_with("node.id:"));
     assert!(err("[node]\nid = 1\nitad = 5\n[api]\nlisten = \"nowhere\"\n").contains("listen"));
@@ -59,6 +61,12 @@ fn errors_name_the_field() {
         err("[node]\nid = 1\nitad = 5\n[[route]]\nprefix = \"+1\"\n"),
         "route[0].next_hops: a route needs at least one next hop"
     );
-    assert!(err("[node]\nid = 1\nitad = 5\n[[plan]]\nname = \"E164\"\nmax_digits = 3\n").starts_with("plan:"));
-    assert!(err("[node]\nid = 1\nitad = 5\n[raft]\nelection_ticks = 1\n").starts_with("raft.election_ticks:"));
+    assert!(
+        err("[node]\nid = 1\nitad = 5\n[[plan]]\nname = \"E164\"\nmax_digits = 3\n")
+            .starts_with("plan:")
+    );
+    assert!(
+        err("[node]\nid = 1\nitad = 5\n[raft]\nelection_ticks = 1\n")
+            .starts_with("raft.election_ticks:")
+    );
 }

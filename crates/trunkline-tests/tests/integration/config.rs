@@ -1,0 +1,73 @@
+//! Config files: validation, errors that name the field, config routes.
+
+use crate::harness::{Node, bin};
+
+fn check(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.toml");
+    std::fs::write(&f, text).unwrap();
+    let out = std::process::Command::new(bin("trunklined"))
+        .arg("check-config")
+        .arg(&f)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn check_config_accepts_good_files_and_names_bad_fields() {
+    let (code, out, _) = check(
+        "[node]\nid = 3\nitad = 4200000009\n[[route]]\nprefix = \"+1555123XXXX\"\nvia = [\"sip:a@b\"]\n",
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("ok"), "{out}");
+    let (code, _, err) = check("[node]\nid = 3\nitad = 4200000009\nport = 5\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown field `port`"), "{err}");
+    let (code, _, err) = check(
+        "[node]\nid = 3\nitad = 4200000009\n[[route]]\nprefix = \"+1ab\"\nvia = [\"sip:a@b\"]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("route[0].prefix: letter 'a'"), "{err}");
+
+    let missing = std::process::Command::new(bin("trunklined"))
+        .args(["--config", "/nonexistent/trunkline.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+#[test]
+fn config_routes_are_originated_and_follow_the_file() {
+    let routes = "[[route]]\nprefix = \"+1555123XXXX\"\nvia = [\"sip:{e164}@pbx\"]\n[[route]]\nprefix = \"+4930\"\nnext_hops = [{ uri = \"sip:b@x\", priority = 5 }]\n";
+    let mut node = Node::start_with(routes, "");
+    let j = node.cli(&["lookup", "+15551230001", "--json"]).json();
+    assert_eq!(j["routes"][0]["source"], "config");
+    assert_eq!(j["next_hops"][0]["uri"], "sip:+15551230001@pbx");
+    // An API route for the same prefix competes with the config one.
+    node.cli(&[
+        "announce",
+        "+4930",
+        "--via",
+        "sip:api@x",
+        "--local-pref",
+        "200",
+    ])
+    .ok();
+    let j = node.cli(&["explain", "+493099", "--json"]).json();
+    assert_eq!(j["candidates"][0]["route"]["source"], "api");
+    assert_eq!(j["candidates"][1]["lost_at"], "local-pref");
+
+    // Remove a route from the file and restart: it is withdrawn.
+    node.terminate();
+    node.spec.extra = "[[route]]\nprefix = \"+4930\"\nvia = [\"sip:b@x\"]\n".into();
+    node.restart();
+    assert_eq!(node.cli(&["lookup", "+15551230001"]).code, 3);
+    let j = node.cli(&["routes", "+4930", "--exact", "--json"]).json();
+    assert_eq!(j.as_array().unwrap().len(), 2, "{j}");
+}

@@ -1,0 +1,268 @@
+//! One harness for every integration test: real `trunklined` processes on
+//! free loopback ports, each with its own data directory, and the real
+//! `trunkline` CLI pointed at them.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use trunkline_proto::v1::routes_client::RoutesClient;
+
+/// The directory holding the workspace's built binaries.
+fn bin_dir() -> PathBuf {
+    // tests run from target/<profile>/deps/<test-binary>
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_owned()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not built; run `cargo build --workspace --bins` before the integration tests",
+        p.display()
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node's config, written to its directory before each start.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub grpc: u16,
+    pub http: u16,
+    /// Extra TOML appended to the generated config.
+    pub extra: String,
+    pub raft_extra: String,
+}
+
+/// One running (or stopped) `trunklined`.
+#[derive(Debug)]
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub spec: NodeSpec,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("trunkline.toml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("trunklined.log")
+    }
+
+    pub fn config_text(&self) -> String {
+        format!(
+            "[node]\nid = 1\nname = \"test\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 50\n{}\n{}\n",
+            self.dir.path().join("data").display(),
+            self.spec.grpc,
+            self.spec.http,
+            self.spec.raft_extra,
+            self.spec.extra
+        )
+    }
+
+    /// Starts a node with a fresh directory.
+    pub fn start() -> Node {
+        Node::start_with("", "")
+    }
+
+    pub fn start_with(extra: &str, raft_extra: &str) -> Node {
+        let mut n = Node {
+            dir: tempfile::tempdir().unwrap(),
+            spec: NodeSpec {
+                grpc: free_port(),
+                http: free_port(),
+                extra: extra.to_owned(),
+                raft_extra: raft_extra.to_owned(),
+            },
+            child: None,
+        };
+        n.restart();
+        n
+    }
+
+    /// (Re)starts the process on the same directory and waits until ready.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "node is running");
+        std::fs::write(self.config_path(), self.config_text()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(bin("trunklined"))
+            .arg("--config")
+            .arg(self.config_path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!(
+                    "trunklined exited with {status} during start:\n{}",
+                    self.log()
+                );
+            }
+            if http_get(self.spec.http, "/readyz").is_ok_and(|(code, _)| code == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node not ready in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn server(&self) -> String {
+        format!("http://127.0.0.1:{}", self.spec.grpc)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Runs the CLI against this node.
+    pub fn cli(&self, args: &[&str]) -> CliOutput {
+        let mut full = vec!["--server".to_owned(), self.server()];
+        full.extend(args.iter().map(|s| (*s).to_owned()));
+        cli(&full)
+    }
+
+    pub async fn client(&self) -> RoutesClient<Channel> {
+        RoutesClient::connect(self.server())
+            .await
+            .unwrap()
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.server())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "CLI failed: {}{}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.ok()).unwrap()
+    }
+}
+
+pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOutput {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(bin("trunkline")).args(args).output().unwrap();
+    CliOutput {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A minimal HTTP/1.0 GET: status code and body.
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real `trunklined` processes, real sockets, the real
+//! `trunkline` CLI. One binary, one shared harness.
+
+mod harness;
+
+mod bad_input;
+mod cli;
+mod config;
+mod durability;
+mod standard_grpc;
