@@ -12,6 +12,10 @@ use trunkline_proto::v1::routes_client::RoutesClient;
 
 use crate::{AnnounceArgs, Failure, Result};
 
+/// What one announce task returns: (announced, routes sent), or the error
+/// with the index of its first route in the file's specs.
+type TaskResult = std::result::Result<(u64, usize), (tonic::Status, usize)>;
+
 /// Requests in flight at once during a bulk load.
 const IN_FLIGHT: usize = 4;
 
@@ -172,11 +176,7 @@ pub async fn announce_file(
     let mut tasks: JoinSet<std::result::Result<(u64, usize), (tonic::Status, usize)>> =
         JoinSet::new();
     let mut announced = 0u64;
-    let mut finish = |r: std::result::Result<
-        std::result::Result<(u64, usize), (tonic::Status, usize)>,
-        _,
-    >|
-     -> Result<()> {
+    let mut finish = |r: std::result::Result<TaskResult, tokio::task::JoinError>| -> Result<()> {
         match r {
             Ok(Ok((n, count))) => {
                 announced += n;

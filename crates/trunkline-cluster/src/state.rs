@@ -151,7 +151,8 @@ impl StateMachine {
                 }];
             }
         };
-        let out = batch
+
+        batch
             .into_iter()
             .map(|p| {
                 let outcome = match self.dedupe.get(&p.request_id) {
@@ -173,8 +174,7 @@ impl StateMachine {
                     outcome,
                 }
             })
-            .collect();
-        out
+            .collect()
     }
 
     fn execute(&mut self, index: u64, command: Command) -> u64 {

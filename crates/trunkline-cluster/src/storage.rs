@@ -90,8 +90,10 @@ impl RedbStorage {
             fresh
         };
         if fresh {
-            let mut cs = ConfState::default();
-            cs.voters = initial_voters.to_vec();
+            let cs = ConfState {
+                voters: initial_voters.to_vec(),
+                ..Default::default()
+            };
             let tx = s.db.begin_write()?;
             {
                 let mut meta = tx.open_table(META)?;
@@ -119,15 +121,14 @@ impl RedbStorage {
             self.compacted = decode_pair(v.value())?;
         }
         let log = tx.open_table(LOG)?;
-        let mut expect = self.compacted.0 + 1;
-        for item in log.range(expect..)? {
+        let first = self.compacted.0 + 1;
+        for (expect, item) in (first..).zip(log.range(first..)?) {
             let (k, v) = item?;
             if k.value() != expect {
                 return Err(StoreError::Corrupt("gap in the log"));
             }
             let e = Entry::parse_from_bytes(v.value())?;
             self.terms.push_back(e.term);
-            expect += 1;
         }
         Ok(())
     }
@@ -212,9 +213,11 @@ impl RedbStorage {
         compact_to: u64,
     ) -> Result<(), StoreError> {
         let compact_to = compact_to.min(index).min(self.last());
-        let mut meta_msg = SnapshotMetadata::default();
-        meta_msg.index = index;
-        meta_msg.term = term;
+        let mut meta_msg = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
         meta_msg.set_conf_state(self.conf_state.clone());
         let compact_term = if compact_to > self.compacted.0 {
             self.terms[(compact_to - self.compacted.0 - 1) as usize]
@@ -348,8 +351,10 @@ impl raft::Storage for RedbStorage {
         }
         let data = std::fs::read(self.snapshot_path(index))
             .map_err(|_| raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))?;
-        let mut snap = Snapshot::default();
-        snap.data = data.into();
+        let mut snap = Snapshot {
+            data: data.into(),
+            ..Default::default()
+        };
         snap.set_metadata(self.snapshot_meta.clone());
         Ok(snap)
     }

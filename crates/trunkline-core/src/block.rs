@@ -79,7 +79,7 @@ impl Range {
                 plan: self.plan,
                 digits: from_u128(lo / size, len - k),
             });
-            if lo + size - 1 >= hi {
+            if lo + size > hi {
                 return out;
             }
             lo += size;
@@ -118,7 +118,7 @@ pub fn ranges_from_prefixes(prefixes: &[Prefix], len: usize) -> Vec<Range> {
         .filter(|p| p.digits.len() <= len)
         .map(|p| Range::of_prefix(p, len))
         .collect();
-    sorted.sort_by(|a, b| (a.plan, a.lo).cmp(&(b.plan, b.lo)));
+    sorted.sort_by_key(|a| (a.plan, a.lo));
     let mut out: Vec<Range> = Vec::new();
     for r in sorted {
         if let Some(last) = out.last_mut()

@@ -5,11 +5,12 @@ use raft::Storage as _;
 use super::*;
 
 fn entry(index: u64, term: u64) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e.data = vec![index as u8; 10].into();
-    e
+    Entry {
+        index,
+        term,
+        data: vec![index as u8; 10].into(),
+        ..Default::default()
+    }
 }
 
 fn err(e: raft::Result<impl std::fmt::Debug>) -> StorageError {
@@ -67,10 +68,12 @@ fn contract() {
         StorageError::Compacted
     );
 
-    let mut hs = HardState::default();
-    hs.term = 5;
-    hs.vote = 1;
-    hs.commit = 9;
+    let hs = HardState {
+        term: 5,
+        vote: 1,
+        commit: 9,
+        ..Default::default()
+    };
     s.persist(&[], Some(&hs)).unwrap();
     drop(s);
 
