@@ -1,0 +1,205 @@
+//! `trunkline-bench`: prints the figures the issues ask for.
+//!
+//! - `lookup`: in-process longest-prefix match over the synthetic data set,
+//!   one core, alone and with a concurrent writer.
+//! - `node`: a real release `trunklined`: load time of the data set through
+//!   the CLI, resident memory per route, gRPC lookups per second from a
+//!   concurrent client.
+//!
+//! Build first: `cargo build --release --workspace --bins`.
+
+mod dataset;
+mod node;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use clap::{Parser, Subcommand};
+use trunkline_core::{Attrs, Digits, NextHop, Number, PlanId, Prefix, Route, RouteTable, Source, Validation};
+
+use crate::dataset::Dataset;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Prefixes in the data set.
+    #[arg(long, default_value_t = 1_000_000)]
+    prefixes: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// In-process lookups.
+    Lookup {
+        /// Lookups to time.
+        #[arg(long, default_value_t = 20_000_000)]
+        lookups: usize,
+    },
+    /// A real node: load, memory, gRPC lookups.
+    Node(node::NodeArgs),
+}
+
+pub fn rss_bytes(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn build_table(ds: &Dataset) -> RouteTable {
+    let carriers: Vec<Arc<Attrs>> = (0..dataset::CARRIERS)
+        .map(|c| {
+            Arc::new(Attrs {
+                source: Source::Api,
+                next_hops: vec![NextHop::new(&format!("sip:{{e164}}@carrier{c}.example.net"), 10, 100).unwrap()],
+                path: vec![],
+                local_pref: 100,
+                med: 0,
+                communities: vec![],
+                validation: Validation::NotFound,
+            })
+        })
+        .collect();
+    let mut t = RouteTable::new();
+    for (i, e) in ds.entries.iter().enumerate() {
+        let p = Prefix {
+            plan: PlanId::E164,
+            digits: Digits::from_ascii(&e.digits).unwrap(),
+        };
+        t.upsert(
+            &p,
+            Route {
+                attrs: carriers[e.carrier as usize].clone(),
+                installed_at: i as u64,
+                stale: false,
+            },
+        );
+    }
+    t
+}
+
+fn lookup_bench(ds: &Dataset, n: usize, seed: u64) {
+    let before = rss_bytes("self");
+    let t0 = Instant::now();
+    let table = build_table(ds);
+    let build = t0.elapsed();
+    let after = rss_bytes("self");
+    println!(
+        "table: {} prefixes built in {:.2} s; resident +{:.1} MB = {:.0} bytes/prefix (index and routes)",
+        table.prefix_count(),
+        build.as_secs_f64(),
+        (after.saturating_sub(before)) as f64 / 1e6,
+        (after.saturating_sub(before)) as f64 / table.prefix_count() as f64
+    );
+    let queries: Vec<Number> = ds
+        .queries(1_000_000, seed + 1)
+        .iter()
+        .map(|q| Number {
+            plan: PlanId::E164,
+            digits: Digits::from_ascii(q).unwrap(),
+        })
+        .collect();
+    let hits = queries.iter().filter(|q| table.lookup(q).is_some()).count();
+    println!("queries: {} distinct, {:.1} % match a prefix", queries.len(), hits as f64 * 100.0 / queries.len() as f64);
+
+    let run = |table: &RouteTable| {
+        let t0 = Instant::now();
+        let mut found = 0usize;
+        for i in 0..n {
+            if let Some(m) = table.lookup(black_box(&queries[i % queries.len()])) {
+                found += m.prefix.digits.len();
+            }
+        }
+        black_box(found);
+        t0.elapsed()
+    };
+    let d = run(&table);
+    println!(
+        "lookup, one core: {n} lookups in {:.2} s = {:.1} M lookups/s, {:.0} ns each",
+        d.as_secs_f64(),
+        n as f64 / d.as_secs_f64() / 1e6,
+        d.as_nanos() as f64 / n as f64
+    );
+
+    // The same, while another thread keeps changing the table and
+    // publishing a new version every 1000 changes.
+    let shared = Arc::new(ArcSwap::from_pointee(table.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let shared = shared.clone();
+        let stop = stop.clone();
+        let entries: Vec<Prefix> = ds
+            .entries
+            .iter()
+            .map(|e| Prefix {
+                plan: PlanId::E164,
+                digits: Digits::from_ascii(&e.digits).unwrap(),
+            })
+            .collect();
+        let mut table = table;
+        std::thread::spawn(move || {
+            let mut changes = 0u64;
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let p = &entries[i % entries.len()];
+                let route = table.get(p).map(|s| s[0].clone());
+                if let Some(r) = route {
+                    table.remove(p, &Source::Api);
+                    table.upsert(p, r);
+                }
+                changes += 2;
+                i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) % entries.len();
+                if changes % 2000 == 0 {
+                    shared.store(Arc::new(table.clone()));
+                }
+            }
+            changes
+        })
+    };
+    let t0 = Instant::now();
+    let mut found = 0usize;
+    for i in 0..n {
+        let view = shared.load();
+        if let Some(m) = view.lookup(black_box(&queries[i % queries.len()])) {
+            found += m.prefix.digits.len();
+        }
+    }
+    black_box(found);
+    let d = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let changes = writer.join().unwrap();
+    println!(
+        "lookup with a concurrent writer ({:.0} changes/s published every 1000): {:.1} M lookups/s, {:.0} ns each",
+        changes as f64 / d.as_secs_f64(),
+        n as f64 / d.as_secs_f64() / 1e6,
+        d.as_nanos() as f64 / n as f64
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let t0 = Instant::now();
+    let ds = Dataset::generate(args.prefixes, args.seed);
+    println!(
+        "data set: {} prefixes ({} NANP thousands-blocks, {} other country codes, {} ported 15-digit numbers), seed {}, made in {:.1} s",
+        ds.entries.len(),
+        ds.nanp_blocks,
+        ds.other,
+        ds.ported,
+        args.seed,
+        t0.elapsed().as_secs_f64()
+    );
+    match args.cmd {
+        Cmd::Lookup { lookups } => lookup_bench(&ds, lookups, args.seed),
+        Cmd::Node(n) => node::run(&ds, n, args.seed)?,
+    }
+    Ok(())
+}

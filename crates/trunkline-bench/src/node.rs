@@ -1,0 +1,169 @@
+//! Benchmarks against a real release `trunklined`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::node_client::NodeClient;
+use trunkline_proto::v1::routes_client::RoutesClient;
+
+use crate::dataset::Dataset;
+use crate::rss_bytes;
+
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// Concurrent gRPC lookup streams.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections they share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Seconds of gRPC lookups.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+}
+
+fn bin(name: &str) -> anyhow::Result<PathBuf> {
+    let p = std::env::current_exe()?.parent().context("bin dir")?.join(name);
+    if !p.exists() {
+        bail!("{} missing: run `cargo build --release --workspace --bins`", p.display());
+    }
+    Ok(p)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("trunkline-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let (grpc, http) = (free_port(), free_port());
+    let config = dir.join("trunkline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n",
+            dir.join("data").display()
+        ),
+    )?;
+    let csv = dir.join("blocks.csv");
+    std::fs::write(&csv, ds.csv())?;
+    let mut child = Command::new(bin("trunklined")?)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = child.id().to_string();
+    let result = (|| -> anyhow::Result<()> {
+        let rt = tokio::runtime::Runtime::new()?;
+        let server = format!("http://127.0.0.1:{grpc}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let channel = loop {
+            if let Ok(c) = rt.block_on(tonic::transport::Channel::from_shared(server.clone())?.connect()) {
+                break c;
+            }
+            if Instant::now() > deadline {
+                bail!("trunklined did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let idle = rss_bytes(&pid);
+        println!("node: idle resident {:.1} MB", idle as f64 / 1e6);
+
+        let t0 = Instant::now();
+        let out = Command::new(bin("trunkline")?)
+            .args(["--server", &server, "announce", "--file"])
+            .arg(&csv)
+            .stderr(Stdio::inherit())
+            .output()?;
+        let load = t0.elapsed();
+        if !out.status.success() {
+            bail!("load failed: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        let status = rt
+            .block_on(NodeClient::new(channel.clone()).status(pb::StatusRequest {}))?
+            .into_inner();
+        println!(
+            "load: {} routes from a CSV file through the CLI and gRPC API into a fresh node in {:.2} s ({:.0} routes/s), committed and applied",
+            status.routes,
+            load.as_secs_f64(),
+            status.routes as f64 / load.as_secs_f64()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let rss = rss_bytes(&pid);
+        println!(
+            "memory: trunklined resident {:.1} MB holding {} routes = {:.0} bytes/route ({:.0} bytes/route above idle)",
+            rss as f64 / 1e6,
+            status.routes,
+            rss as f64 / status.routes as f64,
+            rss.saturating_sub(idle) as f64 / status.routes as f64
+        );
+
+        let queries = ds.queries(200_000, seed + 2);
+        let (count, mut lat) = rt.block_on(grpc_lookups(&server, &queries, &args))?;
+        lat.sort_unstable();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_micros();
+        println!(
+            "grpc lookups: {:.0}/s over {} s with {} concurrent requests on {} connections (client on the same 2-core machine); latency p50 {} us, p99 {} us",
+            count as f64 / args.seconds as f64,
+            args.seconds,
+            args.concurrency,
+            args.connections,
+            pct(0.5),
+            pct(0.99)
+        );
+        Ok(())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn grpc_lookups(server: &str, queries: &[String], args: &NodeArgs) -> anyhow::Result<(u64, Vec<Duration>)> {
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(tonic::transport::Channel::from_shared(server.to_owned())?.connect().await?);
+    }
+    let end = Instant::now() + Duration::from_secs(args.seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..args.concurrency {
+        let mut client = RoutesClient::new(channels[k % channels.len()].clone());
+        let queries: Vec<String> = queries.iter().skip(k).step_by(args.concurrency).cloned().collect();
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            let mut lat = Vec::new();
+            let mut i = 0;
+            while Instant::now() < end {
+                let t = Instant::now();
+                let r = client
+                    .lookup(pb::LookupRequest {
+                        number: format!("+{}", queries[i % queries.len()]),
+                    })
+                    .await;
+                if let Err(s) = &r
+                    && s.code() != tonic::Code::NotFound
+                {
+                    return Err(anyhow::anyhow!("lookup failed: {s}"));
+                }
+                lat.push(t.elapsed());
+                n += 1;
+                i += 1;
+            }
+            Ok((n, lat))
+        });
+    }
+    let mut total = 0;
+    let mut all = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (n, lat) = r??;
+        total += n;
+        all.extend(lat);
+    }
+    Ok((total, all))
+}
