@@ -138,11 +138,17 @@ impl Dataset {
         (0..n)
             .map(|_| {
                 let mut d = if rng.random_range(0..10) < 9 {
-                    self.entries[rng.random_range(0..self.entries.len())].digits.clone()
+                    self.entries[rng.random_range(0..self.entries.len())]
+                        .digits
+                        .clone()
                 } else {
                     rng.random_range(1..10u32).to_string()
                 };
-                let len = if d.starts_with('1') { 11.max(d.len()) } else { 12.max(d.len()) };
+                let len = if d.starts_with('1') {
+                    11.max(d.len())
+                } else {
+                    12.max(d.len())
+                };
                 while d.len() < len {
                     d.push(char::from(b'0' + rng.random_range(0..10u8)));
                 }
@@ -158,7 +164,10 @@ impl Dataset {
         for e in &self.entries {
             s.push('+');
             s.push_str(&e.digits);
-            s.push_str(&format!(",sip:{{e164}}@carrier{}.example.net,10,100\n", e.carrier));
+            s.push_str(&format!(
+                ",sip:{{e164}}@carrier{}.example.net,10,100\n",
+                e.carrier
+            ));
         }
         s
     }

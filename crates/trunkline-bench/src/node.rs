@@ -27,15 +27,25 @@ pub struct NodeArgs {
 }
 
 fn bin(name: &str) -> anyhow::Result<PathBuf> {
-    let p = std::env::current_exe()?.parent().context("bin dir")?.join(name);
+    let p = std::env::current_exe()?
+        .parent()
+        .context("bin dir")?
+        .join(name);
     if !p.exists() {
-        bail!("{} missing: run `cargo build --release --workspace --bins`", p.display());
+        bail!(
+            "{} missing: run `cargo build --release --workspace --bins`",
+            p.display()
+        );
     }
     Ok(p)
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
@@ -64,7 +74,9 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
         let server = format!("http://127.0.0.1:{grpc}");
         let deadline = Instant::now() + Duration::from_secs(20);
         let channel = loop {
-            if let Ok(c) = rt.block_on(tonic::transport::Channel::from_shared(server.clone())?.connect()) {
+            if let Ok(c) =
+                rt.block_on(tonic::transport::Channel::from_shared(server.clone())?.connect())
+            {
                 break c;
             }
             if Instant::now() > deadline {
@@ -125,16 +137,29 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
     result
 }
 
-async fn grpc_lookups(server: &str, queries: &[String], args: &NodeArgs) -> anyhow::Result<(u64, Vec<Duration>)> {
+async fn grpc_lookups(
+    server: &str,
+    queries: &[String],
+    args: &NodeArgs,
+) -> anyhow::Result<(u64, Vec<Duration>)> {
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        channels.push(tonic::transport::Channel::from_shared(server.to_owned())?.connect().await?);
+        channels.push(
+            tonic::transport::Channel::from_shared(server.to_owned())?
+                .connect()
+                .await?,
+        );
     }
     let end = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..args.concurrency {
         let mut client = RoutesClient::new(channels[k % channels.len()].clone());
-        let queries: Vec<String> = queries.iter().skip(k).step_by(args.concurrency).cloned().collect();
+        let queries: Vec<String> = queries
+            .iter()
+            .skip(k)
+            .step_by(args.concurrency)
+            .cloned()
+            .collect();
         tasks.spawn(async move {
             let mut n = 0u64;
             let mut lat = Vec::new();

@@ -9,18 +9,20 @@
 //! - [`plan`]: `e164` and private plans.
 //! - [`number`]: parsing and canonical form of prefixes and numbers.
 //! - [`block`]: block patterns and decimal ranges to prefixes and back.
-//! - [`trie`]: the persistent longest-prefix-match index.
+//! - [`key`]: digit strings packed for ordered maps.
+//! - [`index`]: the compiled longest-prefix-match index.
 //! - [`route`]: next hops, attributes, sources.
 //! - [`select`]: route selection and `explain`.
-//! - [`table`]: the route table built from the above.
+//! - [`table`]: the route table: index plus recent changes, snapshots for readers.
 
 pub mod block;
+pub mod index;
+pub mod key;
 pub mod number;
 pub mod plan;
 pub mod route;
 pub mod select;
 pub mod table;
-pub mod trie;
 
 pub use block::{Block, Range};
 pub use number::{Digits, Number, NumberError, Prefix};

@@ -1,24 +1,218 @@
-//! The route table: per plan, a trie from prefix to its ranked candidates.
+//! The route table: per plan, an index from prefix to its ranked candidates.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use crate::index::Index;
+use crate::key::Key;
 use crate::number::{Digits, Number, Prefix};
 use crate::plan::PlanId;
 use crate::route::{Attrs, Route, Source};
 use crate::select::{is_eligible, rank};
-use crate::trie::Trie;
 
 /// The candidates for one prefix, best first (see [`crate::select::rank`]).
 pub type RouteSet = Arc<[Route]>;
 
-/// All routes of a cluster. Cloning is O(1): clones share structure and do
-/// not see each other's later changes.
+/// All routes of a cluster, per plan. Cloning is O(1) and a clone is a
+/// consistent snapshot: it does not see the original's later changes.
+///
+/// Each plan's table is a compiled [`Index`] plus a delta of changes made
+/// since it was built. Lookups consult the delta only at the key lengths it
+/// holds, so a small delta costs little; once the delta grows past a
+/// quarter of the index (or a few thousand changes) the two are merged into
+/// a new index. Writers never wait for readers and readers never lock.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    plans: Vec<Trie<RouteSet>>,
-    /// Routes per plan, same indexes as `plans`.
-    routes: Vec<usize>,
+    plans: Vec<PlanTable>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PlanTable {
+    base: Arc<Index<RouteSet>>,
+    delta: Arc<Delta>,
+    routes: usize,
+    prefixes: usize,
+}
+
+/// Changes since the index was built: `Some` sets a prefix's routes,
+/// `None` removes the prefix.
+#[derive(Debug, Clone)]
+struct Delta {
+    changes: BTreeMap<Key, Option<RouteSet>>,
+    /// Number of changes at each key length.
+    per_len: [u32; 33],
+    /// Bit `l` set: some change has length `l`.
+    mask: u64,
+}
+
+impl Default for Delta {
+    fn default() -> Self {
+        Delta {
+            changes: BTreeMap::new(),
+            per_len: [0; 33],
+            mask: 0,
+        }
+    }
+}
+
+/// Smallest delta that triggers a merge.
+const MIN_MERGE: usize = 4096;
+
+impl PlanTable {
+    fn current(&self, key: Key) -> Option<&RouteSet> {
+        match self.delta.changes.get(&key) {
+            Some(change) => change.as_ref(),
+            None => self.base.get(key),
+        }
+    }
+
+    fn set(&mut self, key: Key, value: Option<RouteSet>) {
+        let was = self.current(key).is_some();
+        let now = value.is_some();
+        let in_base = value.is_none() && self.base.get(key).is_none();
+        let delta = Arc::make_mut(&mut self.delta);
+        let len = key.len();
+        let had_change = if in_base {
+            // Removing what the index never had: just forget the change.
+            delta.changes.remove(&key).is_some()
+        } else {
+            delta.changes.insert(key, value).is_some()
+        };
+        match (had_change, delta.changes.contains_key(&key)) {
+            (false, true) => {
+                delta.per_len[len] += 1;
+                delta.mask |= 1 << len;
+            }
+            (true, false) => {
+                delta.per_len[len] -= 1;
+                if delta.per_len[len] == 0 {
+                    delta.mask &= !(1 << len);
+                }
+            }
+            _ => {}
+        }
+        match (was, now) {
+            (false, true) => self.prefixes += 1,
+            (true, false) => self.prefixes -= 1,
+            _ => {}
+        }
+        if delta.changes.len() >= MIN_MERGE.max(self.base.len() / 4) {
+            self.merge();
+        }
+    }
+
+    /// Folds the delta into a new index.
+    fn merge(&mut self) {
+        let mut merged = Vec::with_capacity(self.prefixes);
+        let mut base = self.base.iter().peekable();
+        let mut changes = self.delta.changes.iter().peekable();
+        loop {
+            match (base.peek(), changes.peek()) {
+                (None, None) => break,
+                (Some(_), None) => merged.extend(base.by_ref().map(|(k, v)| (k, v.clone()))),
+                (None, Some(_)) => {
+                    merged.extend(changes.by_ref().filter_map(|(k, v)| Some((*k, v.clone()?))))
+                }
+                (Some((bk, _)), Some((ck, _))) => {
+                    if bk < *ck {
+                        let (k, v) = base.next().expect("peeked");
+                        merged.push((k, v.clone()));
+                    } else {
+                        if bk == *ck {
+                            base.next();
+                        }
+                        let (k, v) = changes.next().expect("peeked");
+                        if let Some(v) = v {
+                            merged.push((*k, v.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        drop((base, changes));
+        self.base = Arc::new(Index::build(merged));
+        self.delta = Arc::default();
+    }
+
+    fn lookup(&self, digits: &[u8], key: impl Fn() -> Key) -> Option<(usize, &RouteSet)> {
+        let found = self.base.longest_match(digits);
+        if self.delta.mask == 0 {
+            return found;
+        }
+        // Only changes at least as long as the index's answer can change it.
+        let base_len = found.map_or(0, |(l, _)| l);
+        let n = digits.len();
+        let mut lengths = self.delta.mask & ((2u64 << n) - 1) & !((1u64 << base_len) - 1);
+        let full = key();
+        while lengths != 0 {
+            let len = 63 - lengths.leading_zeros() as usize;
+            lengths &= !(1 << len);
+            match self.delta.changes.get(&full.truncate(len)) {
+                Some(Some(v)) => return Some((len, v)),
+                // The index's own answer was removed: look further up.
+                Some(None) if len == base_len && found.is_some() => {
+                    return self.lookup_slow(digits, full);
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// Every length, index and delta merged: for when the delta removed
+    /// the index's answer.
+    fn lookup_slow(&self, digits: &[u8], full: Key) -> Option<(usize, &RouteSet)> {
+        let pm = self.base.path_matches(digits);
+        let n = digits.len();
+        let mut lengths = (pm.mask | self.delta.mask) & ((2u64 << n) - 1);
+        while lengths != 0 {
+            let len = 63 - lengths.leading_zeros() as usize;
+            lengths &= !(1 << len);
+            if self.delta.mask & (1 << len) != 0
+                && let Some(change) = self.delta.changes.get(&full.truncate(len))
+            {
+                match change {
+                    Some(v) => return Some((len, v)),
+                    None => continue,
+                }
+            }
+            if let Some(i) = pm.value_index(len) {
+                return Some((len, self.base.value(i)));
+            }
+        }
+        None
+    }
+
+    /// Entries in `lo..=hi`, in key order, with the delta applied.
+    fn range(&self, lo: Key, hi: Key, f: &mut dyn FnMut(Key, &RouteSet) -> bool) -> bool {
+        let mut base = self.base.range(lo, hi).peekable();
+        let mut changes = self.delta.changes.range(lo..=hi).peekable();
+        loop {
+            let (k, v) = match (base.peek(), changes.peek()) {
+                (None, None) => return true,
+                (Some(_), None) => {
+                    let (k, v) = base.next().expect("peeked");
+                    (k, Some(v))
+                }
+                (Some((bk, _)), Some((ck, _))) if bk < *ck => {
+                    let (k, v) = base.next().expect("peeked");
+                    (k, Some(v))
+                }
+                (b, Some((ck, _))) => {
+                    if b.is_some_and(|(bk, _)| bk == *ck) {
+                        base.next();
+                    }
+                    let (k, v) = changes.next().expect("peeked");
+                    (*k, v.as_ref())
+                }
+            };
+            if let Some(v) = v
+                && !f(k, v)
+            {
+                return false;
+            }
+        }
+    }
 }
 
 /// The answer to a lookup.
@@ -42,45 +236,42 @@ impl RouteTable {
         RouteTable::default()
     }
 
-    fn trie(&self, plan: PlanId) -> Option<&Trie<RouteSet>> {
+    fn plan(&self, plan: PlanId) -> Option<&PlanTable> {
         self.plans.get(plan.0 as usize)
     }
 
-    fn trie_mut(&mut self, plan: PlanId) -> &mut Trie<RouteSet> {
+    fn plan_mut(&mut self, plan: PlanId) -> &mut PlanTable {
         let i = plan.0 as usize;
         if self.plans.len() <= i {
-            self.plans.resize_with(i + 1, Trie::new);
-            self.routes.resize(i + 1, 0);
+            self.plans.resize_with(i + 1, PlanTable::default);
         }
         &mut self.plans[i]
     }
 
     /// Number of routes (candidates), all prefixes and plans together.
     pub fn route_count(&self) -> usize {
-        self.routes.iter().sum()
+        self.plans.iter().map(|p| p.routes).sum()
     }
 
     pub fn route_count_in(&self, plan: PlanId) -> usize {
-        self.routes.get(plan.0 as usize).copied().unwrap_or(0)
+        self.plan(plan).map_or(0, |p| p.routes)
     }
 
     /// Number of prefixes with at least one route.
     pub fn prefix_count(&self) -> usize {
-        self.plans.iter().map(Trie::len).sum()
+        self.plans.iter().map(|p| p.prefixes).sum()
     }
 
     pub fn prefix_count_in(&self, plan: PlanId) -> usize {
-        self.trie(plan).map_or(0, Trie::len)
+        self.plan(plan).map_or(0, |p| p.prefixes)
     }
 
     /// Installs `route` for `prefix`, replacing the one from the same
     /// source. Returns the replaced route.
     pub fn upsert(&mut self, prefix: &Prefix, route: Route) -> Option<Route> {
-        let trie = self.trie_mut(prefix.plan);
-        let mut routes: Vec<Route> = trie
-            .get(&prefix.digits)
-            .map(|s| s.to_vec())
-            .unwrap_or_default();
+        let key = Key::from_digits(&prefix.digits);
+        let pt = self.plan_mut(prefix.plan);
+        let mut routes: Vec<Route> = pt.current(key).map(|s| s.to_vec()).unwrap_or_default();
         let old = match routes
             .iter()
             .position(|r| r.attrs.source == route.attrs.source)
@@ -92,39 +283,39 @@ impl RouteTable {
             }
         };
         rank(&mut routes);
-        trie.insert(&prefix.digits, routes.into());
         if old.is_none() {
-            self.routes[prefix.plan.0 as usize] += 1;
+            pt.routes += 1;
         }
+        pt.set(key, Some(routes.into()));
         old
     }
 
     /// Removes the route from `source` for `prefix`.
     pub fn remove(&mut self, prefix: &Prefix, source: &Source) -> Option<Route> {
-        let trie = self.trie_mut(prefix.plan);
-        let set = trie.get(&prefix.digits)?;
+        let key = Key::from_digits(&prefix.digits);
+        let pt = self.plan_mut(prefix.plan);
+        let set = pt.current(key)?;
         let i = set.iter().position(|r| &r.attrs.source == source)?;
         let mut routes = set.to_vec();
         let old = routes.remove(i);
-        if routes.is_empty() {
-            trie.remove(&prefix.digits);
-        } else {
-            trie.insert(&prefix.digits, routes.into());
-        }
-        self.routes[prefix.plan.0 as usize] -= 1;
+        pt.routes -= 1;
+        pt.set(key, (!routes.is_empty()).then(|| routes.into()));
         Some(old)
     }
 
     pub fn get(&self, prefix: &Prefix) -> Option<&RouteSet> {
-        self.trie(prefix.plan)?.get(&prefix.digits)
+        self.plan(prefix.plan)?
+            .current(Key::from_digits(&prefix.digits))
     }
 
     /// Longest-prefix match.
     #[inline]
     pub fn lookup(&self, number: &Number) -> Option<Match<'_>> {
         let (len, routes) = self
-            .trie(number.plan)?
-            .longest_match(number.digits.as_slice())?;
+            .plan(number.plan)?
+            .lookup(number.digits.as_slice(), || {
+                Key::from_digits(&number.digits)
+            })?;
         Some(Match {
             prefix: Prefix {
                 plan: number.plan,
@@ -134,21 +325,70 @@ impl RouteTable {
         })
     }
 
+    /// Longest-prefix match for many numbers: the same answers as
+    /// [`RouteTable::lookup`], computed several at a time so their memory
+    /// reads overlap. `f` gets each number's position and answer.
+    pub fn lookup_batch<'a>(
+        &'a self,
+        numbers: &[Number],
+        mut f: impl FnMut(usize, Option<Match<'a>>),
+    ) {
+        const LANES: usize = 8;
+        let mut chunks = numbers.chunks_exact(LANES);
+        let mut at = 0;
+        for chunk in chunks.by_ref() {
+            let plan = chunk[0].plan;
+            let pt = self.plan(plan);
+            let uniform = chunk.iter().all(|n| n.plan == plan);
+            match pt {
+                Some(pt) if uniform && pt.delta.mask == 0 => {
+                    let digits: [&[u8]; LANES] =
+                        std::array::from_fn(|i| chunk[i].digits.as_slice());
+                    let found = pt.base.longest_match_batch(digits);
+                    for (i, r) in found.into_iter().enumerate() {
+                        f(
+                            at + i,
+                            r.map(|(len, v)| Match {
+                                prefix: Prefix {
+                                    plan,
+                                    digits: chunk[i].digits.truncate(len),
+                                },
+                                routes: pt.base.value(v),
+                            }),
+                        );
+                    }
+                }
+                _ => {
+                    for (i, n) in chunk.iter().enumerate() {
+                        f(at + i, self.lookup(n));
+                    }
+                }
+            }
+            at += LANES;
+        }
+        for (i, n) in chunks.remainder().iter().enumerate() {
+            f(at + i, self.lookup(n));
+        }
+    }
+
     /// `prefix` and every less specific prefix that has routes, shortest first.
     pub fn shorter(&self, prefix: &Prefix) -> Vec<(Prefix, &RouteSet)> {
-        let Some(t) = self.trie(prefix.plan) else {
+        let Some(pt) = self.plan(prefix.plan) else {
             return Vec::new();
         };
-        t.matches(&prefix.digits)
-            .into_iter()
-            .map(|(digits, s)| {
-                (
-                    Prefix {
-                        plan: prefix.plan,
-                        digits,
-                    },
-                    s,
-                )
+        let key = Key::from_digits(&prefix.digits);
+        (0..=prefix.digits.len())
+            .filter_map(|len| {
+                let digits = prefix.digits.truncate(len);
+                pt.current(key.truncate(len)).map(|s| {
+                    (
+                        Prefix {
+                            plan: prefix.plan,
+                            digits,
+                        },
+                        s,
+                    )
+                })
             })
             .collect()
     }
@@ -156,38 +396,59 @@ impl RouteTable {
     /// `prefix` and every more specific prefix, in order; `f` returns false
     /// to stop.
     pub fn walk_longer(&self, prefix: &Prefix, f: &mut dyn FnMut(&Prefix, &RouteSet) -> bool) {
-        if let Some(t) = self.trie(prefix.plan) {
-            t.walk_under(&prefix.digits, &mut |d, s| {
-                f(
-                    &Prefix {
-                        plan: prefix.plan,
-                        digits: *d,
-                    },
-                    s,
-                )
-            });
-        }
+        self.walk_plan_range(prefix, f);
+    }
+
+    fn walk_plan_range(
+        &self,
+        prefix: &Prefix,
+        f: &mut dyn FnMut(&Prefix, &RouteSet) -> bool,
+    ) -> bool {
+        let Some(pt) = self.plan(prefix.plan) else {
+            return true;
+        };
+        let lo = Key::from_digits(&prefix.digits);
+        pt.range(lo, lo.subtree_end(), &mut |k, s| {
+            f(
+                &Prefix {
+                    plan: prefix.plan,
+                    digits: k.to_digits(),
+                },
+                s,
+            )
+        })
     }
 
     /// Every route of every plan, in plan then prefix order; `f` returns
     /// false to stop.
     pub fn walk_all(&self, f: &mut dyn FnMut(&Prefix, &RouteSet) -> bool) {
         for i in 0..self.plans.len() {
-            let mut go = true;
-            self.walk_longer(
-                &Prefix {
-                    plan: PlanId(i as u8),
-                    digits: Digits::EMPTY,
-                },
-                &mut |p, s| {
-                    go = f(p, s);
-                    go
-                },
-            );
-            if !go {
+            let all = Prefix {
+                plan: PlanId(i as u8),
+                digits: Digits::EMPTY,
+            };
+            if !self.walk_plan_range(&all, f) {
                 return;
             }
         }
+    }
+
+    /// Folds every plan's pending changes into its index now (normally
+    /// done once the changes pile up).
+    pub fn compact(&mut self) {
+        for p in &mut self.plans {
+            if !p.delta.changes.is_empty() {
+                p.merge();
+            }
+        }
+    }
+
+    /// Bytes held by the index arrays and deltas (not the routes).
+    pub fn index_bytes(&self) -> usize {
+        self.plans
+            .iter()
+            .map(|p| p.base.heap_bytes() + p.delta.changes.len() * 48)
+            .sum()
     }
 }
 
@@ -221,3 +482,6 @@ impl AttrsInterner {
         self.set.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests;
