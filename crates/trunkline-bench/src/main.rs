@@ -199,7 +199,7 @@ fn lookup_bench(ds: &Dataset, n: usize, seed: u64) {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407)
                     % entries.len();
-                if changes % 2000 == 0 {
+                if changes.is_multiple_of(2000) {
                     shared.store(Arc::new(table.clone()));
                 }
             }
