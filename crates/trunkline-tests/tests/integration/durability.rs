@@ -106,4 +106,12 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     assert!(node.log().contains("stopped cleanly"), "{}", node.log());
     node.restart();
     assert_eq!(lookup(&node, "+3312").await.as_deref(), Some("sip:paris@x"));
+    // Ctrl-C takes the same path.
+    assert_eq!(node.signal("-INT"), Some(0));
+    assert_eq!(
+        node.log().matches("stopped cleanly").count(),
+        2,
+        "{}",
+        node.log()
+    );
 }

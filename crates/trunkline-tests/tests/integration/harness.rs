@@ -158,9 +158,14 @@ impl Node {
 
     /// SIGTERM, then wait for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
+        self.signal("-TERM")
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and waits for the process to exit.
+    pub fn signal(&mut self, sig: &str) -> Option<i32> {
         let mut c = self.child.take()?;
         let ok = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
+            .args([sig, &c.id().to_string()])
             .status()
             .unwrap()
             .success();

@@ -7,4 +7,5 @@ mod bad_input;
 mod cli;
 mod config;
 mod durability;
+mod http;
 mod standard_grpc;
