@@ -96,7 +96,8 @@ impl Digits {
     pub fn truncate(&self, n: usize) -> Digits {
         let mut t = *self;
         let n = n.min(self.len());
-        t.d[n..].fill(0);
+        // Digits past `len` are always zero, so only the dropped ones need clearing.
+        t.d[n..self.len()].fill(0);
         t.len = n as u8;
         t
     }
