@@ -9,6 +9,7 @@
 //! them serves ordered ranges. Built in one pass; never changed after.
 
 use crate::key::Key;
+use crate::plan::MAX_DIGITS;
 
 const NONE: u32 = u32::MAX;
 
@@ -60,7 +61,7 @@ fn rank(bits: u16, d: u8) -> u32 {
 pub struct PathMatches {
     /// Bit `l` set: the prefix of length `l` is in the index.
     pub mask: u64,
-    value_at: [u32; 33],
+    value_at: [u32; MAX_DIGITS + 1],
 }
 
 impl PathMatches {
@@ -471,7 +472,7 @@ impl<V> Index<V> {
     pub fn path_matches(&self, digits: &[u8]) -> PathMatches {
         let mut m = PathMatches {
             mask: 0,
-            value_at: [NONE; 33],
+            value_at: [NONE; MAX_DIGITS + 1],
         };
         let mut record = |len: usize, v: u32| {
             if v != NONE {
@@ -508,7 +509,7 @@ impl<V> Index<V> {
     }
 
     pub fn get(&self, key: Key) -> Option<&V> {
-        let mut d = [0u8; 32];
+        let mut d = [0u8; MAX_DIGITS];
         for (i, slot) in d.iter_mut().enumerate().take(key.len()) {
             *slot = key.digit(i);
         }

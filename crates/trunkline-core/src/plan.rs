@@ -4,8 +4,9 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// The longest digit string any plan may declare.
-pub const MAX_DIGITS: usize = 32;
+/// The longest digit string any plan may declare: E.164's 15 and one more,
+/// so a digit string packs into 64 bits (see [`crate::key::Key`]).
+pub const MAX_DIGITS: usize = 16;
 
 /// Maximum number of digits of an E.164 number (ITU-T E.164 section 6).
 pub const E164_MAX_DIGITS: u8 = 15;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::index::Index;
 use crate::key::Key;
 use crate::number::{Digits, Number, Prefix};
-use crate::plan::PlanId;
+use crate::plan::{MAX_DIGITS, PlanId};
 use crate::route::{Attrs, Route, Source};
 use crate::select::{is_eligible, rank};
 
@@ -40,7 +40,7 @@ struct PlanTable {
 struct Delta {
     changes: BTreeMap<Key, Option<RouteSet>>,
     /// Number of changes at each key length.
-    per_len: [u32; 33],
+    per_len: [u32; MAX_DIGITS + 1],
     /// Bit `l` set: some change has length `l`.
     mask: u64,
 }
@@ -49,7 +49,7 @@ impl Default for Delta {
     fn default() -> Self {
         Delta {
             changes: BTreeMap::new(),
-            per_len: [0; 33],
+            per_len: [0; MAX_DIGITS + 1],
             mask: 0,
         }
     }
