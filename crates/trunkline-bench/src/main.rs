@@ -150,7 +150,7 @@ fn lookup_bench(ds: &Dataset, n: usize, seed: u64) {
     if std::env::var_os("ONLY_SINGLE").is_some() {
         return;
     }
-    // Batched: eight lookups walked in lockstep so their memory reads overlap.
+    // Batched: many lookups in flight, each prefetching its next read.
     let t0 = Instant::now();
     let mut found = 0usize;
     let mut done = 0;

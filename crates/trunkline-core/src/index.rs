@@ -374,98 +374,144 @@ impl<V> Index<V> {
         best.map(|(l, v)| (l, &self.values[v]))
     }
 
-    /// [`Index::longest_match`] for several numbers at once, walking them in
-    /// lockstep so that their memory reads overlap instead of waiting one
-    /// after another: each round first loads every lane's next node (no
-    /// lane waits for another), then steps every lane. Returns (length,
-    /// value index) per number.
-    pub fn longest_match_batch<const N: usize>(
+    /// [`Index::longest_match`] over a stream of numbers, many in flight
+    /// at once. Each lane advances one step per visit and prefetches what
+    /// its next step will read, so the memory latency of one number is
+    /// spent working on the others. `out` gets each number's position and
+    /// its (length, value index), in completion order.
+    pub fn longest_match_stream<'q>(
         &self,
-        digits: [&[u8]; N],
-    ) -> [Option<(usize, usize)>; N] {
-        const DONE: u32 = u32::MAX;
-        let k = self.jump_digits;
-        let mut best: [Option<(usize, usize)>; N] = [None; N];
-        let mut node = [DONE; N];
-        let mut leaf = [DONE; N];
-        let mut depth = [0usize; N];
-        let jumps: [Option<Jump>; N] = std::array::from_fn(|l| {
-            let q = digits[l];
-            (k > 0 && q.len() >= k)
-                .then(|| self.jump[q[..k].iter().fold(0usize, |a, &d| a * 10 + d as usize)])
-        });
-        for l in 0..N {
-            match jumps[l] {
-                Some(j) => {
-                    best[l] = (j.best != NONE).then_some((j.best_len as usize, j.best as usize));
-                    match j.kind {
-                        Jump::CONTINUE => {
-                            node[l] = j.target;
-                            depth[l] = k;
-                        }
-                        Jump::LEAF => leaf[l] = j.target,
-                        _ => {}
-                    }
-                }
-                None => {
-                    node[l] = 0;
-                    let root = &self.nodes[0];
-                    best[l] = root.has_value.then(|| (0, root.value() as usize));
-                }
-            }
+        count: usize,
+        digits: impl Fn(usize) -> &'q [u8],
+        mut out: impl FnMut(usize, Option<(usize, usize)>),
+    ) {
+        const LANES: usize = 16;
+        const EMPTY: usize = usize::MAX;
+        #[derive(Clone, Copy)]
+        enum At {
+            Jump(usize),
+            Node(u32),
+            Leaf(u32),
         }
-        let mut cur = [Node::EMPTY; N];
+        #[derive(Clone, Copy)]
+        struct Lane {
+            q: usize,
+            at: At,
+            depth: usize,
+            best: Option<(usize, usize)>,
+        }
+        let k = self.jump_digits;
+        let mut next = 0;
+        let start = |next: &mut usize| -> Lane {
+            if *next >= count {
+                return Lane {
+                    q: EMPTY,
+                    at: At::Node(0),
+                    depth: 0,
+                    best: None,
+                };
+            }
+            let q = *next;
+            *next += 1;
+            let d = digits(q);
+            let at = if k > 0 && d.len() >= k {
+                let j = d[..k].iter().fold(0usize, |a, &x| a * 10 + x as usize);
+                prefetch_index::prefetch_index(&self.jump, j);
+                At::Jump(j)
+            } else {
+                At::Node(0)
+            };
+            Lane {
+                q,
+                at,
+                depth: 0,
+                best: None,
+            }
+        };
+        let mut lanes = [Lane {
+            q: EMPTY,
+            at: At::Node(0),
+            depth: 0,
+            best: None,
+        }; LANES];
+        for lane in &mut lanes {
+            *lane = start(&mut next);
+        }
         loop {
             let mut active = false;
-            for l in 0..N {
-                if node[l] != DONE {
-                    cur[l] = self.nodes[node[l] as usize];
-                    active = true;
+            for lane in &mut lanes {
+                if lane.q == EMPTY {
+                    continue;
+                }
+                active = true;
+                let d = digits(lane.q);
+                let done = match lane.at {
+                    At::Jump(j) => {
+                        let e = self.jump[j];
+                        lane.best =
+                            (e.best != NONE).then_some((e.best_len as usize, e.best as usize));
+                        match e.kind {
+                            Jump::CONTINUE => {
+                                prefetch_index::prefetch_index(&self.nodes, e.target as usize);
+                                lane.at = At::Node(e.target);
+                                lane.depth = k;
+                                false
+                            }
+                            Jump::LEAF => {
+                                prefetch_index::prefetch_index(&self.keys, e.target as usize);
+                                lane.at = At::Leaf(e.target);
+                                false
+                            }
+                            _ => true,
+                        }
+                    }
+                    At::Node(i) => {
+                        let n = &self.nodes[i as usize];
+                        if n.has_value {
+                            lane.best = Some((lane.depth, n.value() as usize));
+                        }
+                        match d.get(lane.depth) {
+                            None => true,
+                            Some(&x) => {
+                                let bit = 1u16 << x;
+                                if n.children & bit != 0 {
+                                    let c = n.first_child + rank(n.children, x);
+                                    prefetch_index::prefetch_index(&self.nodes, c as usize);
+                                    lane.at = At::Node(c);
+                                    lane.depth += 1;
+                                    false
+                                } else if n.leaves & bit != 0 {
+                                    let v = n.first_leaf + rank(n.leaves, x);
+                                    if n.exact & bit != 0 {
+                                        lane.best = Some((lane.depth + 1, v as usize));
+                                        true
+                                    } else {
+                                        prefetch_index::prefetch_index(&self.keys, v as usize);
+                                        lane.at = At::Leaf(v);
+                                        false
+                                    }
+                                } else {
+                                    true
+                                }
+                            }
+                        }
+                    }
+                    At::Leaf(v) => {
+                        if let Some(len) = self.leaf_matches(v as usize, d) {
+                            lane.best = Some((len, v as usize));
+                        }
+                        true
+                    }
+                };
+                if done {
+                    out(lane.q, lane.best);
+                    *lane = start(&mut next);
                 }
             }
             if !active {
-                break;
-            }
-            for l in 0..N {
-                if node[l] != DONE && cur[l].has_value {
-                    best[l] = Some((depth[l], cur[l].value() as usize));
-                }
-            }
-            for l in 0..N {
-                if node[l] == DONE {
-                    continue;
-                }
-                let q = digits[l];
-                let Some(&d) = q.get(depth[l]) else {
-                    node[l] = DONE;
-                    continue;
-                };
-                let n = &cur[l];
-                let bit = 1u16 << d;
-                depth[l] += 1;
-                if n.children & bit != 0 {
-                    node[l] = n.first_child + rank(n.children, d);
-                } else {
-                    if n.leaves & bit != 0 {
-                        let v = n.first_leaf + rank(n.leaves, d);
-                        if n.exact & bit != 0 {
-                            best[l] = Some((depth[l], v as usize));
-                        } else {
-                            leaf[l] = v;
-                        }
-                    }
-                    node[l] = DONE;
-                }
+                return;
             }
         }
-        for l in 0..N {
-            if leaf[l] != DONE
-                && let Some(len) = self.leaf_matches(leaf[l] as usize, digits[l])
-            {
-                best[l] = Some((len, leaf[l] as usize));
-            }
-        }
-        best
     }
 
     /// Every key that is a prefix of `digits` (including all of it).

@@ -326,48 +326,45 @@ impl RouteTable {
     }
 
     /// Longest-prefix match for many numbers: the same answers as
-    /// [`RouteTable::lookup`], computed several at a time so their memory
-    /// reads overlap. `f` gets each number's position and answer.
+    /// [`RouteTable::lookup`], computed many at a time so their memory
+    /// reads overlap. `f` gets each number's position and answer, not
+    /// necessarily in order.
     pub fn lookup_batch<'a>(
         &'a self,
         numbers: &[Number],
         mut f: impl FnMut(usize, Option<Match<'a>>),
     ) {
-        const LANES: usize = 8;
-        let mut chunks = numbers.chunks_exact(LANES);
         let mut at = 0;
-        for chunk in chunks.by_ref() {
-            let plan = chunk[0].plan;
-            let pt = self.plan(plan);
-            let uniform = chunk.iter().all(|n| n.plan == plan);
-            match pt {
-                Some(pt) if uniform && pt.delta.mask == 0 => {
-                    let digits: [&[u8]; LANES] =
-                        std::array::from_fn(|i| chunk[i].digits.as_slice());
-                    let found = pt.base.longest_match_batch(digits);
-                    for (i, r) in found.into_iter().enumerate() {
-                        f(
-                            at + i,
-                            r.map(|(len, v)| Match {
-                                prefix: Prefix {
-                                    plan,
-                                    digits: chunk[i].digits.truncate(len),
-                                },
-                                routes: pt.base.value(v),
-                            }),
-                        );
-                    }
+        while at < numbers.len() {
+            let plan = numbers[at].plan;
+            let run = numbers[at..].iter().take_while(|n| n.plan == plan).count();
+            let slice = &numbers[at..at + run];
+            match self.plan(plan) {
+                Some(pt) if pt.delta.mask == 0 => {
+                    pt.base.longest_match_stream(
+                        run,
+                        |i| slice[i].digits.as_slice(),
+                        |i, r| {
+                            f(
+                                at + i,
+                                r.map(|(len, v)| Match {
+                                    prefix: Prefix {
+                                        plan,
+                                        digits: slice[i].digits.truncate(len),
+                                    },
+                                    routes: pt.base.value(v),
+                                }),
+                            )
+                        },
+                    );
                 }
                 _ => {
-                    for (i, n) in chunk.iter().enumerate() {
+                    for (i, n) in slice.iter().enumerate() {
                         f(at + i, self.lookup(n));
                     }
                 }
             }
-            at += LANES;
-        }
-        for (i, n) in chunks.remainder().iter().enumerate() {
-            f(at + i, self.lookup(n));
+            at += run;
         }
     }
 

@@ -90,12 +90,15 @@ proptest! {
         let mut sorted: Vec<(Key, u32)> = entries.iter().map(|(k, v)| (key(k), *v)).collect();
         sorted.sort_by_key(|e| e.0);
         let ix = Index::build(sorted);
-        for chunk in probes.chunks_exact(8) {
-            let digits: [&[u8]; 8] = std::array::from_fn(|i| chunk[i].as_slice());
-            let batch = ix.longest_match_batch(digits);
-            for (i, q) in chunk.iter().enumerate() {
-                prop_assert_eq!(batch[i].map(|(l, v)| (l, *ix.value(v))), ix.longest_match(q).map(|(l, v)| (l, *v)));
-            }
+        let mut got = vec![None; probes.len()];
+        let mut seen = 0;
+        ix.longest_match_stream(probes.len(), |i| probes[i].as_slice(), |i, r| {
+            got[i] = r.map(|(l, v)| (l, *ix.value(v)));
+            seen += 1;
+        });
+        prop_assert_eq!(seen, probes.len());
+        for (i, q) in probes.iter().enumerate() {
+            prop_assert_eq!(got[i], ix.longest_match(q).map(|(l, v)| (l, *v)));
         }
     }
 }
