@@ -169,7 +169,7 @@ pub async fn announce_file(
     let batch = a.batch.max(1);
     let bar = ProgressBar::new(specs.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} routes {per_sec} eta {eta}")
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} routes, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
