@@ -4,7 +4,12 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = ["trunkline/v1/routes.proto", "trunkline/v1/node.proto"];
+    let files = [
+        "trunkline/v1/routes.proto",
+        "trunkline/v1/node.proto",
+        "trunkline/v1/cluster.proto",
+        "trunkline/cluster/v1/raft.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }

@@ -217,7 +217,7 @@ pub async fn announce_file(
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "announced {} prefixes from {} entries in {:.2} s ({:.0} routes/s)",
         announced,
         specs.len(),

@@ -4,6 +4,14 @@
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 no route,
 //! 4 server unreachable.
 
+/// `println!` that ends the program quietly when stdout is closed
+/// (`trunkline routes | head`), instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($t:tt)*) => {
+        $crate::emit(format_args!($($t)*))
+    };
+}
+
 mod bulk;
 mod output;
 
@@ -14,6 +22,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tonic::transport::{Channel, Endpoint};
 use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::cluster_client::ClusterClient;
 use trunkline_proto::v1::node_client::NodeClient;
 use trunkline_proto::v1::routes_client::RoutesClient;
 
@@ -75,6 +84,25 @@ enum Cmd {
     Explain { number: String },
     /// Node and raft status.
     Status,
+    /// Cluster membership and the status of every member.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCmd {
+    /// Every member's role, term, commit and applied index, and lag.
+    Status,
+    /// Add a node (as a learner; it becomes a voter once caught up).
+    AddNode {
+        id: u64,
+        /// Its gRPC address, e.g. http://10.0.0.4:50051.
+        addr: String,
+    },
+    /// Remove a node from the cluster.
+    RemoveNode { id: u64 },
+    /// Hand leadership to another voter.
+    TransferLeader { id: u64 },
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,9 +233,10 @@ async fn run(args: Args) -> Result<()> {
                         })
                         .await?
                         .into_inner();
-                    println!(
+                    say!(
                         "announced {} prefixes (log index {})",
-                        r.announced, r.log_index
+                        r.announced,
+                        r.log_index
                     );
                     Ok(())
                 }
@@ -230,7 +259,7 @@ async fn run(args: Args) -> Result<()> {
                     .into_inner();
                 total = (total.0 + r.withdrawn, r.log_index);
             }
-            println!("withdrew {} prefixes (log index {})", total.0, total.1);
+            say!("withdrew {} prefixes (log index {})", total.0, total.1);
             Ok(())
         }
         Cmd::Lookup { number } => {
@@ -283,6 +312,54 @@ async fn run(args: Args) -> Result<()> {
             output::status(&r, json);
             Ok(())
         }
+        Cmd::Cluster(c) => {
+            let mut client = ClusterClient::new(ch);
+            match c {
+                ClusterCmd::Status => {
+                    let r = client
+                        .status(pb::ClusterStatusRequest {})
+                        .await?
+                        .into_inner();
+                    output::cluster_status(&r, json);
+                }
+                ClusterCmd::AddNode { id, addr } => {
+                    let r = client
+                        .add_node(pb::AddNodeRequest { id, addr })
+                        .await?
+                        .into_inner();
+                    say!(
+                        "node {id} added as a learner (log index {}); it becomes a voter once caught up",
+                        r.log_index
+                    );
+                }
+                ClusterCmd::RemoveNode { id } => {
+                    let r = client
+                        .remove_node(pb::RemoveNodeRequest { id })
+                        .await?
+                        .into_inner();
+                    say!("node {id} removed (log index {})", r.log_index);
+                }
+                ClusterCmd::TransferLeader { id } => {
+                    client
+                        .transfer_leader(pb::TransferLeaderRequest { id })
+                        .await?;
+                    say!("node {id} is the leader");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("trunkline: cannot write output: {e}");
+        std::process::exit(1);
     }
 }
 

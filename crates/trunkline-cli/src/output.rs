@@ -20,7 +20,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:<w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        say!("{}", s.trim_end());
     };
     line(header.iter().map(|h| (*h).to_owned()).collect());
     for r in rows {
@@ -83,7 +83,7 @@ pub fn route_json(r: &pb::Route) -> Value {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 pub fn lookup(r: &pb::LookupResponse, json: bool) {
@@ -97,7 +97,7 @@ pub fn lookup(r: &pb::LookupResponse, json: bool) {
         }));
         return;
     }
-    println!(
+    say!(
         "{} matches {} ({} routes)",
         r.number,
         r.matched_prefix,
@@ -163,7 +163,7 @@ impl RouteList {
         if self.json {
             print_json(&Value::Array(self.values));
         } else if self.rows.is_empty() {
-            println!("no routes");
+            say!("no routes");
         } else {
             table(
                 &[
@@ -208,7 +208,7 @@ pub fn explain(r: &pb::ExplainResponse, json: bool) {
         }));
         return;
     }
-    println!(
+    say!(
         "{} matches {} ({} candidates)",
         r.number,
         r.matched_prefix,
@@ -331,4 +331,73 @@ pub fn status(s: &pb::StatusResponse, json: bool) {
         ]);
     }
     table(&["", ""], &rows);
+}
+
+pub fn cluster_status(s: &pb::ClusterStatusResponse, json: bool) {
+    let membership = |m: &pb::Member| {
+        if m.membership() == pb::MemberRole::Learner {
+            "learner"
+        } else {
+            "voter"
+        }
+    };
+    let role_of = |m: &pb::Member| {
+        if m.reachable {
+            role(m.raft.clone().unwrap_or_default().role())
+        } else {
+            "unreachable"
+        }
+    };
+    if json {
+        print_json(&json!({
+            "leader_id": s.leader_id,
+            "term": s.term,
+            "members": s.members.iter().map(|m| {
+                let r = m.raft.clone().unwrap_or_default();
+                json!({
+                    "id": m.id,
+                    "addr": m.addr,
+                    "membership": membership(m),
+                    "reachable": m.reachable,
+                    "role": role_of(m),
+                    "term": r.term,
+                    "commit_index": r.commit_index,
+                    "applied_index": r.applied_index,
+                    "lag": m.lag,
+                })
+            }).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    say!("leader {} in term {}", s.leader_id, s.term);
+    let rows: Vec<Vec<String>> = s
+        .members
+        .iter()
+        .map(|m| {
+            let r = m.raft.clone().unwrap_or_default();
+            let reach = |v: u64| {
+                if m.reachable {
+                    v.to_string()
+                } else {
+                    "-".to_owned()
+                }
+            };
+            vec![
+                m.id.to_string(),
+                m.addr.clone(),
+                membership(m).to_owned(),
+                role_of(m).to_owned(),
+                reach(r.term),
+                reach(r.commit_index),
+                reach(r.applied_index),
+                reach(m.lag),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "ADDRESS", "MEMBER", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG",
+        ],
+        &rows,
+    );
 }

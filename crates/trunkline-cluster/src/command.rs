@@ -148,7 +148,10 @@ pub(crate) fn write_prefix(w: &mut Writer, plan_index: u64, p: &Prefix) {
 fn write_source(w: &mut Writer, s: &Source) {
     match s {
         Source::Api => w.u8(0),
-        Source::Config => w.u8(1),
+        Source::Config { node } => {
+            w.u8(1);
+            w.varint(*node);
+        }
         Source::Peer { itad, name } => {
             w.u8(2);
             w.varint(u64::from(*itad));
@@ -160,7 +163,7 @@ fn write_source(w: &mut Writer, s: &Source) {
 fn read_source(r: &mut Reader<'_>) -> Result<Source, DecodeError> {
     Ok(match r.u8()? {
         0 => Source::Api,
-        1 => Source::Config,
+        1 => Source::Config { node: r.varint()? },
         2 => Source::Peer {
             itad: r.u32()?,
             name: r.str()?.into(),

@@ -36,6 +36,10 @@ pub struct NodeConfig {
     /// Entries kept in the log behind a snapshot, so a slightly lagging
     /// follower catches up from the log rather than a snapshot.
     pub trailing_entries: u64,
+    /// Voters of a new cluster (this node included). Empty for a node that
+    /// joins an existing cluster: it waits for the leader to contact it.
+    /// Ignored once the store holds a configuration.
+    pub initial_voters: Vec<u64>,
 }
 
 impl NodeConfig {
@@ -46,6 +50,7 @@ impl NodeConfig {
             heartbeat_tick: 1,
             snapshot_entries: 10_000,
             trailing_entries: 1_000,
+            initial_voters: vec![id],
         }
     }
 }
@@ -57,6 +62,8 @@ pub struct Output {
     pub messages: Vec<Message>,
     /// Outcomes of proposals applied in this pass, in log order.
     pub applied: Vec<Applied>,
+    /// Log indexes of membership changes applied in this pass.
+    pub conf_changes: Vec<u64>,
 }
 
 /// Raft figures for status and metrics.
@@ -73,6 +80,8 @@ pub struct Status {
     pub snapshot_index: u64,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
+    /// On the leader: each member's matched log index.
+    pub progress: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,11 +117,16 @@ impl RaftNode {
         plans: Plans,
         logger: &slog::Logger,
     ) -> Result<RaftNode, StoreError> {
-        let storage = RedbStorage::open(dir, &[cfg.id])?;
+        let storage = RedbStorage::open(dir, &cfg.initial_voters)?;
         let mut sm = StateMachine::new(plans);
         let snap_index = storage.snapshot_meta().index;
-        if snap_index > 0 {
-            let data = std::fs::read(storage.snapshot_path(snap_index)).map_err(StoreError::Io)?;
+        let snap_path = storage.snapshot_path(snap_index);
+        if snap_index == crate::storage::BOOTSTRAP_INDEX && !snap_path.exists() {
+            // A new cluster's bootstrap snapshot: the empty state at index 1.
+            sm.skip(snap_index, snap_index);
+            write_file_durably(&snap_path, &sm.snapshot())?;
+        } else if snap_index > 0 {
+            let data = std::fs::read(&snap_path).map_err(StoreError::Io)?;
             sm.restore(&data)?;
         }
         sm.publish();
@@ -154,6 +168,90 @@ impl RaftNode {
 
     pub fn is_leader(&self) -> bool {
         self.raw.raft.state == StateRole::Leader
+    }
+
+    /// The leader this node knows of (0: none).
+    pub fn leader_id(&self) -> u64 {
+        self.raw.raft.leader_id
+    }
+
+    pub fn id(&self) -> u64 {
+        self.cfg.id
+    }
+
+    /// A message to `to` could not be sent.
+    pub fn report_unreachable(&mut self, to: u64) {
+        self.raw.report_unreachable(to);
+    }
+
+    /// A snapshot sent to `to` arrived (or failed).
+    pub fn report_snapshot(&mut self, to: u64, delivered: bool) {
+        let status = if delivered {
+            raft::SnapshotStatus::Finish
+        } else {
+            raft::SnapshotStatus::Failure
+        };
+        self.raw.report_snapshot(to, status);
+    }
+
+    /// Asks the leader to hand leadership to `to`.
+    pub fn transfer_leader(&mut self, to: u64) {
+        self.raw.transfer_leader(to);
+    }
+
+    /// Proposes a membership change; `context` travels with it (the new
+    /// node's address, for example).
+    pub fn propose_conf_change(
+        &mut self,
+        context: Vec<u8>,
+        cc: ConfChangeV2,
+    ) -> Result<(), raft::Error> {
+        self.raw.propose_conf_change(context, cc)
+    }
+
+    /// On the leader, with no membership change in flight: proposes the
+    /// first learner whose log is within `max_lag` entries of the leader's
+    /// as a voter. Returns the learner proposed.
+    pub fn promote_caught_up_learners(&mut self, max_lag: u64) -> Result<Option<u64>, raft::Error> {
+        if !self.is_leader() || self.raw.raft.has_pending_conf() {
+            return Ok(None);
+        }
+        let last = self.raw.raft.raft_log.last_index();
+        let learners = self.raw.store().conf_state().learners.clone();
+        let ready = learners.into_iter().find(|id| {
+            self.raw
+                .raft
+                .prs()
+                .get(*id)
+                .is_some_and(|p| p.matched + max_lag >= last && p.matched > 0)
+        });
+        let Some(id) = ready else {
+            return Ok(None);
+        };
+        let mut c = raft::prelude::ConfChangeSingle::default();
+        c.set_change_type(raft::prelude::ConfChangeType::AddNode);
+        c.node_id = id;
+        let mut cc = ConfChangeV2::default();
+        cc.mut_changes().push(c);
+        self.raw.propose_conf_change(Vec::new(), cc)?;
+        Ok(Some(id))
+    }
+
+    /// The leader's view of each peer's replication: (id, matched index).
+    /// Empty on followers.
+    pub fn progress(&self) -> Vec<(u64, u64)> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let mut v: Vec<(u64, u64)> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, p)| (*id, p.matched))
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// A fresh origin for a proposal made on this node.
@@ -203,6 +301,7 @@ impl RaftNode {
             snapshot_index: store.snapshot_meta().index,
             voters: cs.voters.clone(),
             learners: cs.learners.clone(),
+            progress: self.progress(),
         }
     }
 
@@ -254,12 +353,14 @@ impl RaftNode {
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.raw.mut_store().set_conf_state(cs)?;
                     self.sm.skip(e.index, e.term);
+                    out.conf_changes.push(e.index);
                 }
                 EntryType::EntryConfChangeV2 => {
                     let cc = ConfChangeV2::parse_from_bytes(&e.data)?;
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.raw.mut_store().set_conf_state(cs)?;
-                    self.sm.skip(e.index, e.term);
+                    self.sm.apply_membership(e.index, e.term, &cc, &e.context);
+                    out.conf_changes.push(e.index);
                 }
             }
         }
@@ -270,7 +371,8 @@ impl RaftNode {
     /// enough entries were applied since the last one.
     fn maybe_snapshot(&mut self) -> Result<(), StoreError> {
         let applied = self.sm.applied_index();
-        if applied < self.last_snapshot + self.cfg.snapshot_entries {
+        let wanted = self.raw.store().take_snapshot_wanted();
+        if applied < self.last_snapshot + self.cfg.snapshot_entries && !wanted {
             return Ok(());
         }
         self.snapshot_now()

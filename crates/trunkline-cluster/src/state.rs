@@ -1,7 +1,7 @@
 //! The replicated state machine: applies committed entries to the route
 //! table and publishes a consistent view for readers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -14,7 +14,7 @@ use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_pr
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP2";
 
 /// What readers see: the table as of `applied_index`.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +80,8 @@ pub struct StateMachine {
     dedupe: Dedupe,
     applied_index: u64,
     applied_term: u64,
+    /// Addresses of members added at run time, from their conf changes.
+    members: BTreeMap<u64, String>,
     view: SharedView,
 }
 
@@ -92,6 +94,7 @@ impl StateMachine {
             dedupe: Dedupe::default(),
             applied_index: 0,
             applied_term: 0,
+            members: BTreeMap::new(),
             view: Arc::new(ArcSwap::from_pointee(View::default())),
         }
     }
@@ -123,6 +126,39 @@ impl StateMachine {
             table: self.table.clone(),
             applied_index: self.applied_index,
         }));
+    }
+
+    /// Addresses of nodes added at run time (the initial members' come
+    /// from config).
+    pub fn members(&self) -> &BTreeMap<u64, String> {
+        &self.members
+    }
+
+    /// Records a membership change. The entry's context carries the
+    /// address book (`id addr` per line) the leader knew, new node
+    /// included, so a node that joins learns every member's address.
+    pub fn apply_membership(
+        &mut self,
+        index: u64,
+        term: u64,
+        cc: &raft::prelude::ConfChangeV2,
+        context: &[u8],
+    ) {
+        use raft::prelude::ConfChangeType;
+        let book = std::str::from_utf8(context).unwrap_or_default();
+        for line in book.lines() {
+            if let Some((id, addr)) = line.split_once(' ')
+                && let Ok(id) = id.parse::<u64>()
+            {
+                self.members.insert(id, addr.to_owned());
+            }
+        }
+        for c in &cc.changes {
+            if c.get_change_type() == ConfChangeType::RemoveNode {
+                self.members.remove(&c.node_id);
+            }
+        }
+        self.skip(index, term);
     }
 
     /// Marks an entry without commands (a leader's no-op, a membership
@@ -244,6 +280,11 @@ impl StateMachine {
         w.buf.extend_from_slice(SNAPSHOT_MAGIC);
         w.varint(self.applied_index);
         w.varint(self.applied_term);
+        w.varint(self.members.len() as u64);
+        for (id, addr) in &self.members {
+            w.varint(*id);
+            w.str(addr);
+        }
         w.varint(self.dedupe.order.len() as u64);
         for id in &self.dedupe.order {
             let (index, changed) = self.dedupe.seen[id];
@@ -278,6 +319,11 @@ impl StateMachine {
         }
         let applied_index = r.varint()?;
         let applied_term = r.varint()?;
+        let mut members = BTreeMap::new();
+        for _ in 0..r.len(2)? {
+            let id = r.varint()?;
+            members.insert(id, r.str()?.to_owned());
+        }
         let mut dedupe = Dedupe::default();
         for _ in 0..r.len(3)? {
             let id = r.str()?.to_owned();
@@ -304,6 +350,7 @@ impl StateMachine {
         self.table = table;
         self.interner = interner;
         self.dedupe = dedupe;
+        self.members = members;
         self.applied_index = applied_index;
         self.applied_term = applied_term;
         self.publish();

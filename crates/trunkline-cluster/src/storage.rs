@@ -25,6 +25,9 @@ const CONF_STATE: &str = "conf_state";
 const SNAPSHOT_META: &str = "snapshot_meta";
 const COMPACTED: &str = "compacted";
 
+/// Index (and term) of the snapshot a new cluster starts from.
+pub const BOOTSTRAP_INDEX: u64 = 1;
+
 /// Bytes of redb page cache: the log is written once and read back a
 /// little behind, so a small cache is enough and keeps resident memory low.
 const CACHE_BYTES: usize = 16 << 20;
@@ -41,6 +44,9 @@ pub struct RedbStorage {
     compacted: (u64, u64),
     /// Terms of entries `compacted.0 + 1 ..= last`.
     terms: std::collections::VecDeque<u64>,
+    /// Raft asked for a snapshot the stored one cannot serve (too old, or
+    /// from before the receiver was a member); the node writes a new one.
+    snapshot_wanted: std::cell::Cell<bool>,
 }
 
 fn encode_pair(a: u64, b: u64) -> [u8; 16] {
@@ -78,6 +84,7 @@ impl RedbStorage {
             snapshot_meta: SnapshotMetadata::default(),
             compacted: (0, 0),
             terms: Default::default(),
+            snapshot_wanted: std::cell::Cell::new(false),
         };
         let fresh = {
             let tx = s.db.begin_write()?;
@@ -98,6 +105,30 @@ impl RedbStorage {
             {
                 let mut meta = tx.open_table(META)?;
                 meta.insert(CONF_STATE, cs.write_to_bytes()?.as_slice())?;
+                if !initial_voters.is_empty() {
+                    // A new cluster starts from a snapshot at index 1 that
+                    // holds its configuration (as TiKV bootstraps regions):
+                    // a node added later has an empty log, needs entries
+                    // below every member's first index, and so gets this
+                    // snapshot, configuration included, from the leader.
+                    let mut snap = SnapshotMetadata {
+                        index: BOOTSTRAP_INDEX,
+                        term: BOOTSTRAP_INDEX,
+                        ..Default::default()
+                    };
+                    snap.set_conf_state(cs.clone());
+                    meta.insert(SNAPSHOT_META, snap.write_to_bytes()?.as_slice())?;
+                    meta.insert(
+                        COMPACTED,
+                        encode_pair(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX).as_slice(),
+                    )?;
+                    let hs = HardState {
+                        term: BOOTSTRAP_INDEX,
+                        commit: BOOTSTRAP_INDEX,
+                        ..Default::default()
+                    };
+                    meta.insert(HARD_STATE, hs.write_to_bytes()?.as_slice())?;
+                }
             }
             tx.commit()?;
         }
@@ -273,6 +304,12 @@ impl RedbStorage {
         Ok(())
     }
 
+    /// Whether raft asked for a newer snapshot than the stored one (and
+    /// forgets the request).
+    pub fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.replace(false)
+    }
+
     /// The state-machine snapshot file for a snapshot index.
     pub fn snapshot_path(&self, index: u64) -> PathBuf {
         self.dir.join(format!("snapshot-{index:020}.bin"))
@@ -342,9 +379,12 @@ impl raft::Storage for RedbStorage {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let index = self.snapshot_meta.index;
-        if index < request_index || index == 0 {
+        let cs = self.snapshot_meta.get_conf_state();
+        let knows_to = cs.voters.contains(&to) || cs.learners.contains(&to);
+        if index < request_index || index == 0 || !knows_to {
+            self.snapshot_wanted.set(true);
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));

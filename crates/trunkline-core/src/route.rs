@@ -134,8 +134,9 @@ pub enum Validation {
 pub enum Source {
     /// Announced through the API or CLI.
     Api,
-    /// Listed in the config file.
-    Config,
+    /// Listed in the config file of node `node` (each node of a cluster
+    /// owns the routes of its own file).
+    Config { node: u64 },
     /// Learned from a peering session.
     Peer { itad: Itad, name: Arc<str> },
 }
@@ -145,12 +146,12 @@ impl Source {
         !matches!(self, Source::Peer { .. })
     }
 
-    /// `api`, `config` or the peer's name.
-    pub fn name(&self) -> &str {
+    /// `api`, `config@NODE` or the peer's name.
+    pub fn name(&self) -> String {
         match self {
-            Source::Api => "api",
-            Source::Config => "config",
-            Source::Peer { name, .. } => name,
+            Source::Api => "api".to_owned(),
+            Source::Config { node } => format!("config@{node}"),
+            Source::Peer { name, .. } => name.to_string(),
         }
     }
 }

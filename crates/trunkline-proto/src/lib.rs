@@ -3,9 +3,16 @@
 
 #![allow(missing_debug_implementations, clippy::all)]
 
-/// `trunkline.v1`: routes and node status.
+/// `trunkline.v1`: routes, node and cluster status, membership.
 pub mod v1 {
     tonic::include_proto!("trunkline.v1");
+}
+
+/// `trunkline.cluster.v1`: node-to-node raft transport (not a public API).
+pub mod cluster {
+    pub mod v1 {
+        tonic::include_proto!("trunkline.cluster.v1");
+    }
 }
 
 /// The encoded `FileDescriptorSet` of every file under `proto/`.

@@ -9,7 +9,6 @@ use std::time::Instant;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use trunkline_cluster::node::Role;
 use trunkline_cluster::{Command, Outcome};
 use trunkline_core::select::explain;
 use trunkline_core::{Prefix, Source};
@@ -36,9 +35,12 @@ pub struct Api {
     pub started: Instant,
 }
 
-fn write_error(e: WriteError) -> Status {
+pub fn write_error(e: WriteError) -> Status {
     match e {
-        WriteError::NotLeader | WriteError::ShuttingDown => Status::unavailable(e.to_string()),
+        WriteError::NoLeader
+        | WriteError::NotLeader(..)
+        | WriteError::ShuttingDown
+        | WriteError::Forward(_) => Status::unavailable(e.to_string()),
         WriteError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
         WriteError::Rejected(_) => Status::internal(e.to_string()),
     }
@@ -279,7 +281,7 @@ impl Node for Api {
         &self,
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let st = self.store.status();
+        let st = self.store.status().raft;
         let view = self.store.view().load();
         let plans = self.store.plans();
         let mut plan_status = Vec::new();
@@ -291,30 +293,12 @@ impl Node for Api {
                 routes: view.table.route_count_in(id) as u64,
             });
         }
-        let role = match st.role {
-            Role::Follower => pb::RaftRole::Follower,
-            Role::Candidate => pb::RaftRole::Candidate,
-            Role::PreCandidate => pb::RaftRole::PreCandidate,
-            Role::Leader => pb::RaftRole::Leader,
-        };
         let resp = pb::StatusResponse {
             node_name: self.node_name.clone(),
             itad: self.itad,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: self.started.elapsed().as_secs(),
-            raft: Some(pb::RaftStatus {
-                node_id: st.id,
-                role: role.into(),
-                term: st.term,
-                leader_id: st.leader_id,
-                commit_index: st.commit_index,
-                applied_index: st.applied_index,
-                first_index: st.first_index,
-                last_index: st.last_index,
-                snapshot_index: st.snapshot_index,
-                voters: st.voters,
-                learners: st.learners,
-            }),
+            raft: Some(convert::raft_status(&st)),
             plans: plan_status,
             prefixes: view.table.prefix_count() as u64,
             routes: view.table.route_count() as u64,

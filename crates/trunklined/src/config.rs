@@ -44,6 +44,9 @@ pub struct Config {
     pub http: HttpSection,
     #[serde(default)]
     pub raft: RaftSection,
+    /// Other nodes of this node's cluster. Absent: a cluster of one.
+    #[serde(default)]
+    pub cluster: ClusterSection,
     #[serde(default)]
     pub log: LogSection,
     /// Private number plans.
@@ -104,6 +107,27 @@ pub struct RaftSection {
     /// Entries kept behind a snapshot.
     #[serde(default = "default_trailing_entries")]
     pub trailing_entries: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The voters a new cluster starts with, this node included. Every
+    /// node of the cluster lists the same set.
+    #[serde(default)]
+    pub members: Vec<MemberSection>,
+    /// Start empty and wait to be added (`trunkline cluster add-node`)
+    /// instead of bootstrapping from `members`.
+    #[serde(default)]
+    pub join: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSection {
+    pub id: u64,
+    /// The member's gRPC address, e.g. `http://10.0.0.2:50051`.
+    pub addr: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -299,6 +323,22 @@ impl Config {
         if self.api.max_message_bytes < 1024 {
             return Err(invalid("api.max_message_bytes", "must be at least 1024"));
         }
+        let mut ids = std::collections::HashSet::new();
+        for (i, m) in self.cluster.members.iter().enumerate() {
+            if m.id == 0 || !ids.insert(m.id) {
+                return Err(invalid(
+                    format!("cluster.members[{i}].id"),
+                    "ids must be unique and at least 1",
+                ));
+            }
+            check_addr(&m.addr).map_err(|e| invalid(format!("cluster.members[{i}].addr"), e))?;
+        }
+        if !self.cluster.members.is_empty() && !ids.contains(&self.node.id) && !self.cluster.join {
+            return Err(invalid(
+                "cluster.members",
+                format!("must include this node (id {})", self.node.id),
+            ));
+        }
         if self.api.write_timeout_ms == 0 {
             return Err(invalid("api.write_timeout_ms", "must be at least 1"));
         }
@@ -314,7 +354,7 @@ impl Config {
                 .map_err(|e| invalid(field("prefix"), e))?;
             let attrs = Arc::new(
                 local_attrs(
-                    Source::Config,
+                    Source::Config { node: self.node.id },
                     &r.via,
                     r.next_hops
                         .iter()
@@ -336,6 +376,34 @@ impl Config {
 
     pub fn itad_is_private(&self) -> bool {
         PRIVATE_ITADS.contains(&self.node.itad)
+    }
+}
+
+/// A node address: `http://host:port` (or `https://`).
+pub fn check_addr(addr: &str) -> Result<(), String> {
+    let rest = addr
+        .strip_prefix("http://")
+        .or_else(|| addr.strip_prefix("https://"))
+        .ok_or_else(|| format!("{addr:?} must start with http:// or https://"))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr:?} needs a port"))?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!("{addr:?} is not host:port"));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Voters a fresh store starts with.
+    pub fn initial_voters(&self) -> Vec<u64> {
+        if self.cluster.join {
+            Vec::new()
+        } else if self.cluster.members.is_empty() {
+            vec![self.node.id]
+        } else {
+            self.cluster.members.iter().map(|m| m.id).collect()
+        }
     }
 }
 

@@ -97,7 +97,7 @@ pub fn route(plans: &Plans, prefix: &Prefix, r: &Route) -> pb::Route {
     let a = &*r.attrs;
     let (origin, peer_itad) = match &a.source {
         Source::Api => (pb::RouteOrigin::Api, 0),
-        Source::Config => (pb::RouteOrigin::Config, 0),
+        Source::Config { .. } => (pb::RouteOrigin::Config, 0),
         Source::Peer { itad, .. } => (pb::RouteOrigin::Peer, *itad),
     };
     pb::Route {
@@ -124,7 +124,7 @@ pub fn route(plans: &Plans, prefix: &Prefix, r: &Route) -> pb::Route {
             })
             .collect(),
         origin: origin.into(),
-        source: a.source.name().to_owned(),
+        source: a.source.name(),
         peer_itad,
         validation: match a.validation {
             Validation::NotFound => pb::Validation::NotFound,
@@ -179,4 +179,27 @@ pub fn resolved_hops(
         }
     }
     out
+}
+
+pub fn raft_status(st: &trunkline_cluster::node::Status) -> pb::RaftStatus {
+    use trunkline_cluster::node::Role;
+    let role = match st.role {
+        Role::Follower => pb::RaftRole::Follower,
+        Role::Candidate => pb::RaftRole::Candidate,
+        Role::PreCandidate => pb::RaftRole::PreCandidate,
+        Role::Leader => pb::RaftRole::Leader,
+    };
+    pb::RaftStatus {
+        node_id: st.id,
+        role: role.into(),
+        term: st.term,
+        leader_id: st.leader_id,
+        commit_index: st.commit_index,
+        applied_index: st.applied_index,
+        first_index: st.first_index,
+        last_index: st.last_index,
+        snapshot_index: st.snapshot_index,
+        voters: st.voters.clone(),
+        learners: st.learners.clone(),
+    }
 }

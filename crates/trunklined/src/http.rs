@@ -13,14 +13,23 @@ use crate::store::StoreHandle;
 struct HttpState {
     metrics: Metrics,
     store: StoreHandle,
+    config_routes: tokio::sync::watch::Receiver<bool>,
 }
 
-pub fn router(metrics: Metrics, store: StoreHandle) -> Router {
+pub fn router(
+    metrics: Metrics,
+    store: StoreHandle,
+    config_routes: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(HttpState { metrics, store })
+        .with_state(HttpState {
+            metrics,
+            store,
+            config_routes,
+        })
 }
 
 async fn metrics_text(
@@ -35,11 +44,17 @@ async fn metrics_text(
     )
 }
 
-/// Ready once a leader is known and this node has applied what it knows
-/// to be committed.
+/// Ready once a leader is known, this node has applied what it knows to
+/// be committed, and the routes of its config file are installed.
 async fn ready(State(s): State<HttpState>) -> (StatusCode, String) {
-    let st = s.store.status();
+    let st = s.store.status().raft;
     let has_leader = st.leader_id != 0 || st.role == Role::Leader;
+    if !*s.config_routes.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: config routes not installed yet\n".into(),
+        );
+    }
     if has_leader && st.applied_index >= st.commit_index {
         (StatusCode::OK, "ready\n".into())
     } else {

@@ -2,19 +2,23 @@
 //!
 //! Layout:
 //! - `config`: the TOML file and its checks.
-//! - `store`: the raft thread owning the replicated route table.
-//! - `api`: the gRPC services; `convert`: protobuf <-> core.
+//! - `store`: the raft thread owning the replicated route table;
+//!   `transport` and `raft_service`: node-to-node raft traffic.
+//! - `api`, `cluster_api`: the gRPC services; `convert`: protobuf <-> core.
 //! - `http`: metrics and health; `metrics`, `logging`.
 //! - `server`: starts everything and owns the one shutdown path.
 
 mod api;
+mod cluster_api;
 mod config;
 mod convert;
 mod http;
 mod logging;
 mod metrics;
+mod raft_service;
 mod server;
 mod store;
+mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -11,13 +11,16 @@ use tonic::transport::server::TcpIncoming;
 use trunkline_cluster::Command;
 use trunkline_cluster::node::NodeConfig;
 use trunkline_core::Source;
+use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
+use trunkline_proto::v1::cluster_server::ClusterServer;
 use trunkline_proto::v1::node_server::NodeServer;
 use trunkline_proto::v1::routes_server::RoutesServer;
 
 use crate::api::Api;
 use crate::config::Loaded;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreConfig};
+use crate::raft_service::RaftService;
+use crate::store::{Store, StoreConfig, StoreHandle};
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
@@ -60,32 +63,21 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
                 heartbeat_tick: cfg.raft.heartbeat_ticks,
                 snapshot_entries: cfg.raft.snapshot_entries,
                 trailing_entries: cfg.raft.trailing_entries,
+                initial_voters: cfg.initial_voters(),
             },
             plans: loaded.plans.clone(),
             tick: Duration::from_millis(cfg.raft.tick_ms),
             write_timeout: Duration::from_millis(cfg.api.write_timeout_ms),
+            members: cfg
+                .cluster
+                .members
+                .iter()
+                .map(|m| (m.id, m.addr.clone()))
+                .collect(),
         },
         metrics.clone(),
     )?;
     let handle = store.handle();
-
-    // Config routes are replicated like any other write; replacing the
-    // whole set withdraws what was removed from the file.
-    let c = handle
-        .write(
-            String::new(),
-            Command::Replace {
-                source: Source::Config,
-                routes: loaded.routes.clone(),
-            },
-        )
-        .await
-        .context("installing the routes from the config file")?;
-    tracing::info!(
-        prefixes = loaded.routes.len(),
-        log_index = c.index,
-        "config routes installed"
-    );
 
     let grpc_listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
@@ -115,6 +107,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         .build_v1alpha()?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (config_done_tx, config_done) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -126,7 +119,15 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
-        .add_service(NodeServer::new(api))
+        .add_service(NodeServer::new(api.clone()))
+        .add_service(ClusterServer::new(api))
+        .add_service(
+            RaftTransportServer::new(RaftService {
+                store: handle.clone(),
+            })
+            .max_decoding_message_size(crate::transport::MAX_MESSAGE)
+            .max_encoding_message_size(crate::transport::MAX_MESSAGE),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -136,12 +137,26 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
                 .with_keepalive(Some(Duration::from_secs(60))),
             stopped(stop_rx.clone()),
         );
-    let http = axum::serve(http_listener, crate::http::router(metrics, handle))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let http = axum::serve(
+        http_listener,
+        crate::http::router(metrics, handle.clone(), config_done),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc = tokio::spawn(grpc);
     let http = tokio::spawn(async move { http.await });
+    let config_routes = tokio::spawn(install_config_routes(
+        handle,
+        cfg.node.id,
+        loaded.routes.clone(),
+        config_done_tx,
+    ));
 
-    shutdown.await;
+    let failed = store.failed();
+    let failure = tokio::select! {
+        _ = shutdown => None,
+        why = failed => Some(why),
+    };
+    config_routes.abort();
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     // In-flight requests get a grace period; idle connections that a
@@ -153,8 +168,48 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     grpc_result.context("gRPC server")?;
     http_result.context("HTTP server")?;
     store_result?;
+    if let Some(why) = failure {
+        anyhow::bail!("the store failed: {why}");
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Config routes are replicated like any other write; replacing this
+/// node's whole set withdraws what was removed from the file. In a cluster
+/// this waits for a leader, so it retries until it succeeds.
+async fn install_config_routes(
+    store: StoreHandle,
+    node: u64,
+    routes: Vec<(
+        trunkline_core::Prefix,
+        std::sync::Arc<trunkline_core::Attrs>,
+    )>,
+    done: watch::Sender<bool>,
+) {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        let command = Command::Replace {
+            source: Source::Config { node },
+            routes: routes.clone(),
+        };
+        match store.write(String::new(), command).await {
+            Ok(c) => {
+                tracing::info!(
+                    prefixes = routes.len(),
+                    log_index = c.index,
+                    "config routes installed"
+                );
+                let _ = done.send(true);
+                return;
+            }
+            Err(e) => {
+                tracing::info!("config routes not installed yet: {e}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// Waits for a server task to end, aborting it after `grace`.

@@ -5,26 +5,39 @@
 //!
 //! ```text
 //!   gRPC handlers ──StoreMsg──► [raft thread] ──publish──► SharedView ◄── lookups
-//!   ticker task ──Tick──────────┘      │
-//!                                      └──watch──► Status (metrics, readiness)
+//!   ticker task ──Tick──────────┤      │  └──Message──► peer links (transport.rs)
+//!   raft service ──Step─────────┘      └──watch──► StoreStatus (metrics, readiness)
 //! ```
+//!
+//! A write on a follower is forwarded to the leader (`Forward` RPC), and
+//! answered once this node has applied it too, so a client reads its own
+//! writes on the node it wrote to.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use raft::prelude::{ConfChangeV2, Message};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
+use trunkline_cluster::command::{decode_batch, encode_batch};
 use trunkline_cluster::node::{NodeConfig, Status};
-use trunkline_cluster::{Command, Outcome, Proposal, RaftNode, SharedView};
+use trunkline_cluster::{Command, Origin, Outcome, Proposal, RaftNode, SharedView};
 use trunkline_core::Plans;
+use trunkline_core::table::AttrsInterner;
+use trunkline_proto::cluster::v1 as wire;
+use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
 
 use crate::metrics::Metrics;
+use crate::transport::Transport;
 
 /// Most proposals combined into one log entry.
 const MAX_BATCH: usize = 256;
 /// Queue of requests waiting for the raft thread.
 const QUEUE: usize = 1024;
+/// A learner this close to the leader's log becomes a voter.
+const PROMOTE_LAG: u64 = 100;
 
 /// A write that reached the log and was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,22 +48,44 @@ pub struct Committed {
 
 #[derive(Debug, Error, Clone)]
 pub enum WriteError {
-    #[error("this node is not the leader and cannot forward writes yet")]
-    NotLeader,
+    #[error("no leader is known right now; retry shortly")]
+    NoLeader,
+    #[error("node {0} is the leader")]
+    NotLeader(u64, Option<String>),
     #[error("the store is shutting down")]
     ShuttingDown,
     #[error("the write was not committed within {0:?}")]
     Timeout(Duration),
+    #[error("the leader could not be reached: {0}")]
+    Forward(String),
     #[error("{0}")]
     Rejected(String),
 }
 
-enum StoreMsg {
+/// What the raft thread publishes after every pass.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStatus {
+    pub raft: Status,
+    /// Every known member's address: config plus run-time additions.
+    pub members: BTreeMap<u64, String>,
+}
+
+pub(crate) enum StoreMsg {
     Propose {
         request_id: String,
         command: Command,
         reply: oneshot::Sender<Result<Committed, WriteError>>,
     },
+    /// Raft messages from a peer, with the address it says it has.
+    Step(Vec<Message>, Option<(u64, String)>),
+    Unreachable(u64),
+    SnapshotSent(u64, bool),
+    ConfChange {
+        cc: ConfChangeV2,
+        context: Vec<u8>,
+        reply: oneshot::Sender<Result<u64, WriteError>>,
+    },
+    TransferLeader(u64),
     Tick,
     Shutdown,
 }
@@ -60,15 +95,23 @@ enum StoreMsg {
 pub struct StoreHandle {
     tx: mpsc::Sender<StoreMsg>,
     view: SharedView,
-    status: watch::Receiver<Status>,
+    status: watch::Receiver<StoreStatus>,
     plans: Plans,
     write_timeout: Duration,
+    /// gRPC channels to other nodes, for forwarding. Held only to clone a
+    /// channel out; never across an await.
+    channels: Arc<Mutex<HashMap<String, tonic::transport::Channel>>>,
 }
 
 impl std::fmt::Debug for StoreMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             StoreMsg::Propose { .. } => "Propose",
+            StoreMsg::Step(..) => "Step",
+            StoreMsg::Unreachable(_) => "Unreachable",
+            StoreMsg::SnapshotSent(..) => "SnapshotSent",
+            StoreMsg::ConfChange { .. } => "ConfChange",
+            StoreMsg::TransferLeader(_) => "TransferLeader",
             StoreMsg::Tick => "Tick",
             StoreMsg::Shutdown => "Shutdown",
         })
@@ -76,33 +119,188 @@ impl std::fmt::Debug for StoreMsg {
 }
 
 impl StoreHandle {
-    /// Proposes a command and waits until it is applied.
+    /// Proposes a command and waits until it is applied on this node. On a
+    /// follower the write goes to the leader.
     pub async fn write(
         &self,
         request_id: String,
         command: Command,
     ) -> Result<Committed, WriteError> {
+        match self.write_local(request_id.clone(), command.clone()).await {
+            Err(WriteError::NotLeader(_, Some(addr))) => {
+                let c = self.forward(&addr, request_id, command).await?;
+                self.wait_applied(c.index).await?;
+                Ok(c)
+            }
+            Err(WriteError::NotLeader(_, None)) => Err(WriteError::NoLeader),
+            other => other,
+        }
+    }
+
+    /// Proposes on this node only; a follower answers `NotLeader`.
+    pub async fn write_local(
+        &self,
+        request_id: String,
+        command: Command,
+    ) -> Result<Committed, WriteError> {
         let (reply, rx) = oneshot::channel();
+        self.send(StoreMsg::Propose {
+            request_id,
+            command,
+            reply,
+        })
+        .await?;
+        self.answer(rx).await?
+    }
+
+    async fn send(&self, msg: StoreMsg) -> Result<(), WriteError> {
         self.tx
-            .send(StoreMsg::Propose {
-                request_id,
-                command,
-                reply,
-            })
+            .send(msg)
             .await
-            .map_err(|_| WriteError::ShuttingDown)?;
+            .map_err(|_| WriteError::ShuttingDown)
+    }
+
+    async fn answer<T>(&self, rx: oneshot::Receiver<T>) -> Result<T, WriteError> {
         match tokio::time::timeout(self.write_timeout, rx).await {
-            Ok(Ok(r)) => r,
+            Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(WriteError::ShuttingDown),
             Err(_) => Err(WriteError::Timeout(self.write_timeout)),
         }
+    }
+
+    fn channel(&self, addr: &str) -> Result<tonic::transport::Channel, WriteError> {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let c = crate::transport::endpoint(addr)
+            .map_err(|e| WriteError::Forward(e.to_string()))?
+            .connect_lazy();
+        map.insert(addr.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    async fn forward(
+        &self,
+        addr: &str,
+        request_id: String,
+        command: Command,
+    ) -> Result<Committed, WriteError> {
+        let proposal = encode_batch(
+            &[Proposal {
+                origin: Origin { node: 0, token: 0 },
+                request_id,
+                command,
+            }],
+            &self.plans,
+        );
+        let mut client = RaftTransportClient::new(self.channel(addr)?)
+            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(usize::MAX);
+        let mut req = tonic::Request::new(wire::ForwardRequest { proposal });
+        req.set_timeout(self.write_timeout);
+        let resp = client
+            .forward(req)
+            .await
+            .map_err(|s| WriteError::Forward(format!("{addr}: {}", s.message())))?
+            .into_inner();
+        match resp.result {
+            Some(wire::forward_response::Result::Applied(a)) => Ok(Committed {
+                index: a.log_index,
+                outcome: if a.duplicate {
+                    Outcome::Duplicate {
+                        changed: a.changed,
+                        index: a.log_index,
+                    }
+                } else {
+                    Outcome::Applied { changed: a.changed }
+                },
+            }),
+            Some(wire::forward_response::Result::NotLeader(_)) => Err(WriteError::NoLeader),
+            Some(wire::forward_response::Result::Rejected(why)) => Err(WriteError::Rejected(why)),
+            None => Err(WriteError::Forward(format!("{addr}: empty answer"))),
+        }
+    }
+
+    /// Handles a write forwarded by another node.
+    pub async fn forwarded(&self, proposal: &[u8]) -> wire::ForwardResponse {
+        use wire::forward_response::Result as R;
+        let decoded = decode_batch(proposal, &self.plans, &mut AttrsInterner::default());
+        let result = match decoded.as_deref() {
+            Ok([p]) => match self
+                .write_local(p.request_id.clone(), p.command.clone())
+                .await
+            {
+                Ok(c) => {
+                    let (changed, duplicate) = match c.outcome {
+                        Outcome::Applied { changed } => (changed, false),
+                        Outcome::Duplicate { changed, .. } => (changed, true),
+                        Outcome::Rejected(why) => {
+                            return wire::ForwardResponse {
+                                result: Some(R::Rejected(why)),
+                            };
+                        }
+                    };
+                    R::Applied(wire::Applied {
+                        log_index: c.index,
+                        changed,
+                        duplicate,
+                    })
+                }
+                Err(WriteError::NotLeader(id, _)) => {
+                    R::NotLeader(wire::NotLeader { leader_id: id })
+                }
+                Err(e) => R::Rejected(e.to_string()),
+            },
+            Ok(_) => R::Rejected("a forward carries exactly one proposal".into()),
+            Err(e) => R::Rejected(format!("undecodable proposal: {e}")),
+        };
+        wire::ForwardResponse {
+            result: Some(result),
+        }
+    }
+
+    /// Waits until this node has applied `index`.
+    pub async fn wait_applied(&self, index: u64) -> Result<(), WriteError> {
+        let mut rx = self.status.clone();
+        match tokio::time::timeout(
+            self.write_timeout,
+            rx.wait_for(|s| s.raft.applied_index >= index),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(WriteError::ShuttingDown),
+            Err(_) => Err(WriteError::Timeout(self.write_timeout)),
+        }
+    }
+
+    /// Raft messages received from a peer.
+    pub(crate) async fn step(
+        &self,
+        msgs: Vec<Message>,
+        from: Option<(u64, String)>,
+    ) -> Result<(), WriteError> {
+        self.send(StoreMsg::Step(msgs, from)).await
+    }
+
+    /// Proposes a membership change and waits until it is applied here.
+    pub async fn conf_change(&self, cc: ConfChangeV2, context: Vec<u8>) -> Result<u64, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(StoreMsg::ConfChange { cc, context, reply })
+            .await?;
+        self.answer(rx).await?
+    }
+
+    pub async fn transfer_leader(&self, to: u64) -> Result<(), WriteError> {
+        self.send(StoreMsg::TransferLeader(to)).await
     }
 
     pub fn view(&self) -> &SharedView {
         &self.view
     }
 
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> StoreStatus {
         self.status.borrow().clone()
     }
 
@@ -117,6 +315,7 @@ pub struct Store {
     handle: StoreHandle,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     ticker: tokio::task::JoinHandle<()>,
+    failed: watch::Receiver<Option<String>>,
 }
 
 /// What the store needs to start.
@@ -127,21 +326,49 @@ pub struct StoreConfig {
     pub plans: Plans,
     pub tick: Duration,
     pub write_timeout: Duration,
+    /// Members' addresses from config.
+    pub members: BTreeMap<u64, String>,
 }
 
 impl Store {
     /// Opens the node's data and starts the raft thread. Must run inside a
-    /// tokio runtime (for the ticker).
+    /// tokio runtime (for the ticker and the peer links).
     pub fn start(cfg: StoreConfig, metrics: Metrics) -> anyhow::Result<Store> {
         let logger = crate::logging::raft_logger();
         let node = RaftNode::open(&cfg.dir, cfg.node, cfg.plans.clone(), &logger)
             .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", cfg.dir.display()))?;
         let view = node.view();
-        let (status_tx, status) = watch::channel(node.status());
         let (tx, rx) = mpsc::channel(QUEUE);
+        let mut members = cfg.members.clone();
+        members.extend(node.state().members().clone());
+        let (status_tx, status) = watch::channel(StoreStatus {
+            raft: node.status(),
+            members,
+        });
+        let transport = Transport::new(node.id(), tx.clone(), tokio::runtime::Handle::current());
+        let config_members = cfg.members;
+        let (failed_tx, failed) = watch::channel(None);
         let thread = std::thread::Builder::new()
             .name("raft".into())
-            .spawn(move || run(node, rx, status_tx, metrics))?;
+            .spawn(move || {
+                let result = RaftLoop {
+                    node,
+                    rx,
+                    status: status_tx,
+                    metrics,
+                    transport,
+                    config_members,
+                    heard: BTreeMap::new(),
+                    waiters: HashMap::new(),
+                    conf_waiters: Vec::new(),
+                }
+                .run();
+                if let Err(e) = &result {
+                    tracing::error!("the raft thread stopped: {e:#}");
+                    failed_tx.send_replace(Some(format!("{e:#}")));
+                }
+                result
+            })?;
         let tick_tx = tx.clone();
         let tick = cfg.tick;
         let ticker = tokio::spawn(async move {
@@ -161,10 +388,24 @@ impl Store {
                 status,
                 plans: cfg.plans,
                 write_timeout: cfg.write_timeout,
+                channels: Arc::default(),
             },
             thread: Some(thread),
             ticker,
+            failed,
         })
+    }
+
+    /// Resolves with the reason if the raft thread stops on an error (a
+    /// storage failure): the node cannot go on and must stop.
+    pub fn failed(&self) -> impl std::future::Future<Output = String> + use<> {
+        let mut rx = self.failed.clone();
+        async move {
+            match rx.wait_for(|f| f.is_some()).await {
+                Ok(f) => f.clone().unwrap_or_default(),
+                Err(_) => std::future::pending().await,
+            }
+        }
     }
 
     pub fn handle(&self) -> StoreHandle {
@@ -191,85 +432,177 @@ impl Drop for Store {
     }
 }
 
-type Waiters = HashMap<u64, oneshot::Sender<Result<Committed, WriteError>>>;
-
-/// The raft thread's loop: wait for a message, take everything else that
-/// is queued, propose it as one batch, then run the Ready loop.
-fn run(
-    mut node: RaftNode,
-    mut rx: mpsc::Receiver<StoreMsg>,
-    status: watch::Sender<Status>,
+/// The raft thread's state.
+struct RaftLoop {
+    node: RaftNode,
+    rx: mpsc::Receiver<StoreMsg>,
+    status: watch::Sender<StoreStatus>,
     metrics: Metrics,
-) -> anyhow::Result<()> {
-    let my_id = node.status().id;
-    let mut waiters = Waiters::new();
-    let mut stopping = false;
-    while !stopping {
-        let Some(first) = rx.blocking_recv() else {
-            break;
-        };
-        let mut batch = Vec::new();
-        let mut replies = Vec::new();
-        let mut msg = Some(first);
-        while let Some(m) = msg.take() {
-            match m {
-                StoreMsg::Tick => node.tick(),
-                StoreMsg::Shutdown => stopping = true,
-                StoreMsg::Propose {
-                    request_id,
-                    command,
-                    reply,
-                } => {
-                    let origin = node.origin();
-                    batch.push(Proposal {
-                        origin,
+    transport: Transport,
+    config_members: BTreeMap<u64, String>,
+    /// Addresses peers gave for themselves; the least trusted source.
+    heard: BTreeMap<u64, String>,
+    waiters: HashMap<u64, oneshot::Sender<Result<Committed, WriteError>>>,
+    /// Membership changes waiting to be applied: (last index when proposed, reply).
+    conf_waiters: Vec<(u64, oneshot::Sender<Result<u64, WriteError>>)>,
+}
+
+impl RaftLoop {
+    fn members(&self) -> BTreeMap<u64, String> {
+        let mut m = self.heard.clone();
+        m.extend(self.config_members.clone());
+        m.extend(self.node.state().members().clone());
+        m
+    }
+
+    fn not_leader(&self) -> WriteError {
+        let leader = self.node.leader_id();
+        if leader == 0 {
+            WriteError::NoLeader
+        } else {
+            WriteError::NotLeader(leader, self.members().get(&leader).cloned())
+        }
+    }
+
+    /// Wait for a message, take everything else that is queued, propose it
+    /// as one batch, then run the Ready loop.
+    fn run(mut self) -> anyhow::Result<()> {
+        let my_id = self.node.id();
+        let mut stopping = false;
+        while !stopping {
+            let Some(first) = self.rx.blocking_recv() else {
+                break;
+            };
+            let mut batch = Vec::new();
+            let mut replies = Vec::new();
+            let mut msg = Some(first);
+            while let Some(m) = msg.take() {
+                match m {
+                    StoreMsg::Tick => self.node.tick(),
+                    StoreMsg::Shutdown => stopping = true,
+                    StoreMsg::Step(msgs, from) => {
+                        if let Some((id, addr)) = from {
+                            self.heard.insert(id, addr);
+                        }
+                        for m in msgs {
+                            // Messages from removed or unknown peers are
+                            // refused by raft; nothing to do about them.
+                            let _ = self.node.step(m);
+                        }
+                    }
+                    StoreMsg::Unreachable(id) => self.node.report_unreachable(id),
+                    StoreMsg::SnapshotSent(id, ok) => self.node.report_snapshot(id, ok),
+                    StoreMsg::TransferLeader(id) => self.node.transfer_leader(id),
+                    StoreMsg::ConfChange { cc, context, reply } => {
+                        if !self.node.is_leader() {
+                            let _ = reply.send(Err(self.not_leader()));
+                        } else {
+                            match self.node.propose_conf_change(context, cc) {
+                                Ok(()) => self
+                                    .conf_waiters
+                                    .push((self.node.status().last_index, reply)),
+                                Err(e) => {
+                                    let _ = reply.send(Err(WriteError::Rejected(e.to_string())));
+                                }
+                            }
+                        }
+                    }
+                    StoreMsg::Propose {
                         request_id,
                         command,
-                    });
-                    replies.push((origin.token, reply));
+                        reply,
+                    } => {
+                        if !self.node.is_leader() {
+                            let _ = reply.send(Err(self.not_leader()));
+                        } else {
+                            let origin = self.node.origin();
+                            batch.push(Proposal {
+                                origin,
+                                request_id,
+                                command,
+                            });
+                            replies.push((origin.token, reply));
+                        }
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    msg = self.rx.try_recv().ok();
                 }
             }
-            if batch.len() < MAX_BATCH {
-                msg = rx.try_recv().ok();
-            }
-        }
-        if !batch.is_empty() {
-            metrics.proposals.inc_by(batch.len() as u64);
-            match node.propose(&batch) {
-                Ok(()) => waiters.extend(replies),
-                Err(e) => {
-                    let err = if node.is_leader() {
-                        WriteError::Rejected(e.to_string())
-                    } else {
-                        WriteError::NotLeader
-                    };
-                    for (_, r) in replies {
-                        let _ = r.send(Err(err.clone()));
+            if !batch.is_empty() {
+                self.metrics.proposals.inc_by(batch.len() as u64);
+                match self.node.propose(&batch) {
+                    Ok(()) => self.waiters.extend(replies),
+                    Err(e) => {
+                        let err = if self.node.is_leader() {
+                            WriteError::Rejected(e.to_string())
+                        } else {
+                            self.not_leader()
+                        };
+                        for (_, r) in replies {
+                            let _ = r.send(Err(err.clone()));
+                        }
                     }
                 }
             }
-        }
-        let out = node
-            .handle_ready()
-            .map_err(|e| anyhow::anyhow!("storage failed, stopping the node: {e}"))?;
-        for a in out.applied {
-            if let Outcome::Rejected(why) = &a.outcome {
-                tracing::error!(index = a.index, "entry not applied: {why}");
+            let out = self
+                .node
+                .handle_ready()
+                .map_err(|e| anyhow::anyhow!("storage failed, stopping the node: {e}"))?;
+            let members = self.members();
+            for m in out.messages {
+                self.transport.send(m, &members);
             }
-            if let Some(r) = waiters
-                .remove(&a.origin.token)
-                .filter(|_| a.origin.node == my_id)
-            {
-                let _ = r.send(Ok(Committed {
-                    index: a.index,
-                    outcome: a.outcome,
-                }));
+            for a in out.applied {
+                if let Outcome::Rejected(why) = &a.outcome {
+                    tracing::error!(index = a.index, "entry not applied: {why}");
+                }
+                if let Some(r) = self
+                    .waiters
+                    .remove(&a.origin.token)
+                    .filter(|_| a.origin.node == my_id)
+                {
+                    let _ = r.send(Ok(Committed {
+                        index: a.index,
+                        outcome: a.outcome,
+                    }));
+                }
             }
+            if let Some(&last) = out.conf_changes.last() {
+                // Conf changes apply in order; answer every waiter whose
+                // change is at or below the last one applied.
+                let (done, pending): (Vec<_>, Vec<_>) =
+                    self.conf_waiters.drain(..).partition(|(at, _)| *at < last);
+                self.conf_waiters = pending;
+                for (_, r) in done {
+                    let _ = r.send(Ok(last));
+                }
+                self.transport.retain(&self.members(), &self.node.status());
+            }
+            if !self.node.is_leader() {
+                // Proposals in flight on a deposed leader may or may not
+                // commit; their callers get a clear answer rather than a
+                // timeout, and can retry with the same request id.
+                let lost = self.not_leader();
+                for (_, r) in self.waiters.drain() {
+                    let _ = r.send(Err(lost.clone()));
+                }
+            }
+            match self.node.promote_caught_up_learners(PROMOTE_LAG) {
+                Ok(Some(id)) => {
+                    tracing::info!(node = id, "learner caught up: proposing it as a voter")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("cannot promote a learner: {e}"),
+            }
+            let st = self.node.status();
+            self.metrics.observe_raft(&st, &self.node.view().load());
+            self.status.send_replace(StoreStatus {
+                raft: st,
+                members: self.members(),
+            });
         }
-        let st = node.status();
-        metrics.observe_raft(&st, &node.view().load());
-        status.send_replace(st);
+        tracing::info!("raft thread stopped");
+        Ok(())
     }
-    tracing::info!("raft thread stopped");
-    Ok(())
 }

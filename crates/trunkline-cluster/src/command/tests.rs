@@ -47,7 +47,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
             origin: Origin { node: 1, token: 9 },
             request_id: String::new(),
             command: Command::Replace {
-                source: Source::Config,
+                source: Source::Config { node: 3 },
                 routes: vec![(p("+49"), peer)],
             },
         },

@@ -25,10 +25,13 @@ fn contract() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = RedbStorage::open(dir.path(), &[1]).unwrap();
     assert_eq!(s.initial_state().unwrap().conf_state.voters, [1]);
-    assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (1, 0));
-    assert_eq!(s.term(0).unwrap(), 0);
+    // A new cluster starts from its bootstrap snapshot at index 1.
+    assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (2, 1));
+    assert_eq!(s.term(1).unwrap(), 1);
+    assert_eq!(s.snapshot_meta().index, 1);
+    assert_eq!(err(s.term(0)), StorageError::Compacted);
 
-    let es: Vec<Entry> = (1..=10).map(|i| entry(i, 1 + i / 5)).collect();
+    let es: Vec<Entry> = (2..=10).map(|i| entry(i, 1 + i / 5)).collect();
     s.persist(&es, None).unwrap();
     assert_eq!(s.last_index().unwrap(), 10);
     assert_eq!(s.term(7).unwrap(), 2);
@@ -85,4 +88,13 @@ fn contract() {
     assert_eq!(s.term(5).unwrap(), 2);
     assert_eq!(s.term(9).unwrap(), 5);
     assert_eq!(s.snapshot_meta().index, 6);
+}
+
+#[test]
+fn a_joining_node_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RedbStorage::open(dir.path(), &[]).unwrap();
+    assert!(s.initial_state().unwrap().conf_state.voters.is_empty());
+    assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (1, 0));
+    assert_eq!(s.snapshot_meta().index, 0);
 }

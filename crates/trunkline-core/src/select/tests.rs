@@ -75,7 +75,7 @@ fn each_step_decides() {
         ),
         (
             route(Source::Api, 100, &[], 0, 10, NF),
-            route(Source::Config, 100, &[], 0, 10, NF),
+            route(Source::Config { node: 1 }, 100, &[], 0, 10, NF),
             Step::Peer,
         ),
     ];

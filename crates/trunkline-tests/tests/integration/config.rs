@@ -47,7 +47,7 @@ fn config_routes_are_originated_and_follow_the_file() {
     let routes = "[[route]]\nprefix = \"+1555123XXXX\"\nvia = [\"sip:{e164}@pbx\"]\n[[route]]\nprefix = \"+4930\"\nnext_hops = [{ uri = \"sip:b@x\", priority = 5 }]\n";
     let mut node = Node::start_with(routes, "");
     let j = node.cli(&["lookup", "+15551230001", "--json"]).json();
-    assert_eq!(j["routes"][0]["source"], "config");
+    assert_eq!(j["routes"][0]["source"], "config@1");
     assert_eq!(j["next_hops"][0]["uri"], "sip:+15551230001@pbx");
     // An API route for the same prefix competes with the config one.
     node.cli(&[

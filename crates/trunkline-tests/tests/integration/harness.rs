@@ -42,6 +42,9 @@ pub fn free_port() -> u16 {
 /// A node's config, written to its directory before each start.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
+    pub id: u64,
+    /// The `[cluster]` section, empty for a single node.
+    pub cluster: String,
     pub grpc: u16,
     pub http: u16,
     /// Extra TOML appended to the generated config.
@@ -68,11 +71,14 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = 1\nname = \"test\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 50\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 50\n{}\n{}\n{}\n",
+            self.spec.id,
+            self.spec.id,
             self.dir.path().join("data").display(),
             self.spec.grpc,
             self.spec.http,
             self.spec.raft_extra,
+            self.spec.cluster,
             self.spec.extra
         )
     }
@@ -86,6 +92,8 @@ impl Node {
         let mut n = Node {
             dir: tempfile::tempdir().unwrap(),
             spec: NodeSpec {
+                id: 1,
+                cluster: String::new(),
                 grpc: free_port(),
                 http: free_port(),
                 extra: extra.to_owned(),
@@ -99,6 +107,12 @@ impl Node {
 
     /// (Re)starts the process on the same directory and waits until ready.
     pub fn restart(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Starts the process without waiting for it to be ready.
+    pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "node is running");
         std::fs::write(self.config_path(), self.config_text()).unwrap();
         let log = std::fs::OpenOptions::new()
@@ -114,10 +128,9 @@ impl Node {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(c) = self.child.as_mut()
@@ -146,6 +159,10 @@ impl Node {
 
     pub fn server(&self) -> String {
         format!("http://127.0.0.1:{}", self.spec.grpc)
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.child.is_some()
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -270,4 +287,129 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((code, body))
+}
+
+/// Several nodes forming one cluster on loopback.
+#[derive(Debug)]
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Starts `n` voters with ids 1..=n and waits until all are ready.
+    pub fn start(n: u64) -> Cluster {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let members: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (g, _))| format!("{{ id = {}, addr = \"http://127.0.0.1:{g}\" }}", i + 1))
+            .collect();
+        let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
+        let mut nodes: Vec<Node> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (g, h))| Node {
+                dir: tempfile::tempdir().unwrap(),
+                spec: NodeSpec {
+                    id: i as u64 + 1,
+                    cluster: cluster.clone(),
+                    grpc: *g,
+                    http: *h,
+                    extra: String::new(),
+                    raft_extra: String::new(),
+                },
+                child: None,
+            })
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &mut nodes {
+            node.wait_ready();
+        }
+        Cluster { nodes }
+    }
+
+    /// A node that joins this cluster later (not started, not a member).
+    pub fn joiner(&self, id: u64) -> Node {
+        Node {
+            dir: tempfile::tempdir().unwrap(),
+            spec: NodeSpec {
+                id,
+                cluster: "[cluster]\njoin = true\n".into(),
+                grpc: free_port(),
+                http: free_port(),
+                extra: String::new(),
+                raft_extra: String::new(),
+            },
+            child: None,
+        }
+    }
+
+    /// `cluster status --json` as seen from a running node.
+    pub fn status(&self) -> serde_json::Value {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.is_up())
+            .expect("a running node");
+        node.cli(&["cluster", "status", "--json"]).json()
+    }
+
+    /// Index (in `nodes`) of the current leader, waiting for one.
+    pub fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for n in self.nodes.iter().filter(|n| n.is_up()) {
+                let out = n.cli(&["status", "--json"]);
+                if out.code == 0 {
+                    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+                    if j["raft"]["role"] == "leader" {
+                        return self
+                            .nodes
+                            .iter()
+                            .position(|m| m.spec.id == n.spec.id)
+                            .unwrap();
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader elected");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every route of a node as JSON text, for comparing tables.
+    pub fn table(&self, i: usize) -> String {
+        self.nodes[i].cli(&["routes", "--json"]).ok().to_owned()
+    }
+
+    /// Waits until every running node has applied the same index, then
+    /// returns their tables (which must be identical).
+    pub fn converged_tables(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let applied: Vec<u64> = self
+                .nodes
+                .iter()
+                .filter(|n| n.is_up())
+                .map(|n| {
+                    n.cli(&["status", "--json"]).json()["raft"]["applied_index"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect();
+            if applied.windows(2).all(|w| w[0] == w[1]) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nodes did not converge: {applied:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_up())
+            .map(|i| self.table(i))
+            .collect()
+    }
 }

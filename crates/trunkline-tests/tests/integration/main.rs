@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod cluster;
 mod config;
 mod durability;
 mod http;

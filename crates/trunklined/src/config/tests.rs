@@ -70,3 +70,35 @@ fn errors_name_the_field() {
             .starts_with("raft.election_ticks:")
     );
 }
+
+#[test]
+fn cluster_members() {
+    let base = "[node]\nid = 2\nitad = 4200000000\n";
+    let l = Config::from_toml(&format!(
+        "{base}[cluster]\nmembers = [{{ id = 1, addr = \"http://127.0.0.1:1\" }}, {{ id = 2, addr = \"http://127.0.0.1:2\" }}]\n"
+    ))
+    .unwrap();
+    assert_eq!(l.config.initial_voters(), [1, 2]);
+    let err = Config::from_toml(&format!(
+        "{base}[cluster]\nmembers = [{{ id = 1, addr = \"http://a:1\" }}]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cluster.members: must include this node (id 2)"
+    );
+    let err = Config::from_toml(&format!(
+        "{base}[cluster]\nmembers = [{{ id = 2, addr = \"10.0.0.1:5\" }}]\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("cluster.members[0].addr:"),
+        "{err}"
+    );
+    let l = Config::from_toml(&format!("{base}[cluster]\njoin = true\n")).unwrap();
+    assert!(l.config.initial_voters().is_empty());
+    assert_eq!(
+        Config::from_toml(base).unwrap().config.initial_voters(),
+        [2]
+    );
+}

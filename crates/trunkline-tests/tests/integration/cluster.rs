@@ -1,0 +1,198 @@
+//! Clusters of real processes: replication, failover, durability,
+//! membership.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Cluster, cli};
+
+#[test]
+fn announce_on_a_follower_reaches_every_node() {
+    let c = Cluster::start(3);
+    let leader = c.leader();
+    let follower = (leader + 1) % 3;
+    c.nodes[follower]
+        .cli(&[
+            "announce",
+            "+1555123XXXX",
+            "--via",
+            "sip:{e164}@pbx.example.org",
+        ])
+        .ok();
+    // The node that took the write answers with it at once (read your writes)...
+    let j = c.nodes[follower]
+        .cli(&["lookup", "+15551230001", "--json"])
+        .json();
+    assert_eq!(j["matched_prefix"], "+1555123");
+    // ...and every node ends with the same table.
+    let tables = c.converged_tables();
+    assert!(tables[0].contains("+1555123"));
+    assert!(tables.windows(2).all(|w| w[0] == w[1]), "{tables:?}");
+
+    let s = c.status();
+    assert_eq!(s["members"].as_array().unwrap().len(), 3);
+    for m in s["members"].as_array().unwrap() {
+        assert_eq!(m["reachable"], true);
+        assert_eq!(m["membership"], "voter");
+    }
+    let roles: Vec<&str> = s["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "leader").count(),
+        1,
+        "{roles:?}"
+    );
+}
+
+/// Clients keep announcing while the leader is killed: no acknowledged
+/// announcement is lost and the survivors end with identical tables.
+#[test]
+fn killing_the_leader_loses_no_acknowledged_write() {
+    let mut c = Cluster::start(3);
+    let servers: Vec<String> = c.nodes.iter().map(|n| n.server()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) && i < 400 {
+                let prefix = format!("+49{i:05}");
+                let id = format!("w-{i}");
+                // Retry with the same request id on any node until acknowledged.
+                for attempt in 0..100 {
+                    let server = &servers[(i as usize + attempt) % servers.len()];
+                    let out = cli(&[
+                        "--server",
+                        server,
+                        "--timeout",
+                        "3",
+                        "announce",
+                        &prefix,
+                        "--via",
+                        "sip:a@b",
+                        "--request-id",
+                        &id,
+                    ]);
+                    if out.code == 0 {
+                        acked.push(prefix.clone());
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                i += 1;
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let leader = c.leader();
+    c.nodes[leader].kill9();
+    std::thread::sleep(Duration::from_millis(3000));
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    assert!(
+        acked.len() > 10,
+        "the writer made progress: {}",
+        acked.len()
+    );
+    let tables = c.converged_tables();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(tables[0], tables[1]);
+    let routes: serde_json::Value = serde_json::from_str(&tables[0]).unwrap();
+    let present: std::collections::HashSet<&str> = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["prefix"].as_str().unwrap())
+        .collect();
+    for p in &acked {
+        assert!(present.contains(p.as_str()), "acknowledged {p} is missing");
+    }
+    // The old leader comes back and catches up.
+    c.nodes[leader].restart();
+    let tables = c.converged_tables();
+    assert!(tables.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// etcd issue 14370, for three nodes: acknowledge, kill -9 every node,
+/// restart all: the write is there.
+#[test]
+fn kill_9_every_node_after_an_ack_keeps_the_write() {
+    let mut c = Cluster::start(3);
+    c.nodes[0]
+        .cli(&["announce", "+33", "--via", "sip:paris@x"])
+        .ok();
+    for n in &mut c.nodes {
+        n.kill9();
+    }
+    for n in &mut c.nodes {
+        n.spawn();
+    }
+    for n in &mut c.nodes {
+        n.wait_ready();
+    }
+    for n in &c.nodes {
+        let j = n.cli(&["lookup", "+3312", "--json"]).json();
+        assert_eq!(j["next_hops"][0]["uri"], "sip:paris@x");
+    }
+}
+
+/// A new node joins as a learner, catches up, becomes a voter; a node is
+/// removed; leadership moves on request.
+#[test]
+fn membership_changes() {
+    let mut c = Cluster::start(3);
+    c.nodes[0]
+        .cli(&["announce", "+44", "--via", "sip:london@x"])
+        .ok();
+    let mut joiner = c.joiner(4);
+    joiner.spawn();
+    let addr = joiner.server();
+    c.nodes[1].cli(&["cluster", "add-node", "4", &addr]).ok();
+    joiner.wait_ready();
+    c.nodes.push(joiner);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = c.status();
+        let m = s["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == 4)
+            .cloned();
+        if m.is_some_and(|m| m["membership"] == "voter" && m["lag"] == 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 4 did not become a voter: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let j = c.nodes[3].cli(&["lookup", "+4420", "--json"]).json();
+    assert_eq!(j["next_hops"][0]["uri"], "sip:london@x");
+
+    c.nodes[0].cli(&["cluster", "transfer-leader", "4"]).ok();
+    assert_eq!(c.leader(), 3);
+
+    c.nodes[3].cli(&["cluster", "remove-node", "2"]).ok();
+    let s = c.status();
+    let ids: Vec<u64> = s["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 3, 4]);
+    c.nodes[1].kill9();
+    c.nodes[0]
+        .cli(&["announce", "+45", "--via", "sip:cph@x"])
+        .ok();
+    assert_eq!(c.converged_tables().len(), 3);
+}

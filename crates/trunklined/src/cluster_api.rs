@@ -1,0 +1,228 @@
+//! `trunkline.v1.Cluster`: membership changes and the status of every
+//! member. Changes must be proposed by the leader; any other node passes
+//! the request on to it.
+
+use std::time::Duration;
+
+use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
+use tonic::{Request, Response, Status};
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::cluster_client::ClusterClient;
+use trunkline_proto::v1::cluster_server::Cluster;
+use trunkline_proto::v1::node_client::NodeClient;
+
+use crate::api::{Api, write_error};
+use crate::convert;
+use crate::store::WriteError;
+
+/// How long `cluster status` waits for each member.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn change(kind: ConfChangeType, id: u64) -> ConfChangeV2 {
+    let mut c = ConfChangeSingle::default();
+    c.set_change_type(kind);
+    c.node_id = id;
+    let mut cc = ConfChangeV2::default();
+    cc.mut_changes().push(c);
+    cc
+}
+
+impl Api {
+    /// A client for the leader's Cluster service, when this node is not it.
+    fn leader(&self) -> Result<Option<ClusterClient<tonic::transport::Channel>>, Status> {
+        let st = self.store.status();
+        if st.raft.role == trunkline_cluster::node::Role::Leader {
+            return Ok(None);
+        }
+        let addr = st
+            .members
+            .get(&st.raft.leader_id)
+            .ok_or_else(|| write_error(WriteError::NoLeader))?;
+        let ch = crate::transport::endpoint(addr)
+            .map_err(|e| Status::unavailable(e.to_string()))?
+            .connect_lazy();
+        Ok(Some(ClusterClient::new(ch)))
+    }
+
+    async fn membership(
+        &self,
+        cc: ConfChangeV2,
+        context: Vec<u8>,
+    ) -> Result<pb::MembershipResponse, Status> {
+        let log_index = self
+            .store
+            .conf_change(cc, context)
+            .await
+            .map_err(write_error)?;
+        Ok(pb::MembershipResponse { log_index })
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for Api {
+    async fn status(
+        &self,
+        _: Request<pb::ClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+        let st = self.store.status();
+        let me = st.raft.id;
+        let mut ids: Vec<u64> = st
+            .raft
+            .voters
+            .iter()
+            .chain(&st.raft.learners)
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut members = Vec::new();
+        for id in ids {
+            let addr = st.members.get(&id).cloned().unwrap_or_default();
+            let raft = if id == me {
+                Some(convert::raft_status(&st.raft))
+            } else if addr.is_empty() {
+                None
+            } else {
+                ask_status(&addr).await
+            };
+            members.push(pb::Member {
+                id,
+                addr,
+                membership: if st.raft.learners.contains(&id) {
+                    pb::MemberRole::Learner
+                } else {
+                    pb::MemberRole::Voter
+                }
+                .into(),
+                reachable: raft.is_some(),
+                raft,
+                lag: 0,
+            });
+        }
+        // Lag: how far each member's applied index is behind the leader's commit.
+        let leader = members
+            .iter()
+            .filter_map(|m| m.raft.as_ref())
+            .filter(|r| r.role() == pb::RaftRole::Leader)
+            .max_by_key(|r| r.term)
+            .cloned();
+        if let Some(l) = &leader {
+            for m in &mut members {
+                if let Some(r) = &m.raft {
+                    m.lag = l.commit_index.saturating_sub(r.applied_index);
+                }
+            }
+        }
+        Ok(Response::new(pb::ClusterStatusResponse {
+            leader_id: leader.as_ref().map_or(st.raft.leader_id, |l| l.node_id),
+            term: leader.as_ref().map_or(st.raft.term, |l| l.term),
+            members,
+        }))
+    }
+
+    async fn add_node(
+        &self,
+        req: Request<pb::AddNodeRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        let r = req.into_inner();
+        if r.id == 0 {
+            return Err(Status::invalid_argument("id: must be at least 1"));
+        }
+        crate::config::check_addr(&r.addr)
+            .map_err(|e| Status::invalid_argument(format!("addr: {e}")))?;
+        if let Some(mut leader) = self.leader()? {
+            return leader.add_node(r).await;
+        }
+        let st = self.store.status().raft;
+        if st.voters.contains(&r.id) || st.learners.contains(&r.id) {
+            return Err(Status::already_exists(format!(
+                "node {} is already a member",
+                r.id
+            )));
+        }
+        // Every member's address travels with the change, so the new node
+        // can reach all of them.
+        let mut book = self.store.status().members;
+        book.insert(r.id, r.addr);
+        let context: String = book
+            .iter()
+            .map(|(id, addr)| format!("{id} {addr}\n"))
+            .collect();
+        let resp = self
+            .membership(
+                change(ConfChangeType::AddLearnerNode, r.id),
+                context.into_bytes(),
+            )
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn remove_node(
+        &self,
+        req: Request<pb::RemoveNodeRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        let r = req.into_inner();
+        if let Some(mut leader) = self.leader()? {
+            return leader.remove_node(r).await;
+        }
+        let st = self.store.status().raft;
+        if !st.voters.contains(&r.id) && !st.learners.contains(&r.id) {
+            return Err(Status::not_found(format!("node {} is not a member", r.id)));
+        }
+        if st.voters == [r.id] {
+            return Err(Status::failed_precondition("cannot remove the last voter"));
+        }
+        let resp = self
+            .membership(change(ConfChangeType::RemoveNode, r.id), Vec::new())
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        let r = req.into_inner();
+        if let Some(mut leader) = self.leader()? {
+            return leader.transfer_leader(r).await;
+        }
+        let st = self.store.status().raft;
+        if !st.voters.contains(&r.id) {
+            return Err(Status::invalid_argument(format!(
+                "node {} is not a voter",
+                r.id
+            )));
+        }
+        self.store
+            .transfer_leader(r.id)
+            .await
+            .map_err(write_error)?;
+        // Wait (briefly) for the handover, so the caller sees its effect.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            let st = self.store.status().raft;
+            if st.leader_id == r.id {
+                return Ok(Response::new(pb::MembershipResponse {
+                    log_index: st.commit_index,
+                }));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(Status::deadline_exceeded(format!(
+            "node {} did not take over within 5 s",
+            r.id
+        )))
+    }
+}
+
+async fn ask_status(addr: &str) -> Option<pb::RaftStatus> {
+    let ch = crate::transport::endpoint(addr).ok()?.connect_lazy();
+    let mut req = Request::new(pb::StatusRequest {});
+    req.set_timeout(MEMBER_TIMEOUT);
+    tokio::time::timeout(MEMBER_TIMEOUT, NodeClient::new(ch).status(req))
+        .await
+        .ok()?
+        .ok()?
+        .into_inner()
+        .raft
+}

@@ -1,0 +1,54 @@
+//! The server side of node-to-node traffic: raft message streams in, and
+//! writes forwarded by followers.
+
+use protobuf::Message as _;
+use raft::prelude::Message;
+use tonic::{Request, Response, Status, Streaming};
+use trunkline_proto::cluster::v1 as wire;
+use trunkline_proto::cluster::v1::raft_transport_server::RaftTransport;
+
+use crate::store::StoreHandle;
+
+#[derive(Debug, Clone)]
+pub struct RaftService {
+    pub store: StoreHandle,
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftService {
+    async fn send(
+        &self,
+        req: Request<Streaming<wire::RaftBatch>>,
+    ) -> Result<Response<wire::SendSummary>, Status> {
+        let mut stream = req.into_inner();
+        let mut batches = 0;
+        while let Some(batch) = stream.message().await? {
+            let mut msgs = Vec::with_capacity(batch.messages.len());
+            for bytes in &batch.messages {
+                let m = Message::parse_from_bytes(bytes).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "undecodable raft message from node {}: {e}",
+                        batch.from
+                    ))
+                })?;
+                msgs.push(m);
+            }
+            let from = (!batch.from_addr.is_empty()).then(|| (batch.from, batch.from_addr.clone()));
+            self.store
+                .step(msgs, from)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            batches += 1;
+        }
+        Ok(Response::new(wire::SendSummary { batches }))
+    }
+
+    async fn forward(
+        &self,
+        req: Request<wire::ForwardRequest>,
+    ) -> Result<Response<wire::ForwardResponse>, Status> {
+        Ok(Response::new(
+            self.store.forwarded(&req.into_inner().proposal).await,
+        ))
+    }
+}

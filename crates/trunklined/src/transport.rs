@@ -1,0 +1,207 @@
+//! Node-to-node raft traffic: one long-lived gRPC stream per peer, fed
+//! batches of messages from a bounded queue. A peer that cannot be reached
+//! is reported to raft; the link reconnects with backoff, and HTTP/2
+//! keepalive tears down connections that died in a partition (a tonic
+//! channel can otherwise stay stuck on a dead connection).
+//!
+//! The raft thread owns the [`Transport`]; each peer link is a task the
+//! transport owns and aborts when the peer leaves or the node stops.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::pin;
+use std::time::Duration;
+
+use protobuf::Message as _;
+use raft::prelude::{Message, MessageType};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+use trunkline_cluster::node::Status;
+use trunkline_proto::cluster::v1 as wire;
+use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
+
+use crate::store::StoreMsg;
+
+/// Messages waiting for one peer; beyond this the peer is unreachable.
+const PEER_QUEUE: usize = 4096;
+/// Raft messages per batch on the wire.
+const BATCH: usize = 256;
+/// Largest message between nodes (snapshots travel whole for now).
+pub const MAX_MESSAGE: usize = 1 << 30;
+
+/// An endpoint for another node with the timeouts and keepalive a raft
+/// link needs.
+pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(addr.to_owned())?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_millis(500))
+        .keep_alive_timeout(Duration::from_secs(1))
+        .keep_alive_while_idle(true))
+}
+
+#[derive(Debug)]
+struct Link {
+    addr: String,
+    tx: mpsc::Sender<Message>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The peer links of one node.
+#[derive(Debug)]
+pub struct Transport {
+    me: u64,
+    store: mpsc::Sender<StoreMsg>,
+    rt: tokio::runtime::Handle,
+    links: HashMap<u64, Link>,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        me: u64,
+        store: mpsc::Sender<StoreMsg>,
+        rt: tokio::runtime::Handle,
+    ) -> Transport {
+        Transport {
+            me,
+            store,
+            rt,
+            links: HashMap::new(),
+        }
+    }
+
+    /// Queues a message for its peer. Never blocks: a full queue or an
+    /// unknown address is reported to raft as unreachable.
+    pub fn send(&mut self, msg: Message, members: &BTreeMap<u64, String>) {
+        let to = msg.to;
+        let snapshot = msg.get_msg_type() == MessageType::MsgSnapshot;
+        let Some(addr) = members.get(&to) else {
+            tracing::debug!(to, "no address for peer");
+            self.report(to, snapshot);
+            return;
+        };
+        if self.links.get(&to).is_some_and(|l| &l.addr != addr) {
+            self.links.remove(&to);
+        }
+        let me = (self.me, members.get(&self.me).cloned().unwrap_or_default());
+        let link = self.links.entry(to).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            let task = self
+                .rt
+                .spawn(run_link(me, to, addr.clone(), rx, self.store.clone()));
+            Link {
+                addr: addr.clone(),
+                tx,
+                task,
+            }
+        });
+        if link.tx.try_send(msg).is_err() {
+            self.report(to, snapshot);
+        }
+    }
+
+    fn report(&self, to: u64, snapshot: bool) {
+        let _ = self.store.try_send(StoreMsg::Unreachable(to));
+        if snapshot {
+            let _ = self.store.try_send(StoreMsg::SnapshotSent(to, false));
+        }
+    }
+
+    /// Drops links to nodes that are no longer members.
+    pub fn retain(&mut self, members: &BTreeMap<u64, String>, st: &Status) {
+        self.links.retain(|id, _| {
+            members.contains_key(id) && (st.voters.contains(id) || st.learners.contains(id))
+        });
+    }
+}
+
+/// One peer link: connect, stream batches until the stream fails, back
+/// off, reconnect. Messages queued while disconnected are stale by the
+/// time a link is back (raft resends what matters), so they are dropped.
+async fn run_link(
+    me: (u64, String),
+    to: u64,
+    addr: String,
+    mut rx: mpsc::Receiver<Message>,
+    store: mpsc::Sender<StoreMsg>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match connect(&addr).await {
+            Ok(client) => {
+                tracing::debug!(to, %addr, "raft link connected");
+                backoff = Duration::from_millis(50);
+                if stream(&me, to, client, &mut rx, &store).await.is_none() {
+                    return;
+                }
+            }
+            Err(e) => tracing::info!(to, %addr, "cannot connect: {e}"),
+        }
+        let _ = store.send(StoreMsg::Unreachable(to)).await;
+        while let Ok(m) = rx.try_recv() {
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                let _ = store.send(StoreMsg::SnapshotSent(to, false)).await;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn connect(
+    addr: &str,
+) -> Result<RaftTransportClient<tonic::transport::Channel>, tonic::transport::Error> {
+    let channel = endpoint(addr)?.connect().await?;
+    Ok(RaftTransportClient::new(channel)
+        .max_encoding_message_size(MAX_MESSAGE)
+        .max_decoding_message_size(MAX_MESSAGE))
+}
+
+/// Streams batches until the call fails (`Some`) or the queue closes (`None`).
+async fn stream(
+    me: &(u64, String),
+    to: u64,
+    mut client: RaftTransportClient<tonic::transport::Channel>,
+    rx: &mut mpsc::Receiver<Message>,
+    store: &mpsc::Sender<StoreMsg>,
+) -> Option<()> {
+    let (tx, batches) = mpsc::channel::<wire::RaftBatch>(8);
+    let mut call = pin!(client.send(ReceiverStream::new(batches)));
+    loop {
+        tokio::select! {
+            r = &mut call => {
+                tracing::info!(to, "raft stream ended: {:?}", r.err());
+                return Some(());
+            }
+            m = rx.recv() => {
+                let first = m?;
+                let mut msgs = vec![first];
+                while msgs.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => msgs.push(m),
+                        Err(_) => break,
+                    }
+                }
+                let snapshots = msgs.iter().filter(|m| m.get_msg_type() == MessageType::MsgSnapshot).count();
+                let messages = msgs.iter().filter_map(|m| m.write_to_bytes().ok()).collect();
+                let batch = wire::RaftBatch {
+                    from: me.0,
+                    messages,
+                    from_addr: me.1.clone(),
+                };
+                if tx.send(batch).await.is_err() {
+                    return Some(());
+                }
+                for _ in 0..snapshots {
+                    let _ = store.send(StoreMsg::SnapshotSent(to, true)).await;
+                }
+            }
+        }
+    }
+}
