@@ -169,6 +169,7 @@ async fn grpc_lookups(
                 let r = client
                     .lookup(pb::LookupRequest {
                         number: format!("+{}", queries[i % queries.len()]),
+                        ..Default::default()
                     })
                     .await;
                 if let Err(s) = &r

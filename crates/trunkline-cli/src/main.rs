@@ -65,6 +65,9 @@ enum Cmd {
     Lookup {
         /// `+15551234567` or `plan:digits`.
         number: String,
+        /// Linearizable: include every write acknowledged before now.
+        #[arg(long)]
+        consistent: bool,
     },
     /// List routes, optionally under or above a prefix.
     Routes {
@@ -79,9 +82,17 @@ enum Cmd {
         /// At most this many routes (0: all).
         #[arg(long, default_value_t = 0)]
         limit: u64,
+        /// Linearizable: include every write acknowledged before now.
+        #[arg(long)]
+        consistent: bool,
     },
     /// Show every candidate route for a number and why each one lost.
-    Explain { number: String },
+    Explain {
+        number: String,
+        /// Linearizable: include every write acknowledged before now.
+        #[arg(long)]
+        consistent: bool,
+    },
     /// Node and raft status.
     Status,
     /// Cluster membership and the status of every member.
@@ -262,9 +273,9 @@ async fn run(args: Args) -> Result<()> {
             say!("withdrew {} prefixes (log index {})", total.0, total.1);
             Ok(())
         }
-        Cmd::Lookup { number } => {
+        Cmd::Lookup { number, consistent } => {
             let r = routes_client(ch)
-                .lookup(pb::LookupRequest { number })
+                .lookup(pb::LookupRequest { number, consistent })
                 .await?
                 .into_inner();
             output::lookup(&r, json);
@@ -275,6 +286,7 @@ async fn run(args: Args) -> Result<()> {
             exact,
             shorter,
             limit,
+            consistent,
         } => {
             let mode = match (exact, shorter) {
                 (true, _) => pb::PrefixMatch::Exact,
@@ -286,6 +298,7 @@ async fn run(args: Args) -> Result<()> {
                     prefix: prefix.unwrap_or_default(),
                     r#match: mode.into(),
                     limit,
+                    consistent,
                 })
                 .await?
                 .into_inner();
@@ -296,9 +309,9 @@ async fn run(args: Args) -> Result<()> {
             out.finish();
             Ok(())
         }
-        Cmd::Explain { number } => {
+        Cmd::Explain { number, consistent } => {
             let r = routes_client(ch)
-                .explain(pb::ExplainRequest { number })
+                .explain(pb::ExplainRequest { number, consistent })
                 .await?
                 .into_inner();
             output::explain(&r, json);

@@ -64,6 +64,8 @@ pub struct Output {
     pub applied: Vec<Applied>,
     /// Log indexes of membership changes applied in this pass.
     pub conf_changes: Vec<u64>,
+    /// Answers to read-index requests: (request, commit index to wait for).
+    pub read_states: Vec<(u64, u64)>,
 }
 
 /// Raft figures for status and metrics.
@@ -194,6 +196,14 @@ impl RaftNode {
         self.raw.report_snapshot(to, status);
     }
 
+    /// Starts a linearizable read: once confirmed by a quorum, the commit
+    /// index it may be served at comes back in [`Output::read_states`].
+    /// Raft drops the request silently when there is no leader or the
+    /// leader has not committed in its term yet; callers retry.
+    pub fn read_index(&mut self, request: u64) {
+        self.raw.read_index(request.to_be_bytes().to_vec());
+    }
+
     /// Asks the leader to hand leadership to `to`.
     pub fn transfer_leader(&mut self, to: u64) {
         self.raw.transfer_leader(to);
@@ -314,6 +324,11 @@ impl RaftNode {
         }
         let mut rd = self.raw.ready();
         out.messages.extend(rd.take_messages());
+        for rs in rd.take_read_states() {
+            if let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) {
+                out.read_states.push((u64::from_be_bytes(ctx), rs.index));
+            }
+        }
         if !rd.snapshot().is_empty() {
             let snap = rd.snapshot().clone();
             self.sm.restore(&snap.data)?;

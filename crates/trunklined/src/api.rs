@@ -42,6 +42,7 @@ pub fn write_error(e: WriteError) -> Status {
         | WriteError::ShuttingDown
         | WriteError::Forward(_) => Status::unavailable(e.to_string()),
         WriteError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+        WriteError::NoQuorum(_) => Status::unavailable(e.to_string()),
         WriteError::Rejected(_) => Status::internal(e.to_string()),
     }
 }
@@ -108,6 +109,16 @@ impl Api {
         })
     }
 
+    /// For a consistent read: checks the number, then waits until this
+    /// node has applied everything acknowledged before now.
+    async fn barrier(&self, consistent: bool, number: &str) -> Result<(), Status> {
+        if consistent {
+            convert::number(self.store.plans(), number)?;
+            self.store.read_barrier().await.map_err(write_error)?;
+        }
+        Ok(())
+    }
+
     fn lookup_inner(&self, req: &pb::LookupRequest) -> Result<pb::LookupResponse, Status> {
         let plans = self.store.plans();
         let number = convert::number(plans, &req.number)?;
@@ -157,7 +168,13 @@ impl Routes for Api {
         req: Request<pb::LookupRequest>,
     ) -> Result<Response<pb::LookupResponse>, Status> {
         let start = Instant::now();
-        let r = self.lookup_inner(req.get_ref());
+        let r = match self
+            .barrier(req.get_ref().consistent, &req.get_ref().number)
+            .await
+        {
+            Ok(()) => self.lookup_inner(req.get_ref()),
+            Err(e) => Err(e),
+        };
         self.metrics
             .lookup_seconds
             .observe(start.elapsed().as_secs_f64());
@@ -194,6 +211,15 @@ impl Routes for Api {
             m => m,
         };
         let limit = if req.limit == 0 { u64::MAX } else { req.limit };
+        if req.consistent {
+            let r = self
+                .store
+                .read_barrier()
+                .await
+                .map(|_| ())
+                .map_err(write_error);
+            self.count("ListRoutes", r)?;
+        }
         let view = self.store.view().load_full();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         self.metrics.rpc("ListRoutes", tonic::Code::Ok);
@@ -248,6 +274,12 @@ impl Routes for Api {
         &self,
         req: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
+        if let Err(e) = self
+            .barrier(req.get_ref().consistent, &req.get_ref().number)
+            .await
+        {
+            return self.count("Explain", Err(e));
+        }
         let r = (|| {
             let plans = self.store.plans();
             let number = convert::number(plans, &req.get_ref().number)?;

@@ -36,6 +36,8 @@ use crate::transport::Transport;
 const MAX_BATCH: usize = 256;
 /// Queue of requests waiting for the raft thread.
 const QUEUE: usize = 1024;
+/// How long one ReadIndex round may take before it is retried.
+const READ_ROUND: Duration = Duration::from_millis(300);
 /// A learner this close to the leader's log becomes a voter.
 const PROMOTE_LAG: u64 = 100;
 
@@ -60,6 +62,8 @@ pub enum WriteError {
     Forward(String),
     #[error("{0}")]
     Rejected(String),
+    #[error("no quorum confirmed a consistent read within {0:?}")]
+    NoQuorum(Duration),
 }
 
 /// What the raft thread publishes after every pass.
@@ -86,6 +90,8 @@ pub(crate) enum StoreMsg {
         reply: oneshot::Sender<Result<u64, WriteError>>,
     },
     TransferLeader(u64),
+    /// Start a linearizable read; the reply is the index to wait for.
+    ReadIndex(oneshot::Sender<u64>),
     Tick,
     Shutdown,
 }
@@ -112,6 +118,7 @@ impl std::fmt::Debug for StoreMsg {
             StoreMsg::SnapshotSent(..) => "SnapshotSent",
             StoreMsg::ConfChange { .. } => "ConfChange",
             StoreMsg::TransferLeader(_) => "TransferLeader",
+            StoreMsg::ReadIndex(_) => "ReadIndex",
             StoreMsg::Tick => "Tick",
             StoreMsg::Shutdown => "Shutdown",
         })
@@ -275,6 +282,25 @@ impl StoreHandle {
         }
     }
 
+    /// Waits until this node's state includes every write acknowledged
+    /// before the call (ReadIndex, then apply). Raft drops a read that
+    /// arrives without a leader, so each round is retried until the write
+    /// timeout.
+    pub async fn read_barrier(&self) -> Result<u64, WriteError> {
+        let deadline = tokio::time::Instant::now() + self.write_timeout;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            self.send(StoreMsg::ReadIndex(reply)).await?;
+            if let Ok(Ok(index)) = tokio::time::timeout(READ_ROUND, rx).await {
+                self.wait_applied(index).await?;
+                return Ok(index);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(WriteError::NoQuorum(self.write_timeout));
+            }
+        }
+    }
+
     /// Raft messages received from a peer.
     pub(crate) async fn step(
         &self,
@@ -359,6 +385,8 @@ impl Store {
                     transport,
                     config_members,
                     heard: BTreeMap::new(),
+                    reads: HashMap::new(),
+                    next_read: 1,
                     waiters: HashMap::new(),
                     conf_waiters: Vec::new(),
                 }
@@ -442,6 +470,9 @@ struct RaftLoop {
     config_members: BTreeMap<u64, String>,
     /// Addresses peers gave for themselves; the least trusted source.
     heard: BTreeMap<u64, String>,
+    /// Read-index requests in flight, by request number.
+    reads: HashMap<u64, oneshot::Sender<u64>>,
+    next_read: u64,
     waiters: HashMap<u64, oneshot::Sender<Result<Committed, WriteError>>>,
     /// Membership changes waiting to be applied: (last index when proposed, reply).
     conf_waiters: Vec<(u64, oneshot::Sender<Result<u64, WriteError>>)>,
@@ -493,6 +524,12 @@ impl RaftLoop {
                     StoreMsg::Unreachable(id) => self.node.report_unreachable(id),
                     StoreMsg::SnapshotSent(id, ok) => self.node.report_snapshot(id, ok),
                     StoreMsg::TransferLeader(id) => self.node.transfer_leader(id),
+                    StoreMsg::ReadIndex(reply) => {
+                        let ctx = self.next_read;
+                        self.next_read += 1;
+                        self.node.read_index(ctx);
+                        self.reads.insert(ctx, reply);
+                    }
                     StoreMsg::ConfChange { cc, context, reply } => {
                         if !self.node.is_leader() {
                             let _ = reply.send(Err(self.not_leader()));
@@ -568,6 +605,13 @@ impl RaftLoop {
                     }));
                 }
             }
+            for (ctx, index) in out.read_states {
+                if let Some(r) = self.reads.remove(&ctx) {
+                    let _ = r.send(index);
+                }
+            }
+            // Callers of dropped reads gave up and retried.
+            self.reads.retain(|_, r| !r.is_closed());
             if let Some(&last) = out.conf_changes.last() {
                 // Conf changes apply in order; answer every waiter whose
                 // change is at or below the last one applied.

@@ -104,6 +104,7 @@ async fn every_rpc_rejects_bad_input_and_applies_nothing() {
     let miss = c
         .lookup(pb::LookupRequest {
             number: "+15551".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -113,6 +114,7 @@ async fn every_rpc_rejects_bad_input_and_applies_nothing() {
         let err = c
             .lookup(pb::LookupRequest {
                 number: number.into(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -124,6 +126,7 @@ async fn every_rpc_rejects_bad_input_and_applies_nothing() {
         let err = c
             .explain(pb::ExplainRequest {
                 number: number.into(),
+                consistent: true,
             })
             .await
             .unwrap_err();
@@ -173,6 +176,7 @@ async fn every_rpc_rejects_bad_input_and_applies_nothing() {
     let ok = c
         .lookup(pb::LookupRequest {
             number: "+15551".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -196,3 +196,58 @@ fn membership_changes() {
         .ok();
     assert_eq!(c.converged_tables().len(), 3);
 }
+
+/// Cut one follower off: the majority keeps committing; the cut-off node
+/// refuses writes and consistent reads; healed, it catches up.
+#[test]
+fn a_partitioned_minority_refuses_and_then_catches_up() {
+    let c = Cluster::start_with_proxies(3, "write_timeout_ms = 2000\n");
+    let leader = c.leader();
+    let cut = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    c.nodes[leader]
+        .cli(&["announce", "+31", "--via", "sip:ams@x"])
+        .ok();
+    c.isolate(cut);
+
+    // The majority commits, and serves consistent reads.
+    c.nodes[other]
+        .cli(&["announce", "+32", "--via", "sip:bru@x"])
+        .ok();
+    let j = c.nodes[leader]
+        .cli(&["lookup", "+3201", "--consistent", "--json"])
+        .json();
+    assert_eq!(j["matched_prefix"], "+32");
+
+    // The minority refuses writes and consistent reads...
+    let w = c.nodes[cut].cli(&["--timeout", "10", "announce", "+33", "--via", "sip:par@x"]);
+    assert_ne!(w.code, 0, "a write on the cut-off node must fail: {w:?}");
+    let r = c.nodes[cut].cli(&["--timeout", "10", "lookup", "+3101", "--consistent"]);
+    assert_ne!(
+        r.code, 0,
+        "a consistent read on the cut-off node must fail: {r:?}"
+    );
+    assert!(
+        r.stderr.contains("no quorum") || r.stderr.contains("leader"),
+        "{}",
+        r.stderr
+    );
+    // ...but still answers plain lookups from what it has.
+    let j = c.nodes[cut].cli(&["lookup", "+3101", "--json"]).json();
+    assert_eq!(j["matched_prefix"], "+31");
+    // The failed write did not happen anywhere.
+    assert_eq!(
+        c.nodes[leader]
+            .cli(&["lookup", "+3301", "--consistent"])
+            .code,
+        3
+    );
+
+    c.heal();
+    let tables = c.converged_tables();
+    assert!(tables.windows(2).all(|w| w[0] == w[1]));
+    let j = c.nodes[cut]
+        .cli(&["lookup", "+3201", "--consistent", "--json"])
+        .json();
+    assert_eq!(j["matched_prefix"], "+32");
+}

@@ -21,6 +21,7 @@ async fn lookup(node: &Node, number: &str) -> Option<String> {
         .await
         .lookup(pb::LookupRequest {
             number: number.into(),
+            ..Default::default()
         })
         .await
         .ok()

@@ -50,6 +50,8 @@ pub struct NodeSpec {
     /// Extra TOML appended to the generated config.
     pub extra: String,
     pub raft_extra: String,
+    /// Extra lines of the `[api]` section.
+    pub api_extra: String,
 }
 
 /// One running (or stopped) `trunklined`.
@@ -71,11 +73,12 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 50\n{}\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 50\n{}\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
             self.dir.path().join("data").display(),
             self.spec.grpc,
+            self.spec.api_extra,
             self.spec.http,
             self.spec.raft_extra,
             self.spec.cluster,
@@ -98,6 +101,7 @@ impl Node {
                 http: free_port(),
                 extra: extra.to_owned(),
                 raft_extra: raft_extra.to_owned(),
+                api_extra: String::new(),
             },
             child: None,
         };
@@ -293,9 +297,75 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 #[derive(Debug)]
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// With [`Cluster::start_with_proxies`]: `links[i][j]` carries node
+    /// `i`'s traffic to node `j`.
+    pub links: Vec<Vec<Option<crate::proxy::Proxy>>>,
 }
 
 impl Cluster {
+    /// Starts `n` voters whose traffic to each other goes through proxies,
+    /// so links can be cut. `api_extra` goes into every `[api]` section.
+    pub fn start_with_proxies(n: usize, api_extra: &str) -> Cluster {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let links: Vec<Vec<Option<crate::proxy::Proxy>>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (i != j).then(|| crate::proxy::Proxy::start(ports[j].0)))
+                    .collect()
+            })
+            .collect();
+        let mut nodes: Vec<Node> = (0..n)
+            .map(|i| {
+                let members: Vec<String> = (0..n)
+                    .map(|j| {
+                        let port = links[i][j].as_ref().map_or(ports[j].0, |p| p.port);
+                        format!("{{ id = {}, addr = \"http://127.0.0.1:{port}\" }}", j + 1)
+                    })
+                    .collect();
+                Node {
+                    dir: tempfile::tempdir().unwrap(),
+                    spec: NodeSpec {
+                        id: i as u64 + 1,
+                        cluster: format!("[cluster]\nmembers = [{}]\n", members.join(", ")),
+                        grpc: ports[i].0,
+                        http: ports[i].1,
+                        extra: String::new(),
+                        raft_extra: String::new(),
+                        api_extra: api_extra.to_owned(),
+                    },
+                    child: None,
+                }
+            })
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &mut nodes {
+            node.wait_ready();
+        }
+        Cluster { nodes, links }
+    }
+
+    /// Cuts every link to and from node index `i`.
+    pub fn isolate(&self, i: usize) {
+        for (a, row) in self.links.iter().enumerate() {
+            for (b, p) in row.iter().enumerate() {
+                if let Some(p) = p
+                    && (a == i || b == i)
+                {
+                    p.cut();
+                }
+            }
+        }
+    }
+
+    /// Heals every link.
+    pub fn heal(&self) {
+        for p in self.links.iter().flatten().flatten() {
+            p.heal();
+        }
+    }
+
     /// Starts `n` voters with ids 1..=n and waits until all are ready.
     pub fn start(n: u64) -> Cluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
@@ -317,6 +387,7 @@ impl Cluster {
                     http: *h,
                     extra: String::new(),
                     raft_extra: String::new(),
+                    api_extra: String::new(),
                 },
                 child: None,
             })
@@ -327,7 +398,10 @@ impl Cluster {
         for node in &mut nodes {
             node.wait_ready();
         }
-        Cluster { nodes }
+        Cluster {
+            nodes,
+            links: Vec::new(),
+        }
     }
 
     /// A node that joins this cluster later (not started, not a member).
@@ -341,6 +415,7 @@ impl Cluster {
                 http: free_port(),
                 extra: String::new(),
                 raft_extra: String::new(),
+                api_extra: String::new(),
             },
             child: None,
         }

@@ -9,4 +9,5 @@ mod cluster;
 mod config;
 mod durability;
 mod http;
+mod proxy;
 mod standard_grpc;
