@@ -2,12 +2,15 @@
 //!
 //! - `lookup`: in-process longest-prefix match over the synthetic data set,
 //!   one core, alone and with a concurrent writer.
+//! - `cluster`: a real 3-node release cluster: bulk load until applied on
+//!   every node, and failover time after kill -9 of the leader.
 //! - `node`: a real release `trunklined`: load time of the data set through
 //!   the CLI, resident memory per route, gRPC lookups per second from a
 //!   concurrent client.
 //!
 //! Build first: `cargo build --release --workspace --bins`.
 
+mod cluster;
 mod dataset;
 mod node;
 
@@ -45,6 +48,8 @@ enum Cmd {
     },
     /// A real node: load, memory, gRPC lookups.
     Node(node::NodeArgs),
+    /// A real 3-node cluster: bulk load until applied everywhere, failover.
+    Cluster(cluster::ClusterArgs),
 }
 
 pub fn rss_bytes(pid: &str) -> u64 {
@@ -247,6 +252,7 @@ fn main() -> anyhow::Result<()> {
     match args.cmd {
         Cmd::Lookup { lookups } => lookup_bench(&ds, lookups, args.seed),
         Cmd::Node(n) => node::run(&ds, n, args.seed)?,
+        Cmd::Cluster(c) => cluster::run(&ds, c)?,
     }
     Ok(())
 }

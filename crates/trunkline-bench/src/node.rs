@@ -26,7 +26,7 @@ pub struct NodeArgs {
     seconds: u64,
 }
 
-fn bin(name: &str) -> anyhow::Result<PathBuf> {
+pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
     let p = std::env::current_exe()?
         .parent()
         .context("bin dir")?
@@ -40,7 +40,7 @@ fn bin(name: &str) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
