@@ -43,6 +43,36 @@ impl RaftTransport for RaftService {
         Ok(Response::new(wire::SendSummary { batches }))
     }
 
+    async fn send_snapshot(
+        &self,
+        req: Request<Streaming<wire::SnapshotChunk>>,
+    ) -> Result<Response<wire::SnapshotSummary>, Status> {
+        let mut stream = req.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let mut msg = Message::parse_from_bytes(&first.message)
+            .map_err(|e| Status::invalid_argument(format!("undecodable snapshot message: {e}")))?;
+        let mut data = first.data;
+        while let Some(chunk) = stream.message().await? {
+            if data.len() + chunk.data.len() > crate::transport::MAX_SNAPSHOT {
+                return Err(Status::resource_exhausted(
+                    "snapshot larger than this node accepts",
+                ));
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let bytes = data.len() as u64;
+        msg.mut_snapshot().data = data.into();
+        let from = (!first.from_addr.is_empty()).then(|| (first.from, first.from_addr));
+        self.store
+            .step(vec![msg], from)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(wire::SnapshotSummary { bytes }))
+    }
+
     async fn forward(
         &self,
         req: Request<wire::ForwardRequest>,

@@ -26,8 +26,13 @@ use crate::store::StoreMsg;
 const PEER_QUEUE: usize = 4096;
 /// Raft messages per batch on the wire.
 const BATCH: usize = 256;
-/// Largest message between nodes (snapshots travel whole for now).
-pub const MAX_MESSAGE: usize = 1 << 30;
+/// Largest message between nodes; snapshots travel in chunks of
+/// [`SNAPSHOT_CHUNK`] bytes.
+pub const MAX_MESSAGE: usize = 64 << 20;
+/// Bytes of snapshot data per chunk.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+/// Largest snapshot a node accepts.
+pub const MAX_SNAPSHOT: usize = 8 << 30;
 
 /// An endpoint for another node with the timeouts and keepalive a raft
 /// link needs.
@@ -172,6 +177,8 @@ async fn stream(
     store: &mpsc::Sender<StoreMsg>,
 ) -> Option<()> {
     let (tx, batches) = mpsc::channel::<wire::RaftBatch>(8);
+    // Snapshots go on their own call over the same connection.
+    let mut snapshot_client = client.clone();
     let mut call = pin!(client.send(ReceiverStream::new(batches)));
     loop {
         tokio::select! {
@@ -188,7 +195,18 @@ async fn stream(
                         Err(_) => break,
                     }
                 }
-                let snapshots = msgs.iter().filter(|m| m.get_msg_type() == MessageType::MsgSnapshot).count();
+                let (snapshots, msgs): (Vec<Message>, Vec<Message>) =
+                    msgs.into_iter().partition(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+                for snap in snapshots {
+                    let sent = send_snapshot(me, &mut snapshot_client, snap).await;
+                    if let Err(e) = &sent {
+                        tracing::info!(to, "snapshot not delivered: {e}");
+                    }
+                    let _ = store.send(StoreMsg::SnapshotSent(to, sent.is_ok())).await;
+                }
+                if msgs.is_empty() {
+                    continue;
+                }
                 let messages = msgs.iter().filter_map(|m| m.write_to_bytes().ok()).collect();
                 let batch = wire::RaftBatch {
                     from: me.0,
@@ -198,10 +216,36 @@ async fn stream(
                 if tx.send(batch).await.is_err() {
                     return Some(());
                 }
-                for _ in 0..snapshots {
-                    let _ = store.send(StoreMsg::SnapshotSent(to, true)).await;
-                }
             }
         }
     }
+}
+
+/// Streams one snapshot message: the message without its data first, then
+/// the data in chunks.
+async fn send_snapshot(
+    me: &(u64, String),
+    client: &mut RaftTransportClient<tonic::transport::Channel>,
+    mut msg: Message,
+) -> Result<(), tonic::Status> {
+    let data = std::mem::take(&mut msg.mut_snapshot().data);
+    let head = msg
+        .write_to_bytes()
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let mut chunks = vec![wire::SnapshotChunk {
+        from: me.0,
+        message: head,
+        data: Vec::new(),
+        from_addr: me.1.clone(),
+    }];
+    chunks.extend(data.chunks(SNAPSHOT_CHUNK).map(|c| wire::SnapshotChunk {
+        from: me.0,
+        message: Vec::new(),
+        data: c.to_vec(),
+        from_addr: String::new(),
+    }));
+    client
+        .send_snapshot(tokio_stream::iter(chunks))
+        .await
+        .map(|_| ())
 }

@@ -151,6 +151,15 @@ fn membership_changes() {
     c.nodes[0]
         .cli(&["announce", "+44", "--via", "sip:london@x"])
         .ok();
+    // Enough routes that the snapshot the new node gets spans many chunks.
+    let file = c.nodes[0].dir.path().join("blocks.csv");
+    let csv: String = (0..40_000)
+        .map(|i| format!("+1{:07},sip:{{e164}}@pbx{}.example.org\n", i * 7, i % 50))
+        .collect();
+    std::fs::write(&file, csv).unwrap();
+    c.nodes[0]
+        .cli(&["announce", "--file", file.to_str().unwrap()])
+        .ok();
     let mut joiner = c.joiner(4);
     joiner.spawn();
     let addr = joiner.server();
@@ -177,12 +186,17 @@ fn membership_changes() {
     }
     let j = c.nodes[3].cli(&["lookup", "+4420", "--json"]).json();
     assert_eq!(j["next_hops"][0]["uri"], "sip:london@x");
+    assert_eq!(
+        c.nodes[3].cli(&["status", "--json"]).json()["prefixes"],
+        40_001
+    );
 
     c.nodes[0].cli(&["cluster", "transfer-leader", "4"]).ok();
     assert_eq!(c.leader(), 3);
 
     c.nodes[3].cli(&["cluster", "remove-node", "2"]).ok();
-    let s = c.status();
+    // The leader (which ran the change) shows it at once.
+    let s = c.nodes[3].cli(&["cluster", "status", "--json"]).json();
     let ids: Vec<u64> = s["members"]
         .as_array()
         .unwrap()
