@@ -65,7 +65,7 @@ impl RaftTransport for RaftService {
         }
         let bytes = data.len() as u64;
         msg.mut_snapshot().data = data.into();
-        let from = (!first.from_addr.is_empty()).then(|| (first.from, first.from_addr));
+        let from = (!first.from_addr.is_empty()).then_some((first.from, first.from_addr));
         self.store
             .step(vec![msg], from)
             .await
