@@ -19,14 +19,14 @@ pub struct ClusterArgs {
     failovers: usize,
 }
 
-struct Member {
+pub(crate) struct Member {
     config: std::path::PathBuf,
     grpc: u16,
     child: Option<Child>,
 }
 
 impl Member {
-    fn start(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start(&mut self) -> anyhow::Result<()> {
         self.child = Some(
             Command::new(bin("trunklined")?)
                 .arg("--config")
@@ -38,14 +38,14 @@ impl Member {
         Ok(())
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn server(&self) -> String {
+    pub(crate) fn server(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc)
     }
 }
@@ -56,7 +56,7 @@ impl Drop for Member {
     }
 }
 
-async fn status(server: &str) -> Option<pb::RaftStatus> {
+pub(crate) async fn status(server: &str) -> Option<pb::RaftStatus> {
     let ch = tonic::transport::Channel::from_shared(server.to_owned())
         .ok()?
         .connect()
@@ -80,10 +80,8 @@ fn cli(server: &str, args: &[&str]) -> anyhow::Result<bool> {
         .success())
 }
 
-pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("trunkline-bench-cluster-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+/// Starts a 3-node release cluster with default timing in `dir`.
+pub(crate) fn start_cluster(dir: &std::path::Path) -> anyhow::Result<Vec<Member>> {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let members: Vec<String> = ports
         .iter()
@@ -110,6 +108,14 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
         m.start()?;
         nodes.push(m);
     }
+    Ok(nodes)
+}
+
+pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("trunkline-bench-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut nodes = start_cluster(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
     let leader = |nodes: &[Member]| -> anyhow::Result<usize> {
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -12,6 +12,7 @@
 
 mod cluster;
 mod dataset;
+mod etcd;
 mod node;
 
 use std::hint::black_box;
@@ -50,6 +51,8 @@ enum Cmd {
     Node(node::NodeArgs),
     /// A real 3-node cluster: bulk load until applied everywhere, failover.
     Cluster(cluster::ClusterArgs),
+    /// Small-write throughput of a 3-node etcd and a 3-node Trunkline cluster.
+    Etcd(etcd::EtcdArgs),
 }
 
 pub fn rss_bytes(pid: &str) -> u64 {
@@ -253,6 +256,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Lookup { lookups } => lookup_bench(&ds, lookups, args.seed),
         Cmd::Node(n) => node::run(&ds, n, args.seed)?,
         Cmd::Cluster(c) => cluster::run(&ds, c)?,
+        Cmd::Etcd(e) => etcd::run(e)?,
     }
     Ok(())
 }

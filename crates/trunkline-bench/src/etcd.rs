@@ -1,0 +1,233 @@
+//! Small-write throughput side by side with etcd: a 3-node etcd
+//! (Debian's etcd-server) and a 3-node Trunkline cluster on this machine,
+//! each driven by the same number of concurrent clients, one small write
+//! per request (a Put for etcd, one route per Announce for Trunkline),
+//! spread over all three members.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::routes_client::RoutesClient;
+
+use crate::cluster::{start_cluster, status};
+use crate::node::free_port;
+
+mod etcdserverpb {
+    tonic::include_proto!("etcdserverpb");
+}
+
+use etcdserverpb::kv_client::KvClient;
+
+#[derive(Debug, clap::Args)]
+pub struct EtcdArgs {
+    /// Concurrent clients for each system.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of load for each system.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_etcd(dir: &std::path::Path) -> anyhow::Result<(Vec<Proc>, Vec<String>)> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let cluster: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("e{i}=http://127.0.0.1:{peer}"))
+        .collect();
+    let mut procs = Vec::new();
+    let mut clients = Vec::new();
+    for (i, (client, peer)) in ports.iter().enumerate() {
+        let c = Command::new("etcd")
+            .args(["--name", &format!("e{i}")])
+            .arg("--data-dir")
+            .arg(dir.join(format!("etcd{i}")))
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{client}"),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{client}"),
+            ])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+            ])
+            .args(["--initial-cluster", &cluster.join(",")])
+            .args(["--initial-cluster-state", "new", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start etcd (Debian package etcd-server; scripts/bench installs it)")?;
+        procs.push(Proc(c));
+        clients.push(format!("http://127.0.0.1:{client}"));
+    }
+    Ok((procs, clients))
+}
+
+/// Runs `clients` loops for `seconds`, each issuing one write at a time
+/// through `write`; returns acknowledged writes.
+async fn drive<C, F, Fut>(
+    endpoints: &[String],
+    clients: usize,
+    seconds: u64,
+    make: impl Fn(tonic::transport::Channel) -> C,
+    write: F,
+) -> anyhow::Result<u64>
+where
+    C: Send + 'static,
+    F: Fn(C, usize, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = (C, bool)> + Send,
+{
+    let mut channels = Vec::new();
+    for e in endpoints {
+        channels.push(
+            tonic::transport::Channel::from_shared(e.clone())?
+                .connect()
+                .await?,
+        );
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..clients {
+        let mut client = make(channels[k % channels.len()].clone());
+        let write = write.clone();
+        tasks.spawn(async move {
+            let mut ok = 0u64;
+            let mut seq = 0u64;
+            while Instant::now() < end {
+                let (c, acked) = write(client, k, seq).await;
+                client = c;
+                ok += u64::from(acked);
+                seq += 1;
+            }
+            ok
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r?;
+    }
+    Ok(total)
+}
+
+pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("trunkline-bench-etcd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let rt = tokio::runtime::Runtime::new()?;
+
+    let (etcd, endpoints) = start_etcd(&dir)?;
+    // Wait until the etcd cluster takes writes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = rt.block_on(async {
+            let ch = tonic::transport::Channel::from_shared(endpoints[0].clone())
+                .ok()?
+                .connect()
+                .await
+                .ok()?;
+            KvClient::new(ch)
+                .put(etcdserverpb::PutRequest {
+                    key: b"warmup".to_vec(),
+                    value: b"1".to_vec(),
+                    ..Default::default()
+                })
+                .await
+                .ok()
+        });
+        if ok.is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("etcd did not start");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let value = vec![b'v'; 64];
+    let etcd_ok = rt.block_on(drive(
+        &endpoints,
+        args.clients,
+        args.seconds,
+        KvClient::new,
+        move |mut c, k, seq| {
+            let value = value.clone();
+            async move {
+                let r = c
+                    .put(etcdserverpb::PutRequest {
+                        key: format!("key-{k}-{seq}").into_bytes(),
+                        value,
+                        ..Default::default()
+                    })
+                    .await;
+                (c, r.is_ok())
+            }
+        },
+    ))?;
+    drop(etcd);
+
+    let nodes = start_cluster(&dir)?;
+    let servers: Vec<String> = nodes.iter().map(|n| n.server()).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !servers.iter().any(|s| {
+        rt.block_on(status(s))
+            .is_some_and(|st| st.role() == pb::RaftRole::Leader)
+    }) {
+        if Instant::now() > deadline {
+            bail!("no trunkline leader");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tl_ok = rt.block_on(drive(
+        &servers,
+        args.clients,
+        args.seconds,
+        RoutesClient::new,
+        |mut c, k, seq| async move {
+            let r = c
+                .announce(pb::AnnounceRequest {
+                    routes: vec![pb::RouteSpec {
+                        prefix: format!("+1{k:03}{seq:07}"),
+                        next_hops: vec![pb::NextHop {
+                            uri: "sip:{e164}@pbx.example.org".into(),
+                            priority: 10,
+                            weight: 100,
+                        }],
+                        ..Default::default()
+                    }],
+                    request_id: String::new(),
+                })
+                .await;
+            (c, r.is_ok())
+        },
+    ))?;
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let (e, t) = (
+        etcd_ok as f64 / args.seconds as f64,
+        tl_ok as f64 / args.seconds as f64,
+    );
+    println!(
+        "small writes, 3 nodes each, {} concurrent clients over all members, {} s each on this machine: etcd {:.0}/s, trunkline {:.0}/s, ratio trunkline/etcd {:.2}",
+        args.clients,
+        args.seconds,
+        e,
+        t,
+        t / e.max(1e-9)
+    );
+    Ok(())
+}
