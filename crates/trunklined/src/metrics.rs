@@ -18,6 +18,11 @@ pub struct RpcLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    pub peer: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LookupLabels {
     pub result: &'static str,
 }
@@ -40,6 +45,8 @@ pub struct Metrics {
     pub raft_snapshot: Gauge,
     pub routes: Gauge,
     pub prefixes: Gauge,
+    /// On the leader: how far each member's log is behind the leader's.
+    pub peer_lag: Family<PeerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -61,6 +68,7 @@ impl Metrics {
             raft_snapshot: Gauge::default(),
             routes: Gauge::default(),
             prefixes: Gauge::default(),
+            peer_lag: Family::default(),
         };
         r.register(
             "grpc_requests",
@@ -128,6 +136,11 @@ impl Metrics {
             "Prefixes with at least one route",
             m.prefixes.clone(),
         );
+        r.register(
+            "raft_peer_lag",
+            "On the leader: entries each member's log is behind the leader's last index",
+            m.peer_lag.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m
@@ -148,6 +161,18 @@ impl Metrics {
         g(&self.raft_snapshot, st.snapshot_index);
         g(&self.routes, view.table.route_count() as u64);
         g(&self.prefixes, view.table.prefix_count() as u64);
+        self.peer_lag.clear();
+        if st.role == Role::Leader {
+            for (peer, matched) in &st.progress {
+                let lag = st.last_index.saturating_sub(*matched);
+                g(
+                    &self.peer_lag.get_or_create(&PeerLabels {
+                        peer: peer.to_string(),
+                    }),
+                    lag,
+                );
+            }
+        }
     }
 
     pub fn rpc(&self, method: &'static str, code: tonic::Code) {

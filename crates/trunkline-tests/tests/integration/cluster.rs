@@ -47,6 +47,9 @@ fn announce_on_a_follower_reaches_every_node() {
         1,
         "{roles:?}"
     );
+    // The leader exports each member's lag.
+    let (_, m) = crate::harness::http_get(c.nodes[leader].spec.http, "/metrics").unwrap();
+    assert_eq!(m.matches("trunkline_raft_peer_lag{peer=").count(), 3, "{m}");
 }
 
 /// Clients keep announcing while the leader is killed: no acknowledged
