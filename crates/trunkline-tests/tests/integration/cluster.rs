@@ -59,64 +59,14 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     let mut c = Cluster::start(3);
     let servers: Vec<String> = c.nodes.iter().map(|n| n.server()).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut acked = Vec::new();
-            let mut i = 0u32;
-            while !stop.load(Ordering::Relaxed) && i < 400 {
-                let prefix = format!("+49{i:05}");
-                let id = format!("w-{i}");
-                // Retry with the same request id on any node until acknowledged.
-                for attempt in 0..100 {
-                    let server = &servers[(i as usize + attempt) % servers.len()];
-                    let out = cli(&[
-                        "--server",
-                        server,
-                        "--timeout",
-                        "3",
-                        "announce",
-                        &prefix,
-                        "--via",
-                        "sip:a@b",
-                        "--request-id",
-                        &id,
-                    ]);
-                    if out.code == 0 {
-                        acked.push(prefix.clone());
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                i += 1;
-            }
-            acked
-        })
-    };
+    let writer = background_writer(servers, stop.clone(), "kill");
     std::thread::sleep(Duration::from_millis(1500));
     let leader = c.leader();
     c.nodes[leader].kill9();
     std::thread::sleep(Duration::from_millis(3000));
     stop.store(true, Ordering::Relaxed);
     let acked = writer.join().unwrap();
-    assert!(
-        acked.len() > 10,
-        "the writer made progress: {}",
-        acked.len()
-    );
-    let tables = c.converged_tables();
-    assert_eq!(tables.len(), 2);
-    assert_eq!(tables[0], tables[1]);
-    let routes: serde_json::Value = serde_json::from_str(&tables[0]).unwrap();
-    let present: std::collections::HashSet<&str> = routes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["prefix"].as_str().unwrap())
-        .collect();
-    for p in &acked {
-        assert!(present.contains(p.as_str()), "acknowledged {p} is missing");
-    }
+    assert_nothing_lost(&c, &acked, 2);
     // The old leader comes back and catches up.
     c.nodes[leader].restart();
     let tables = c.converged_tables();
@@ -267,4 +217,133 @@ fn a_partitioned_minority_refuses_and_then_catches_up() {
         .cli(&["lookup", "+3201", "--consistent", "--json"])
         .json();
     assert_eq!(j["matched_prefix"], "+32");
+}
+
+/// Writes unique prefixes with request ids, retrying across nodes, until
+/// told to stop; returns the acknowledged ones.
+fn background_writer(
+    servers: Vec<String>,
+    stop: Arc<AtomicBool>,
+    tag: &'static str,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let mut i = 0u32;
+        while !stop.load(Ordering::Relaxed) && i < 2000 {
+            let prefix = format!("+7{i:06}");
+            let id = format!("{tag}-{i}");
+            for attempt in 0..100 {
+                let server = &servers[(i as usize + attempt) % servers.len()];
+                let out = cli(&[
+                    "--server",
+                    server,
+                    "--timeout",
+                    "3",
+                    "announce",
+                    &prefix,
+                    "--via",
+                    "sip:a@b",
+                    "--request-id",
+                    &id,
+                ]);
+                if out.code == 0 {
+                    acked.push(prefix.clone());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            i += 1;
+        }
+        acked
+    })
+}
+
+/// The writer made progress, the `running` nodes converged to identical
+/// tables, and every acknowledged prefix is in them.
+fn assert_nothing_lost(c: &Cluster, acked: &[String], running: usize) {
+    assert!(
+        acked.len() > 10,
+        "the writer made progress: {}",
+        acked.len()
+    );
+    let tables = c.converged_tables();
+    assert_eq!(tables.len(), running);
+    assert!(tables.windows(2).all(|w| w[0] == w[1]), "tables differ");
+    let routes: serde_json::Value = serde_json::from_str(&tables[0]).unwrap();
+    let present: std::collections::HashSet<&str> = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["prefix"].as_str().unwrap())
+        .collect();
+    for p in acked {
+        assert!(present.contains(p.as_str()), "acknowledged {p} is missing");
+    }
+}
+
+fn wait_voter(c: &Cluster, id: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = c.status();
+        let m = s["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned();
+        if m.is_some_and(|m| m["membership"] == "voter") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} did not become a voter: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Grow 3 to 5 while clients write, then replace a node whose disk was
+/// wiped; nothing acknowledged is lost and all nodes converge.
+#[test]
+fn grow_under_load_and_replace_a_wiped_node() {
+    let mut c = Cluster::start(3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = background_writer(
+        c.nodes.iter().map(|n| n.server()).collect(),
+        stop.clone(),
+        "grow",
+    );
+    for id in [4, 5] {
+        let mut j = c.joiner(id);
+        j.spawn();
+        let addr = j.server();
+        c.nodes[0]
+            .cli(&["cluster", "add-node", &id.to_string(), &addr])
+            .ok();
+        j.wait_ready();
+        c.nodes.push(j);
+        wait_voter(&c, id);
+    }
+    // Node 2 loses its disk: take it out, and bring a fresh node in its place.
+    c.nodes[1].kill9();
+    c.nodes[0].cli(&["cluster", "remove-node", "2"]).ok();
+    let mut fresh = c.joiner(6);
+    fresh.spawn();
+    let addr = fresh.server();
+    c.nodes[0].cli(&["cluster", "add-node", "6", &addr]).ok();
+    fresh.wait_ready();
+    c.nodes.push(fresh);
+    wait_voter(&c, 6);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    assert_nothing_lost(&c, &acked, 5);
+    let s = c.status();
+    let voters: Vec<u64> = s["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(voters, [1, 3, 4, 5, 6]);
 }
