@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod config;
 mod durability;
+mod faults;
 mod http;
 mod proxy;
 mod standard_grpc;
