@@ -435,4 +435,6 @@ fn write_file_durably(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
