@@ -1,6 +1,7 @@
 //! Three real `RaftNode`s (redb stores in temp dirs) wired through an
-//! in-memory network with a manual clock: deterministic runs of the
-//! scenarios raft-rs's own harness checks, against our Ready loop.
+//! in-memory network with a manual clock: the scenarios raft-rs's own
+//! harness checks, run against our Ready loop. raft-rs draws election
+//! timeouts from its own RNG, so each assertion holds for any draw.
 
 use std::collections::HashSet;
 use std::sync::Arc;
