@@ -15,6 +15,10 @@ use crate::api::{Api, write_error};
 use crate::convert;
 use crate::store::WriteError;
 
+/// How long a membership change waits for an election in progress.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// Pause between tries while a new leader is elected.
+const RETRY: Duration = Duration::from_millis(100);
 /// How long `cluster status` waits for each member.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -29,7 +33,12 @@ fn change(kind: ConfChangeType, id: u64) -> ConfChangeV2 {
 
 impl Api {
     /// A client for the leader's Cluster service, when this node is not it.
-    fn leader(&self) -> Result<Option<ClusterClient<tonic::transport::Channel>>, Status> {
+    /// Waits (briefly) for an election in progress.
+    async fn leader(&self) -> Result<Option<ClusterClient<tonic::transport::Channel>>, Status> {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        while self.store.status().raft.leader_id == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let st = self.store.status();
         if st.raft.role == trunkline_cluster::node::Role::Leader {
             return Ok(None);
@@ -130,8 +139,12 @@ impl Cluster for Api {
         }
         crate::config::check_addr(&r.addr)
             .map_err(|e| Status::invalid_argument(format!("addr: {e}")))?;
-        if let Some(mut leader) = self.leader()? {
-            return leader.add_node(r).await;
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        while let Some(mut leader) = self.leader().await? {
+            match leader.add_node(r.clone()).await {
+                Err(s) if retry(&s, deadline) => tokio::time::sleep(RETRY).await,
+                other => return other,
+            }
         }
         let st = self.store.status().raft;
         if st.voters.contains(&r.id) || st.learners.contains(&r.id) {
@@ -162,8 +175,12 @@ impl Cluster for Api {
         req: Request<pb::RemoveNodeRequest>,
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let r = req.into_inner();
-        if let Some(mut leader) = self.leader()? {
-            return leader.remove_node(r).await;
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        while let Some(mut leader) = self.leader().await? {
+            match leader.remove_node(r).await {
+                Err(s) if retry(&s, deadline) => tokio::time::sleep(RETRY).await,
+                other => return other,
+            }
         }
         let st = self.store.status().raft;
         if !st.voters.contains(&r.id) && !st.learners.contains(&r.id) {
@@ -183,8 +200,12 @@ impl Cluster for Api {
         req: Request<pb::TransferLeaderRequest>,
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let r = req.into_inner();
-        if let Some(mut leader) = self.leader()? {
-            return leader.transfer_leader(r).await;
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        while let Some(mut leader) = self.leader().await? {
+            match leader.transfer_leader(r).await {
+                Err(s) if retry(&s, deadline) => tokio::time::sleep(RETRY).await,
+                other => return other,
+            }
         }
         let st = self.store.status().raft;
         if !st.voters.contains(&r.id) {
@@ -213,6 +234,13 @@ impl Cluster for Api {
             r.id
         )))
     }
+}
+
+/// Whether a request passed to the leader should be tried again: the
+/// leader could not be reached (it may just have died) and time remains
+/// for the next election.
+fn retry(s: &Status, deadline: tokio::time::Instant) -> bool {
+    s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() + RETRY < deadline
 }
 
 async fn ask_status(addr: &str) -> Option<pb::RaftStatus> {

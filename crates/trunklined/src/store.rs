@@ -36,6 +36,8 @@ use crate::transport::Transport;
 const MAX_BATCH: usize = 256;
 /// Queue of requests waiting for the raft thread.
 const QUEUE: usize = 1024;
+/// Pause before a write tries again while a leader is being elected.
+const LEADER_WAIT: Duration = Duration::from_millis(100);
 /// How long one ReadIndex round may take before it is retried.
 const READ_ROUND: Duration = Duration::from_millis(300);
 /// A learner this close to the leader's log becomes a voter.
@@ -107,6 +109,10 @@ pub struct StoreHandle {
     /// gRPC channels to other nodes, for forwarding. Held only to clone a
     /// channel out; never across an await.
     channels: Arc<Mutex<HashMap<String, tonic::transport::Channel>>>,
+    /// Start time of this process, making made-up request ids unique
+    /// across restarts.
+    boot: u128,
+    next_auto: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for StoreMsg {
@@ -127,21 +133,56 @@ impl std::fmt::Debug for StoreMsg {
 
 impl StoreHandle {
     /// Proposes a command and waits until it is applied on this node. On a
-    /// follower the write goes to the leader.
+    /// follower the write goes to the leader. While there is no leader, or
+    /// the leader it tried just went away, it waits for the next one and
+    /// tries again until the write timeout, as etcd queues writes during an
+    /// election. Every write carries a request id (one is made up if the
+    /// caller gave none), so a retry never applies twice.
     pub async fn write(
         &self,
         request_id: String,
         command: Command,
     ) -> Result<Committed, WriteError> {
-        match self.write_local(request_id.clone(), command.clone()).await {
-            Err(WriteError::NotLeader(_, Some(addr))) => {
-                let c = self.forward(&addr, request_id, command).await?;
-                self.wait_applied(c.index).await?;
-                Ok(c)
+        let request_id = if request_id.is_empty() {
+            self.auto_request_id()
+        } else {
+            request_id
+        };
+        let deadline = tokio::time::Instant::now() + self.write_timeout;
+        loop {
+            let result = match self.write_local(request_id.clone(), command.clone()).await {
+                Err(WriteError::NotLeader(_, Some(addr))) => {
+                    match self
+                        .forward(&addr, request_id.clone(), command.clone())
+                        .await
+                    {
+                        Ok(c) => {
+                            self.wait_applied(c.index).await?;
+                            return Ok(c);
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
+            match result {
+                Err(WriteError::NoLeader | WriteError::NotLeader(..) | WriteError::Forward(_))
+                    if tokio::time::Instant::now() + LEADER_WAIT < deadline =>
+                {
+                    tokio::time::sleep(LEADER_WAIT).await;
+                }
+                Err(WriteError::NotLeader(..)) => return Err(WriteError::NoLeader),
+                other => return other,
             }
-            Err(WriteError::NotLeader(_, None)) => Err(WriteError::NoLeader),
-            other => other,
         }
+    }
+
+    /// A request id unique to this process's writes.
+    fn auto_request_id(&self) -> String {
+        let n = self
+            .next_auto
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("auto-{}-{}-{n}", self.status.borrow().raft.id, self.boot)
     }
 
     /// Proposes on this node only; a follower answers `NotLeader`.
@@ -417,6 +458,10 @@ impl Store {
                 plans: cfg.plans,
                 write_timeout: cfg.write_timeout,
                 channels: Arc::default(),
+                boot: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+                next_auto: Arc::default(),
             },
             thread: Some(thread),
             ticker,

@@ -73,7 +73,7 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 50\n{}\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
             self.dir.path().join("data").display(),
@@ -476,10 +476,20 @@ impl Cluster {
             if applied.windows(2).all(|w| w[0] == w[1]) {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "nodes did not converge: {applied:?}"
-            );
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.is_up())
+                    .map(|n| {
+                        let log = n.log();
+                        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                        let tail: Vec<&str> = tail.into_iter().rev().collect();
+                        format!("--- node {} ---\n{}", n.spec.id, tail.join("\n"))
+                    })
+                    .collect();
+                panic!("nodes did not converge: {applied:?}\n{}", logs.join("\n"));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         (0..self.nodes.len())
