@@ -347,3 +347,28 @@ fn grow_under_load_and_replace_a_wiped_node() {
         .collect();
     assert_eq!(voters, [1, 3, 4, 5, 6]);
 }
+
+/// A leader frozen with SIGSTOP (a long GC pause, a stalled VM) is replaced;
+/// when it thaws it steps down and catches up, and nothing acknowledged is
+/// lost.
+#[test]
+fn a_paused_leader_is_replaced_and_catches_up() {
+    let c = Cluster::start(3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = background_writer(
+        c.nodes.iter().map(|n| n.server()).collect(),
+        stop.clone(),
+        "pause",
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let old = c.leader();
+    c.nodes[old].pause("-STOP");
+    std::thread::sleep(Duration::from_millis(3000));
+    let new = c.leader();
+    assert_ne!(new, old, "a new leader while the old one is frozen");
+    c.nodes[old].pause("-CONT");
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    assert_nothing_lost(&c, &acked, 3);
+}

@@ -205,6 +205,18 @@ impl Node {
         }
     }
 
+    /// Freezes (`-STOP`) or thaws (`-CONT`) the process without killing it.
+    pub fn pause(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
@@ -436,7 +448,7 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             for n in self.nodes.iter().filter(|n| n.is_up()) {
-                let out = n.cli(&["status", "--json"]);
+                let out = n.cli(&["--timeout", "2", "status", "--json"]);
                 if out.code == 0 {
                     let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
                     if j["raft"]["role"] == "leader" {
