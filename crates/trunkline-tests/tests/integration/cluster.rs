@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Cluster, cli};
+use crate::harness::{Cluster, announce_retrying};
 
 #[test]
 fn announce_on_a_follower_reaches_every_node() {
@@ -232,25 +232,8 @@ fn background_writer(
         while !stop.load(Ordering::Relaxed) && i < 2000 {
             let prefix = format!("+7{i:06}");
             let id = format!("{tag}-{i}");
-            for attempt in 0..100 {
-                let server = &servers[(i as usize + attempt) % servers.len()];
-                let out = cli(&[
-                    "--server",
-                    server,
-                    "--timeout",
-                    "3",
-                    "announce",
-                    &prefix,
-                    "--via",
-                    "sip:a@b",
-                    "--request-id",
-                    &id,
-                ]);
-                if out.code == 0 {
-                    acked.push(prefix.clone());
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if announce_retrying(&servers, i as usize, &prefix, &id, 100) {
+                acked.push(prefix.clone());
             }
             i += 1;
         }

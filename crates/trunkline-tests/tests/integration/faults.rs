@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::harness::{Cluster, cli};
+use crate::harness::{Cluster, announce_retrying, cli};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -67,27 +67,10 @@ fn seeded_faults_keep_acknowledged_writes_and_linearizable_reads() {
                     });
                     h.len() - 1
                 };
-                for attempt in 0..40 {
-                    let server = &servers[(i as usize + attempt) % servers.len()];
-                    let out = cli(&[
-                        "--server",
-                        server,
-                        "--timeout",
-                        "4",
-                        "announce",
-                        &prefix,
-                        "--via",
-                        "sip:a@b",
-                        "--request-id",
-                        &id,
-                    ]);
-                    if out.code == 0 {
-                        if let Op::Write { done, .. } = &mut history.lock().unwrap()[at] {
-                            *done = Some(Instant::now());
-                        }
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
+                if announce_retrying(&servers, i as usize, &prefix, &id, 40)
+                    && let Op::Write { done, .. } = &mut history.lock().unwrap()[at]
+                {
+                    *done = Some(Instant::now());
                 }
                 i += 1;
             }

@@ -298,6 +298,38 @@ pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOutput {
     }
 }
 
+/// Announces `prefix` with request id `id`, trying the servers in turn
+/// (starting at `first`) until one acknowledges it; false if none did in
+/// `attempts` tries. The request id makes every retry safe.
+pub fn announce_retrying(
+    servers: &[String],
+    first: usize,
+    prefix: &str,
+    id: &str,
+    attempts: usize,
+) -> bool {
+    for attempt in 0..attempts {
+        let server = &servers[(first + attempt) % servers.len()];
+        let out = cli(&[
+            "--server",
+            server,
+            "--timeout",
+            "4",
+            "announce",
+            prefix,
+            "--via",
+            "sip:a@b",
+            "--request-id",
+            id,
+        ]);
+        if out.code == 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 /// A minimal HTTP/1.0 GET: status code and body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
