@@ -119,24 +119,8 @@ fn membership_changes() {
     c.nodes[1].cli(&["cluster", "add-node", "4", &addr]).ok();
     joiner.wait_ready();
     c.nodes.push(joiner);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = c.status();
-        let m = s["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["id"] == 4)
-            .cloned();
-        if m.is_some_and(|m| m["membership"] == "voter" && m["lag"] == 0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node 4 did not become a voter: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_voter(&c, 4);
+    c.converged_tables();
     let j = c.nodes[3].cli(&["lookup", "+4420", "--json"]).json();
     assert_eq!(j["next_hops"][0]["uri"], "sip:london@x");
     assert_eq!(

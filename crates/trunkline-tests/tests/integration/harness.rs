@@ -66,6 +66,21 @@ pub struct NodeSpec {
     pub api_extra: String,
 }
 
+impl NodeSpec {
+    /// Node `id` on the given ports, with no extra config.
+    pub fn new(id: u64, cluster: String, grpc: u16, http: u16) -> NodeSpec {
+        NodeSpec {
+            id,
+            cluster,
+            grpc,
+            http,
+            extra: String::new(),
+            raft_extra: String::new(),
+            api_extra: String::new(),
+        }
+    }
+}
+
 /// One running (or stopped) `trunklined`.
 #[derive(Debug)]
 pub struct Node {
@@ -75,6 +90,15 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node with a fresh directory, not started yet.
+    pub fn new(spec: NodeSpec) -> Node {
+        Node {
+            dir: tempfile::tempdir().unwrap(),
+            spec,
+            child: None,
+        }
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("trunkline.toml")
     }
@@ -104,19 +128,11 @@ impl Node {
     }
 
     pub fn start_with(extra: &str, raft_extra: &str) -> Node {
-        let mut n = Node {
-            dir: tempfile::tempdir().unwrap(),
-            spec: NodeSpec {
-                id: 1,
-                cluster: String::new(),
-                grpc: free_port(),
-                http: free_port(),
-                extra: extra.to_owned(),
-                raft_extra: raft_extra.to_owned(),
-                api_extra: String::new(),
-            },
-            child: None,
-        };
+        let mut n = Node::new(NodeSpec {
+            extra: extra.to_owned(),
+            raft_extra: raft_extra.to_owned(),
+            ..NodeSpec::new(1, String::new(), free_port(), free_port())
+        });
         n.restart();
         n
     }
@@ -370,7 +386,7 @@ impl Cluster {
                     .collect()
             })
             .collect();
-        let mut nodes: Vec<Node> = (0..n)
+        let nodes: Vec<Node> = (0..n)
             .map(|i| {
                 let members: Vec<String> = (0..n)
                     .map(|j| {
@@ -378,28 +394,14 @@ impl Cluster {
                         format!("{{ id = {}, addr = \"http://127.0.0.1:{port}\" }}", j + 1)
                     })
                     .collect();
-                Node {
-                    dir: tempfile::tempdir().unwrap(),
-                    spec: NodeSpec {
-                        id: i as u64 + 1,
-                        cluster: format!("[cluster]\nmembers = [{}]\n", members.join(", ")),
-                        grpc: ports[i].0,
-                        http: ports[i].1,
-                        extra: String::new(),
-                        raft_extra: String::new(),
-                        api_extra: api_extra.to_owned(),
-                    },
-                    child: None,
-                }
+                let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
+                Node::new(NodeSpec {
+                    api_extra: api_extra.to_owned(),
+                    ..NodeSpec::new(i as u64 + 1, cluster, ports[i].0, ports[i].1)
+                })
             })
             .collect();
-        for node in &mut nodes {
-            node.spawn();
-        }
-        for node in &mut nodes {
-            node.wait_ready();
-        }
-        Cluster { nodes, links }
+        Cluster::launch(nodes, links)
     }
 
     /// Cuts every link to and from node index `i`.
@@ -431,50 +433,34 @@ impl Cluster {
             .map(|(i, (g, _))| format!("{{ id = {}, addr = \"http://127.0.0.1:{g}\" }}", i + 1))
             .collect();
         let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
-        let mut nodes: Vec<Node> = ports
+        let nodes: Vec<Node> = ports
             .iter()
             .enumerate()
-            .map(|(i, (g, h))| Node {
-                dir: tempfile::tempdir().unwrap(),
-                spec: NodeSpec {
-                    id: i as u64 + 1,
-                    cluster: cluster.clone(),
-                    grpc: *g,
-                    http: *h,
-                    extra: String::new(),
-                    raft_extra: String::new(),
-                    api_extra: String::new(),
-                },
-                child: None,
-            })
+            .map(|(i, (g, h))| Node::new(NodeSpec::new(i as u64 + 1, cluster.clone(), *g, *h)))
             .collect();
+        Cluster::launch(nodes, Vec::new())
+    }
+
+    /// Starts every node, then waits until all are ready (a cluster needs
+    /// a quorum up before any node can be).
+    fn launch(mut nodes: Vec<Node>, links: Vec<Vec<Option<crate::proxy::Proxy>>>) -> Cluster {
         for node in &mut nodes {
             node.spawn();
         }
         for node in &mut nodes {
             node.wait_ready();
         }
-        Cluster {
-            nodes,
-            links: Vec::new(),
-        }
+        Cluster { nodes, links }
     }
 
     /// A node that joins this cluster later (not started, not a member).
     pub fn joiner(&self, id: u64) -> Node {
-        Node {
-            dir: tempfile::tempdir().unwrap(),
-            spec: NodeSpec {
-                id,
-                cluster: "[cluster]\njoin = true\n".into(),
-                grpc: free_port(),
-                http: free_port(),
-                extra: String::new(),
-                raft_extra: String::new(),
-                api_extra: String::new(),
-            },
-            child: None,
-        }
+        Node::new(NodeSpec::new(
+            id,
+            "[cluster]\njoin = true\n".into(),
+            free_port(),
+            free_port(),
+        ))
     }
 
     /// `cluster status --json` as seen from a running node.
