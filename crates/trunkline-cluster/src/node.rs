@@ -29,6 +29,10 @@ pub struct NodeConfig {
     pub id: u64,
     /// Ticks without a leader before an election.
     pub election_tick: usize,
+    /// Election timeouts are drawn (by raft-rs, from its own RNG) from
+    /// `[election_tick, election_tick + election_spread)`. A simulation
+    /// sets 1 so timeouts are fixed and its seeded tick order decides.
+    pub election_spread: usize,
     /// Ticks between leader heartbeats.
     pub heartbeat_tick: usize,
     /// Applied entries between state-machine snapshots.
@@ -47,6 +51,10 @@ impl NodeConfig {
         NodeConfig {
             id,
             election_tick: 10,
+            // [T, 1.5 T) rather than raft's [T, 2 T): still spread enough
+            // to avoid split votes among 3-5 nodes, and failover stays
+            // near one election timeout.
+            election_spread: 5,
             heartbeat_tick: 1,
             snapshot_entries: 10_000,
             trailing_entries: 1_000,
@@ -136,11 +144,8 @@ impl RaftNode {
             id: cfg.id,
             election_tick: cfg.election_tick,
             heartbeat_tick: cfg.heartbeat_tick,
-            // Timeouts drawn from [T, 1.5 T) rather than raft's [T, 2 T):
-            // still spread enough to avoid split votes among 3-5 nodes,
-            // and failover stays near one election timeout.
             min_election_tick: cfg.election_tick,
-            max_election_tick: cfg.election_tick + cfg.election_tick.div_ceil(2),
+            max_election_tick: cfg.election_tick + cfg.election_spread.max(1),
             applied: sm.applied_index(),
             pre_vote: true,
             check_quorum: true,
@@ -336,6 +341,7 @@ impl RaftNode {
         }
         if !rd.snapshot().is_empty() {
             let snap = rd.snapshot().clone();
+            fail::fail_point!("raft_before_apply_snapshot");
             self.sm.restore(&snap.data)?;
             write_file_durably(
                 &self.raw.store().snapshot_path(snap.get_metadata().index),
@@ -343,8 +349,11 @@ impl RaftNode {
             )?;
             self.raw.mut_store().install_snapshot(snap.get_metadata())?;
             self.last_snapshot = snap.get_metadata().index;
+            fail::fail_point!("raft_after_apply_snapshot");
         }
+        fail::fail_point!("raft_before_save");
         self.raw.mut_store().persist(rd.entries(), rd.hs())?;
+        fail::fail_point!("raft_after_save");
         out.messages.extend(rd.take_persisted_messages());
         let committed = rd.take_committed_entries();
         self.apply(committed, &mut out)?;
@@ -363,6 +372,9 @@ impl RaftNode {
     }
 
     fn apply(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), StoreError> {
+        if !entries.is_empty() {
+            fail::fail_point!("raft_before_apply");
+        }
         for e in entries {
             match e.get_entry_type() {
                 EntryType::EntryNormal => {
@@ -383,6 +395,7 @@ impl RaftNode {
                     out.conf_changes.push(e.index);
                 }
             }
+            fail::fail_point!("raft_after_apply");
         }
         Ok(())
     }
@@ -410,7 +423,9 @@ impl RaftNode {
         self.raw.mut_store().persist(&[], Some(&hs))?;
         let data = self.sm.snapshot();
         let store = self.raw.mut_store();
+        fail::fail_point!("raft_before_save_snapshot");
         write_file_durably(&store.snapshot_path(index), &data)?;
+        fail::fail_point!("raft_after_save_snapshot");
         store.snapshot_taken(index, term, index.saturating_sub(self.cfg.trailing_entries))?;
         let old = std::mem::replace(&mut self.last_snapshot, index);
         if old > 0 {
@@ -434,6 +449,8 @@ fn write_file_durably(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+#[cfg(test)]
+mod chaos_tests;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The HTTP side: `/metrics`, `/healthz`, `/readyz`.
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz`; in builds with the
+//! `failpoints` feature also `/debug/failpoints`, where crash tests arm
+//! fail-rs failpoints in a running node (as etcd's gofail does).
 
 use axum::Router;
 use axum::extract::State;
@@ -21,15 +23,22 @@ pub fn router(
     store: StoreHandle,
     config_routes: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .with_state(HttpState {
-            metrics,
-            store,
-            config_routes,
-        })
+        .route("/readyz", get(ready));
+    #[cfg(feature = "failpoints")]
+    let router = router
+        .route("/debug/failpoints", get(failpoints::list))
+        .route(
+            "/debug/failpoints/{name}",
+            axum::routing::put(failpoints::set),
+        );
+    router.with_state(HttpState {
+        metrics,
+        store,
+        config_routes,
+    })
 }
 
 async fn metrics_text(
@@ -65,5 +74,30 @@ async fn ready(State(s): State<HttpState>) -> (StatusCode, String) {
                 st.leader_id, st.applied_index, st.commit_index
             ),
         )
+    }
+}
+
+#[cfg(feature = "failpoints")]
+mod failpoints {
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+
+    /// `PUT /debug/failpoints/NAME` with a fail-rs action as the body, for
+    /// example `panic`, `3*off->panic` or `off`.
+    pub(super) async fn set(Path(name): Path<String>, body: String) -> (StatusCode, String) {
+        match fail::cfg(&name, body.trim()) {
+            Ok(()) => {
+                tracing::warn!(failpoint = %name, action = %body.trim(), "failpoint armed");
+                (StatusCode::OK, "ok\n".into())
+            }
+            Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        }
+    }
+
+    pub(super) async fn list() -> String {
+        fail::list()
+            .into_iter()
+            .map(|(name, action)| format!("{name}={action}\n"))
+            .collect()
     }
 }

@@ -60,6 +60,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
             node: NodeConfig {
                 id: cfg.node.id,
                 election_tick: cfg.raft.election_ticks,
+                election_spread: cfg.raft.election_ticks.div_ceil(2),
                 heartbeat_tick: cfg.raft.heartbeat_ticks,
                 snapshot_entries: cfg.raft.snapshot_entries,
                 trailing_entries: cfg.raft.trailing_entries,

@@ -418,20 +418,32 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("raft".into())
             .spawn(move || {
-                let result = RaftLoop {
-                    node,
-                    rx,
-                    status: status_tx,
-                    metrics,
-                    transport,
-                    config_members,
-                    heard: BTreeMap::new(),
-                    reads: HashMap::new(),
-                    next_read: 1,
-                    waiters: HashMap::new(),
-                    conf_waiters: Vec::new(),
-                }
-                .run();
+                // A panic is a bug, but the node must still stop rather
+                // than keep serving a state that no longer advances.
+                let run = std::panic::AssertUnwindSafe(|| {
+                    RaftLoop {
+                        node,
+                        rx,
+                        status: status_tx,
+                        metrics,
+                        transport,
+                        config_members,
+                        heard: BTreeMap::new(),
+                        reads: HashMap::new(),
+                        next_read: 1,
+                        waiters: HashMap::new(),
+                        conf_waiters: Vec::new(),
+                    }
+                    .run()
+                });
+                let result = std::panic::catch_unwind(run).unwrap_or_else(|p| {
+                    let why = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(anyhow::anyhow!("the raft thread panicked: {why}"))
+                });
                 if let Err(e) = &result {
                     tracing::error!("the raft thread stopped: {e:#}");
                     failed_tx.send_replace(Some(format!("{e:#}")));

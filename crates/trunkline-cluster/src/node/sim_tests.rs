@@ -91,7 +91,7 @@ impl Net {
     }
 }
 
-fn announce(prefix: &str) -> Vec<Proposal> {
+pub(super) fn announce(prefix: &str) -> Vec<Proposal> {
     let attrs = Arc::new(Attrs {
         source: Source::Api,
         next_hops: vec![NextHop::new("sip:a@b", 10, 100).unwrap()],

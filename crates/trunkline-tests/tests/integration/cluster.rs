@@ -152,7 +152,7 @@ fn membership_changes() {
 /// refuses writes and consistent reads; healed, it catches up.
 #[test]
 fn a_partitioned_minority_refuses_and_then_catches_up() {
-    let c = Cluster::start_with_proxies(3, "write_timeout_ms = 2000\n");
+    let c = Cluster::start_with_proxies(3, "write_timeout_ms = 2000\n", "");
     let leader = c.leader();
     let cut = (leader + 1) % 3;
     let other = (leader + 2) % 3;

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
+
+use crate::proxy::Fault;
 use trunkline_proto::v1::routes_client::RoutesClient;
 
 /// The directory holding the workspace's built binaries.
@@ -245,6 +247,32 @@ impl Node {
         );
     }
 
+    /// Arms a fail-rs failpoint in the running node, which must be built
+    /// with the `failpoints` feature (the test script does that).
+    pub fn failpoint(&self, name: &str, action: &str) {
+        let path = format!("/debug/failpoints/{name}");
+        let (code, body) = http_request(self.spec.http, "PUT", &path, action).unwrap();
+        assert_eq!(
+            code, 200,
+            "arming {name}: {body} (is trunklined built with --features failpoints?)"
+        );
+    }
+
+    /// Waits for the process to stop by itself; true if it did in time.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && c.try_wait().unwrap().is_some()
+            {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
@@ -348,9 +376,23 @@ pub fn announce_retrying(
 
 /// A minimal HTTP/1.0 GET: status code and body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    http_request(port, "GET", path, "")
+}
+
+/// A minimal HTTP/1.0 request with a text body: status code and body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let code = buf
@@ -377,7 +419,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` voters whose traffic to each other goes through proxies,
     /// so links can be cut. `api_extra` goes into every `[api]` section.
-    pub fn start_with_proxies(n: usize, api_extra: &str) -> Cluster {
+    pub fn start_with_proxies(n: usize, api_extra: &str, raft_extra: &str) -> Cluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let links: Vec<Vec<Option<crate::proxy::Proxy>>> = (0..n)
             .map(|i| {
@@ -397,6 +439,7 @@ impl Cluster {
                 let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
                 Node::new(NodeSpec {
                     api_extra: api_extra.to_owned(),
+                    raft_extra: raft_extra.to_owned(),
                     ..NodeSpec::new(i as u64 + 1, cluster, ports[i].0, ports[i].1)
                 })
             })
@@ -406,12 +449,17 @@ impl Cluster {
 
     /// Cuts every link to and from node index `i`.
     pub fn isolate(&self, i: usize) {
+        self.fault_links(i, Fault::Cut);
+    }
+
+    /// Puts `fault` on every link to and from node index `i`.
+    pub fn fault_links(&self, i: usize, fault: Fault) {
         for (a, row) in self.links.iter().enumerate() {
             for (b, p) in row.iter().enumerate() {
                 if let Some(p) = p
                     && (a == i || b == i)
                 {
-                    p.cut();
+                    p.set(fault);
                 }
             }
         }
