@@ -43,6 +43,21 @@ impl Net {
         }
     }
 
+    /// Starts one more node that joins an existing cluster (no initial
+    /// voters): it waits for the leader to add and contact it.
+    fn add_joiner(&mut self) {
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let dir = tempfile::tempdir().unwrap();
+        let id = self.nodes.len() as u64 + 1;
+        let cfg = NodeConfig {
+            initial_voters: Vec::new(),
+            ..NodeConfig::single(id)
+        };
+        let node = RaftNode::open(dir.path(), cfg, Plans::default(), &logger).unwrap();
+        self.nodes.push(node);
+        self._dirs.push(dir);
+    }
+
     /// Delivers messages until the network is quiet.
     fn settle(&mut self) {
         loop {
@@ -187,5 +202,81 @@ fn read_index_on_leader_and_follower() {
             .copied()
             .unwrap_or_else(|| panic!("read {ctx} unanswered: {reads:?}"));
         assert!(index >= committed, "read {ctx} at {index} < {committed}");
+    }
+}
+
+/// Replacing a voter in one step goes through joint consensus
+/// (ConfChangeV2 with two changes): the new node joins as a learner,
+/// catches up, then one change adds it as a voter and removes the old
+/// one. The cluster leaves the joint state by itself and keeps
+/// committing without the removed node.
+#[test]
+fn replace_a_voter_through_joint_consensus() {
+    use raft::prelude::{ConfChangeSingle, ConfChangeTransition, ConfChangeType};
+    let change = |t: ConfChangeType, id: u64| {
+        let mut c = ConfChangeSingle::default();
+        c.set_change_type(t);
+        c.node_id = id;
+        c
+    };
+    let mut net = Net::new(3);
+    net.add_joiner();
+    let l = net.leader();
+    let mut learner = ConfChangeV2::default();
+    learner
+        .mut_changes()
+        .push(change(ConfChangeType::AddLearnerNode, 4));
+    net.nodes[l]
+        .propose_conf_change(b"4 http://n4".to_vec(), learner)
+        .unwrap();
+    net.nodes[l].propose(&announce("+44")).unwrap();
+    net.tick(5);
+    assert_eq!(net.nodes[3].view().load_full().table.prefix_count(), 1);
+
+    // Replace node 3 (not the leader) by node 4.
+    let old = if l == 2 { 1 } else { 2 };
+    let mut replace = ConfChangeV2::default();
+    replace.set_transition(ConfChangeTransition::Auto);
+    replace
+        .mut_changes()
+        .push(change(ConfChangeType::AddNode, 4));
+    replace
+        .mut_changes()
+        .push(change(ConfChangeType::RemoveNode, old as u64 + 1));
+    net.nodes[l]
+        .propose_conf_change(Vec::new(), replace)
+        .unwrap();
+    net.tick(5);
+    for (i, n) in net.nodes.iter().enumerate() {
+        if i == old {
+            continue;
+        }
+        let cs = n.raw.store().conf_state();
+        let mut voters = cs.voters.clone();
+        voters.sort_unstable();
+        let mut want: Vec<u64> = (1..=4).filter(|id| *id != old as u64 + 1).collect();
+        want.sort_unstable();
+        assert_eq!(voters, want, "node {}", n.id());
+        assert!(
+            cs.voters_outgoing.is_empty(),
+            "node {} left the joint state",
+            n.id()
+        );
+        assert!(!n.state().members().contains_key(&(old as u64 + 1)));
+    }
+    // The removed node is gone for good; the rest still commits.
+    net.cut.insert(old as u64 + 1);
+    let l = net.leader();
+    net.nodes[l].propose(&announce("+45")).unwrap();
+    net.tick(5);
+    for (i, n) in net.nodes.iter().enumerate() {
+        if i != old {
+            assert_eq!(
+                n.view().load_full().table.prefix_count(),
+                2,
+                "node {}",
+                n.id()
+            );
+        }
     }
 }
