@@ -31,6 +31,43 @@ pub enum Command {
         source: Source,
         routes: Vec<(Prefix, Arc<Attrs>)>,
     },
+    /// Add or replace a peer's configuration (its `[[peer]]` TOML table).
+    /// `origin` is 0 for the API, else the node whose config file has it.
+    PeerSet {
+        name: String,
+        config: String,
+        origin: u64,
+    },
+    /// Remove a peer, its session and every route it sent.
+    PeerDelete { name: String },
+    /// A session with `peer` reached Established on `node`. Its epoch is
+    /// the log index of this command; the routes of earlier sessions are
+    /// marked stale until refreshed or swept.
+    SessionUp { peer: String, node: u64 },
+    /// The session of `epoch` ended. Graceful: keep its routes, stale;
+    /// otherwise remove them.
+    SessionDown {
+        peer: String,
+        epoch: u64,
+        graceful: bool,
+    },
+    /// Routes the session of `epoch` received: accepted ones to install,
+    /// withdrawn prefixes, and refused ones with the reason.
+    PeerRoutes {
+        peer: String,
+        epoch: u64,
+        announce: Vec<(Prefix, Arc<Attrs>)>,
+        withdraw: Vec<Prefix>,
+        rejected: Vec<(Prefix, String)>,
+    },
+    /// The peer finished sending `plan`: its routes still stale there go.
+    EndOfRib {
+        peer: String,
+        epoch: u64,
+        plan: PlanId,
+    },
+    /// The peer's restart time ran out: every stale route of it goes.
+    SweepStale { peer: String },
 }
 
 /// Who proposed a command, so the proposing node can answer its caller.
@@ -64,6 +101,11 @@ impl<'a> Tables<'a> {
             self.plan_names.push(plans.name(id));
             self.plan_names.len() as u64 - 1
         })
+    }
+
+    /// The index of a plan already in the table.
+    pub(crate) fn plan_index(&self, id: PlanId) -> u64 {
+        self.plans[&id]
     }
 
     pub(crate) fn attrs(&mut self, a: &Arc<Attrs>) -> u64 {
@@ -117,10 +159,7 @@ impl ReadTables {
     }
 
     pub(crate) fn prefix(&self, r: &mut Reader<'_>, plans: &Plans) -> Result<Prefix, DecodeError> {
-        let plan = *self
-            .plans
-            .get(r.varint()? as usize)
-            .ok_or(DecodeError::Invalid("plan index out of range".into()))?;
+        let plan = self.plan(r)?;
         let raw = r.bytes()?;
         let max = plans.get(plan).map_or(0, |p| p.max_digits as usize);
         let digits = std::str::from_utf8(raw)
@@ -129,6 +168,13 @@ impl ReadTables {
             .and_then(Digits::from_ascii)
             .ok_or(DecodeError::Invalid("bad prefix digits".into()))?;
         Ok(Prefix { plan, digits })
+    }
+
+    pub(crate) fn plan(&self, r: &mut Reader<'_>) -> Result<PlanId, DecodeError> {
+        self.plans
+            .get(r.varint()? as usize)
+            .copied()
+            .ok_or(DecodeError::Invalid("plan index out of range".into()))
     }
 
     pub(crate) fn attrs(&self, r: &mut Reader<'_>) -> Result<Arc<Attrs>, DecodeError> {
@@ -272,6 +318,68 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 write_source(&mut body, source);
                 write_routes(&mut body, &mut tables, plans, routes);
             }
+            Command::PeerSet {
+                name,
+                config,
+                origin,
+            } => {
+                body.u8(3);
+                body.str(name);
+                body.str(config);
+                body.varint(*origin);
+            }
+            Command::PeerDelete { name } => {
+                body.u8(4);
+                body.str(name);
+            }
+            Command::SessionUp { peer, node } => {
+                body.u8(5);
+                body.str(peer);
+                body.varint(*node);
+            }
+            Command::SessionDown {
+                peer,
+                epoch,
+                graceful,
+            } => {
+                body.u8(6);
+                body.str(peer);
+                body.varint(*epoch);
+                body.u8(u8::from(*graceful));
+            }
+            Command::PeerRoutes {
+                peer,
+                epoch,
+                announce,
+                withdraw,
+                rejected,
+            } => {
+                body.u8(7);
+                body.str(peer);
+                body.varint(*epoch);
+                write_routes(&mut body, &mut tables, plans, announce);
+                body.varint(withdraw.len() as u64);
+                for px in withdraw {
+                    let i = tables.plan(plans, px.plan);
+                    write_prefix(&mut body, i, px);
+                }
+                body.varint(rejected.len() as u64);
+                for (px, why) in rejected {
+                    let i = tables.plan(plans, px.plan);
+                    write_prefix(&mut body, i, px);
+                    body.str(why);
+                }
+            }
+            Command::EndOfRib { peer, epoch, plan } => {
+                body.u8(8);
+                body.str(peer);
+                body.varint(*epoch);
+                body.varint(tables.plan(plans, *plan));
+            }
+            Command::SweepStale { peer } => {
+                body.u8(9);
+                body.str(peer);
+            }
         }
     }
     let mut w = Writer::default();
@@ -346,6 +454,53 @@ pub fn decode_batch(
                     routes: read_routes(&mut r, &t, plans)?,
                 }
             }
+            3 => Command::PeerSet {
+                name: r.str()?.to_owned(),
+                config: r.str()?.to_owned(),
+                origin: r.varint()?,
+            },
+            4 => Command::PeerDelete {
+                name: r.str()?.to_owned(),
+            },
+            5 => Command::SessionUp {
+                peer: r.str()?.to_owned(),
+                node: r.varint()?,
+            },
+            6 => Command::SessionDown {
+                peer: r.str()?.to_owned(),
+                epoch: r.varint()?,
+                graceful: r.u8()? != 0,
+            },
+            7 => {
+                let peer = r.str()?.to_owned();
+                let epoch = r.varint()?;
+                let announce = read_routes(&mut r, &t, plans)?;
+                let k = r.len(2)?;
+                let withdraw = (0..k)
+                    .map(|_| t.prefix(&mut r, plans))
+                    .collect::<Result<_, _>>()?;
+                let k = r.len(3)?;
+                let mut rejected = Vec::with_capacity(k);
+                for _ in 0..k {
+                    let px = t.prefix(&mut r, plans)?;
+                    rejected.push((px, r.str()?.to_owned()));
+                }
+                Command::PeerRoutes {
+                    peer,
+                    epoch,
+                    announce,
+                    withdraw,
+                    rejected,
+                }
+            }
+            8 => Command::EndOfRib {
+                peer: r.str()?.to_owned(),
+                epoch: r.varint()?,
+                plan: t.plan(&mut r)?,
+            },
+            9 => Command::SweepStale {
+                peer: r.str()?.to_owned(),
+            },
             tag => {
                 return Err(DecodeError::Tag {
                     what: "command",

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod command;
 pub mod error;
 pub mod node;
+pub mod peers;
 pub mod state;
 pub mod storage;
 

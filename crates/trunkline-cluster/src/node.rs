@@ -74,6 +74,8 @@ pub struct Output {
     pub conf_changes: Vec<u64>,
     /// Answers to read-index requests: (request, commit index to wait for).
     pub read_states: Vec<(u64, u64)>,
+    /// Prefixes whose routes changed in this pass, for exporters.
+    pub changes: crate::state::Changes,
 }
 
 /// Raft figures for status and metrics.
@@ -367,6 +369,7 @@ impl RaftNode {
         self.apply(light.take_committed_entries(), &mut out)?;
         self.raw.advance_apply();
         self.sm.publish();
+        out.changes = self.sm.take_changes();
         self.maybe_snapshot()?;
         Ok(out)
     }

@@ -6,21 +6,25 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use trunkline_core::table::AttrsInterner;
-use trunkline_core::{Attrs, Plans, Prefix, Route, RouteTable, Source};
+use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
+use crate::peers::{PeerEntry, Peers, SessionMark};
 
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP2";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP3";
+/// Snapshots from before peering (no peers section) still restore.
+const SNAPSHOT_MAGIC_V2: &[u8; 8] = b"TRKSNAP2";
 
 /// What readers see: the table as of `applied_index`.
 #[derive(Debug, Clone, Default)]
 pub struct View {
     pub table: RouteTable,
     pub applied_index: u64,
+    pub peers: Arc<Peers>,
 }
 
 /// Readers load the current view without locks; the state machine swaps
@@ -82,7 +86,24 @@ pub struct StateMachine {
     applied_term: u64,
     /// Addresses of members added at run time, from their conf changes.
     members: BTreeMap<u64, String>,
+    peers: Arc<Peers>,
+    /// Prefixes whose routes changed since [`StateMachine::take_changes`].
+    changed: Vec<Prefix>,
+    /// Everything may have changed (a snapshot was restored).
+    resync: bool,
     view: SharedView,
+}
+
+fn is_from_peer(r: &Route, name: &str) -> bool {
+    matches!(&r.attrs.source, Source::Peer { name: n, .. } if **n == *name)
+}
+
+/// What changed in the table since the last call, for exporters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub prefixes: Vec<Prefix>,
+    /// The whole table was replaced: compare everything.
+    pub resync: bool,
 }
 
 impl StateMachine {
@@ -95,6 +116,9 @@ impl StateMachine {
             applied_index: 0,
             applied_term: 0,
             members: BTreeMap::new(),
+            peers: Arc::default(),
+            changed: Vec::new(),
+            resync: false,
             view: Arc::new(ArcSwap::from_pointee(View::default())),
         }
     }
@@ -125,7 +149,20 @@ impl StateMachine {
         self.view.store(Arc::new(View {
             table: self.table.clone(),
             applied_index: self.applied_index,
+            peers: self.peers.clone(),
         }));
+    }
+
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// Takes the prefixes changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        Changes {
+            prefixes: std::mem::take(&mut self.changed),
+            resync: std::mem::take(&mut self.resync),
+        }
     }
 
     /// Addresses of nodes added at run time (the initial members' come
@@ -221,7 +258,7 @@ impl StateMachine {
                 .count() as u64,
             Command::Withdraw { source, prefixes } => prefixes
                 .iter()
-                .filter(|px| self.table.remove(px, &source).is_some())
+                .filter(|px| self.remove(px, &source))
                 .count() as u64,
             Command::Replace { source, routes } => {
                 let wanted: HashMap<Prefix, Arc<Attrs>> = routes.into_iter().collect();
@@ -234,7 +271,7 @@ impl StateMachine {
                 });
                 let mut changed = 0;
                 for px in stale {
-                    changed += u64::from(self.table.remove(&px, &source).is_some());
+                    changed += u64::from(self.remove(&px, &source));
                 }
                 for (px, a) in wanted {
                     changed += u64::from(self.install(index, &px, a));
@@ -242,19 +279,161 @@ impl StateMachine {
                 self.interner.purge();
                 changed
             }
+            Command::PeerSet {
+                name,
+                config,
+                origin,
+            } => {
+                Arc::make_mut(&mut self.peers)
+                    .configs
+                    .insert(name, PeerEntry { config, origin });
+                1
+            }
+            Command::PeerDelete { name } => {
+                let peers = Arc::make_mut(&mut self.peers);
+                let known = peers.configs.remove(&name).is_some();
+                peers.sessions.remove(&name);
+                peers.rejected.remove(&name);
+                u64::from(known) + self.peer_routes(&name, None, |_| true, Self::drop_route)
+            }
+            Command::SessionUp { peer, node } => {
+                if !self.peers.configs.contains_key(&peer) {
+                    return 0;
+                }
+                let peers = Arc::make_mut(&mut self.peers);
+                let mark = SessionMark {
+                    epoch: index,
+                    node,
+                    up: true,
+                };
+                peers.sessions.insert(peer.clone(), mark);
+                peers.rejected.remove(&peer);
+                1 + self.peer_routes(&peer, None, |r| !r.stale, Self::mark_stale)
+            }
+            Command::SessionDown {
+                peer,
+                epoch,
+                graceful,
+            } => {
+                if self.peers.current_epoch(&peer) != Some(epoch) {
+                    return 0;
+                }
+                let peers = Arc::make_mut(&mut self.peers);
+                if let Some(s) = peers.sessions.get_mut(&peer) {
+                    s.up = false;
+                }
+                if graceful {
+                    1 + self.peer_routes(&peer, None, |r| !r.stale, Self::mark_stale)
+                } else {
+                    1 + self.peer_routes(&peer, None, |_| true, Self::drop_route)
+                }
+            }
+            Command::PeerRoutes {
+                peer,
+                epoch,
+                announce,
+                withdraw,
+                rejected,
+            } => {
+                if self.peers.current_epoch(&peer) != Some(epoch) {
+                    return 0;
+                }
+                let mut changed = 0;
+                for (px, a) in announce {
+                    // Only routes in the peer's own name.
+                    if matches!(&a.source, Source::Peer { name, .. } if **name == *peer) {
+                        changed += u64::from(self.install(index, &px, a));
+                    }
+                }
+                for px in withdraw {
+                    changed += u64::from(self.remove_peer_route(&px, &peer));
+                }
+                for (px, why) in rejected {
+                    changed += u64::from(self.remove_peer_route(&px, &peer));
+                    Arc::make_mut(&mut self.peers).reject(&peer, px, why);
+                }
+                changed
+            }
+            Command::EndOfRib { peer, epoch, plan } => {
+                if self.peers.current_epoch(&peer) != Some(epoch) {
+                    return 0;
+                }
+                self.peer_routes(&peer, Some(plan), |r| r.stale, Self::drop_route)
+            }
+            Command::SweepStale { peer } => {
+                self.peer_routes(&peer, None, |r| r.stale, Self::drop_route)
+            }
         }
+    }
+
+    /// Applies `f` to every route of peer `name` (in `plan`, if given)
+    /// that `select` picks; returns how many it changed.
+    fn peer_routes(
+        &mut self,
+        name: &str,
+        plan: Option<PlanId>,
+        select: impl Fn(&Route) -> bool,
+        f: fn(&mut Self, &Prefix, &Route) -> bool,
+    ) -> u64 {
+        let mut hits = Vec::new();
+        self.table.walk_all(&mut |px, set| {
+            if plan.is_none_or(|p| p == px.plan) {
+                hits.extend(
+                    set.iter()
+                        .filter(|r| is_from_peer(r, name) && select(r))
+                        .map(|r| (*px, r.clone())),
+                );
+            }
+            true
+        });
+        hits.iter().filter(|(px, r)| f(self, px, r)).count() as u64
+    }
+
+    fn mark_stale(&mut self, px: &Prefix, r: &Route) -> bool {
+        self.changed.push(*px);
+        self.table.upsert(
+            px,
+            Route {
+                stale: true,
+                ..r.clone()
+            },
+        );
+        true
+    }
+
+    fn drop_route(&mut self, px: &Prefix, r: &Route) -> bool {
+        self.remove(px, &r.attrs.source)
+    }
+
+    /// Removes peer `name`'s route for `px` (whatever ITAD it carries).
+    fn remove_peer_route(&mut self, px: &Prefix, name: &str) -> bool {
+        let source = self
+            .table
+            .get(px)
+            .and_then(|set| set.iter().find(|r| is_from_peer(r, name)))
+            .map(|r| r.attrs.source.clone());
+        source.is_some_and(|s| self.remove(px, &s))
+    }
+
+    fn remove(&mut self, px: &Prefix, source: &Source) -> bool {
+        let removed = self.table.remove(px, source).is_some();
+        if removed {
+            self.changed.push(*px);
+        }
+        removed
     }
 
     /// Installs a route unless the same source already has identical
     /// attributes there (then its original log index stands).
     fn install(&mut self, index: u64, prefix: &Prefix, attrs: Arc<Attrs>) -> bool {
         if let Some(set) = self.table.get(prefix)
-            && set
-                .iter()
-                .any(|r| r.attrs.source == attrs.source && Arc::ptr_eq(&r.attrs, &attrs))
+            && set.iter().any(|r| {
+                r.attrs.source == attrs.source && Arc::ptr_eq(&r.attrs, &attrs) && !r.stale
+            })
         {
             return false;
         }
+        self.changed.push(*prefix);
         self.table.upsert(
             prefix,
             Route {
@@ -276,6 +455,11 @@ impl StateMachine {
             }
             true
         });
+        for list in self.peers.rejected.values() {
+            for px in list.keys() {
+                tables.plan(&self.plans, px.plan);
+            }
+        }
         let mut w = Writer::default();
         w.buf.extend_from_slice(SNAPSHOT_MAGIC);
         w.varint(self.applied_index);
@@ -293,6 +477,11 @@ impl StateMachine {
             w.varint(changed);
         }
         tables.write(&mut w);
+        let mut peers = Writer::default();
+        self.peers.write(&mut peers, |w, px| {
+            write_prefix(w, tables.plan_index(px.plan), px);
+        });
+        w.buf.extend_from_slice(&peers.buf);
         w.varint(self.table.route_count() as u64);
         self.table.walk_all(&mut |px, set| {
             for r in set.iter() {
@@ -311,7 +500,7 @@ impl StateMachine {
     pub fn restore(&mut self, data: &[u8]) -> Result<(), DecodeError> {
         let mut r = Reader::new(data);
         let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
-        if magic != SNAPSHOT_MAGIC {
+        if magic != SNAPSHOT_MAGIC && magic != SNAPSHOT_MAGIC_V2 {
             return Err(DecodeError::Invalid("not a trunkline snapshot".into()));
         }
         for _ in 0..8 {
@@ -331,6 +520,11 @@ impl StateMachine {
         }
         let mut interner = AttrsInterner::default();
         let t = ReadTables::read(&mut r, &self.plans, &mut interner)?;
+        let peers = if magic == SNAPSHOT_MAGIC {
+            Peers::read(&mut r, |r| t.prefix(r, &self.plans))?
+        } else {
+            Peers::default()
+        };
         let mut table = RouteTable::new();
         for _ in 0..r.len(4)? {
             let px = t.prefix(&mut r, &self.plans)?;
@@ -351,6 +545,9 @@ impl StateMachine {
         self.interner = interner;
         self.dedupe = dedupe;
         self.members = members;
+        self.peers = Arc::new(peers);
+        self.changed.clear();
+        self.resync = true;
         self.applied_index = applied_index;
         self.applied_term = applied_term;
         self.publish();
@@ -371,3 +568,6 @@ impl StateMachine {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

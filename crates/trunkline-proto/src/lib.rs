@@ -15,6 +15,13 @@ pub mod cluster {
     }
 }
 
+/// `trunkline.peering.v1`: the peering protocol between clusters and PBX nodes.
+pub mod peering {
+    pub mod v1 {
+        tonic::include_proto!("trunkline.peering.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every file under `proto/`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/trunkline_descriptor.bin"));

@@ -48,10 +48,58 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
             request_id: String::new(),
             command: Command::Replace {
                 source: Source::Config { node: 3 },
-                routes: vec![(p("+49"), peer)],
+                routes: vec![(p("+49"), peer.clone())],
             },
         },
     ]
+    .into_iter()
+    .chain(
+        [
+            Command::PeerSet {
+                name: "club".into(),
+                config: "itad = 4200000002\n".into(),
+                origin: 0,
+            },
+            Command::SessionUp {
+                peer: "club".into(),
+                node: 2,
+            },
+            Command::PeerRoutes {
+                peer: "club".into(),
+                epoch: 12,
+                announce: vec![(p("npstn:56"), peer)],
+                withdraw: vec![p("npstn:57")],
+                rejected: vec![(p("+1"), "not allowed".into())],
+            },
+            Command::EndOfRib {
+                peer: "club".into(),
+                epoch: 12,
+                plan: p("npstn:").plan,
+            },
+            Command::SessionDown {
+                peer: "club".into(),
+                epoch: 12,
+                graceful: true,
+            },
+            Command::SweepStale {
+                peer: "club".into(),
+            },
+            Command::PeerDelete {
+                name: "club".into(),
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| Proposal {
+            origin: Origin {
+                node: 3,
+                token: i as u64,
+            },
+            request_id: String::new(),
+            command,
+        }),
+    )
+    .collect()
 }
 
 #[test]

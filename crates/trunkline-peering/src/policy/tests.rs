@@ -218,6 +218,15 @@ fn route(source: Source, path: &[Itad]) -> Route {
     }
 }
 
+/// (case, to, prefix, best route, expected (path, med)).
+type ExportCase = (
+    &'static str,
+    PeerPolicy,
+    &'static str,
+    Option<Route>,
+    Option<(Vec<Itad>, u32)>,
+);
+
 #[test]
 fn export_rules() {
     let from_alice = Source::Peer {
@@ -238,14 +247,7 @@ fn export_rules() {
             ..Term::default()
         }],
     });
-    // (case, to, prefix, best, expected (path, med))
-    let cases: Vec<(
-        &str,
-        PeerPolicy,
-        &str,
-        Option<Route>,
-        Option<(Vec<Itad>, u32)>,
-    )> = vec![
+    let cases: Vec<ExportCase> = vec![
         ("nothing", peer(), "+1", None, None),
         (
             "local route to a peer",

@@ -1,0 +1,114 @@
+//! The replicated part of peering: each peer's configuration, which node
+//! holds its session and in which epoch, and the routes it sent that were
+//! not accepted (with why). Session I/O, timers and policy evaluation live
+//! in the daemon; here is only what every node must agree on.
+//!
+//! Epochs fence sessions: a session's epoch is the log index of the
+//! `SessionUp` that registered it, and route changes carrying any other
+//! epoch are ignored. A node that lost its session (or a partition that
+//! left it behind) therefore cannot change the table on its behalf.
+
+use std::collections::BTreeMap;
+
+use trunkline_core::Prefix;
+
+use crate::codec::{DecodeError, Reader, Writer};
+
+/// Rejected routes remembered per peer (for `routes --received`); beyond
+/// this only the newest are kept.
+pub const REJECTED_PER_PEER: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    /// The peer's `[[peer]]` table, as TOML text; the daemon parses it.
+    pub config: String,
+    /// 0: added through the API; otherwise the node whose config file
+    /// lists it.
+    pub origin: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionMark {
+    /// Log index of the `SessionUp` that started it.
+    pub epoch: u64,
+    /// The node holding the session.
+    pub node: u64,
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peers {
+    pub configs: BTreeMap<String, PeerEntry>,
+    pub sessions: BTreeMap<String, SessionMark>,
+    /// Per peer: prefix → why its route was not accepted.
+    pub rejected: BTreeMap<String, BTreeMap<Prefix, String>>,
+}
+
+impl Peers {
+    /// The epoch route changes for `peer` must carry now, if its session is up.
+    pub fn current_epoch(&self, peer: &str) -> Option<u64> {
+        self.sessions.get(peer).filter(|s| s.up).map(|s| s.epoch)
+    }
+
+    pub(crate) fn reject(&mut self, peer: &str, prefix: Prefix, why: String) {
+        let list = self.rejected.entry(peer.to_owned()).or_default();
+        list.insert(prefix, why);
+        while list.len() > REJECTED_PER_PEER {
+            list.pop_first();
+        }
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer, mut prefix: impl FnMut(&mut Writer, &Prefix)) {
+        w.varint(self.configs.len() as u64);
+        for (name, e) in &self.configs {
+            w.str(name);
+            w.str(&e.config);
+            w.varint(e.origin);
+        }
+        w.varint(self.sessions.len() as u64);
+        for (name, s) in &self.sessions {
+            w.str(name);
+            w.varint(s.epoch);
+            w.varint(s.node);
+            w.u8(u8::from(s.up));
+        }
+        w.varint(self.rejected.len() as u64);
+        for (name, list) in &self.rejected {
+            w.str(name);
+            w.varint(list.len() as u64);
+            for (px, why) in list {
+                prefix(w, px);
+                w.str(why);
+            }
+        }
+    }
+
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        mut prefix: impl FnMut(&mut Reader<'_>) -> Result<Prefix, DecodeError>,
+    ) -> Result<Peers, DecodeError> {
+        let mut p = Peers::default();
+        for _ in 0..r.len(3)? {
+            let name = r.str()?.to_owned();
+            let config = r.str()?.to_owned();
+            let origin = r.varint()?;
+            p.configs.insert(name, PeerEntry { config, origin });
+        }
+        for _ in 0..r.len(4)? {
+            let name = r.str()?.to_owned();
+            let (epoch, node) = (r.varint()?, r.varint()?);
+            let up = r.u8()? != 0;
+            p.sessions.insert(name, SessionMark { epoch, node, up });
+        }
+        for _ in 0..r.len(2)? {
+            let name = r.str()?.to_owned();
+            let mut list = BTreeMap::new();
+            for _ in 0..r.len(3)? {
+                let px = prefix(r)?;
+                list.insert(px, r.str()?.to_owned());
+            }
+            p.rejected.insert(name, list);
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,245 @@
+//! The peer lifecycle in the replicated state: sessions fenced by epoch,
+//! graceful restart's stale routes, End-of-RIB sweeps, rejections.
+
+use std::sync::Arc;
+
+use trunkline_core::{Attrs, NextHop, Plans, Prefix, Source, Validation};
+
+use super::*;
+use crate::command::{Command, Origin, Proposal, encode_batch};
+
+struct Sm {
+    sm: StateMachine,
+    index: u64,
+}
+
+impl Sm {
+    fn new() -> Sm {
+        Sm {
+            sm: StateMachine::new(Plans::default()),
+            index: 1,
+        }
+    }
+
+    /// Applies one command in its own entry; returns the entry's index.
+    fn apply(&mut self, command: Command) -> u64 {
+        self.index += 1;
+        let data = encode_batch(
+            &[Proposal {
+                origin: Origin { node: 1, token: 0 },
+                request_id: String::new(),
+                command,
+            }],
+            self.sm.plans(),
+        );
+        self.sm.apply(self.index, 1, &data);
+        self.index
+    }
+
+    /// (prefix, stale) of the peer's routes.
+    fn routes(&self, peer: &str) -> Vec<(String, bool)> {
+        let source = Source::Peer {
+            itad: 7,
+            name: peer.into(),
+        };
+        self.sm
+            .routes_of(&source)
+            .into_iter()
+            .map(|(px, r)| (self.sm.plans().prefix_str(&px), r.stale))
+            .collect()
+    }
+}
+
+fn p(s: &str) -> Prefix {
+    Plans::default().parse_prefix(s).unwrap()
+}
+
+fn attrs(peer: &str) -> Arc<Attrs> {
+    Arc::new(Attrs {
+        source: Source::Peer {
+            itad: 7,
+            name: peer.into(),
+        },
+        next_hops: vec![NextHop::new("sip:a@b", 10, 100).unwrap()],
+        path: vec![7],
+        local_pref: 100,
+        med: 0,
+        communities: vec![],
+        validation: Validation::NotFound,
+    })
+}
+
+fn routes(peer: &str, epoch: u64, announce: &[&str], withdraw: &[&str]) -> Command {
+    Command::PeerRoutes {
+        peer: peer.into(),
+        epoch,
+        announce: announce.iter().map(|s| (p(s), attrs(peer))).collect(),
+        withdraw: withdraw.iter().map(|s| p(s)).collect(),
+        rejected: vec![],
+    }
+}
+
+fn up(peer: &str) -> Command {
+    Command::SessionUp {
+        peer: peer.into(),
+        node: 2,
+    }
+}
+
+fn configured(sm: &mut Sm, peer: &str) {
+    sm.apply(Command::PeerSet {
+        name: peer.into(),
+        config: format!("name = \"{peer}\"\n"),
+        origin: 0,
+    });
+}
+
+#[test]
+fn a_session_needs_a_configured_peer() {
+    let mut sm = Sm::new();
+    let e = sm.apply(up("ghost"));
+    sm.apply(routes("ghost", e, &["+44"], &[]));
+    assert!(sm.routes("ghost").is_empty());
+    assert!(sm.sm.peers().sessions.is_empty());
+}
+
+#[test]
+fn routes_carry_the_current_epoch_or_are_ignored() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e1 = sm.apply(up("bob"));
+    sm.apply(routes("bob", e1, &["+44", "+45"], &[]));
+    sm.apply(routes("bob", e1, &[], &["+45"]));
+    assert_eq!(sm.routes("bob"), [("+44".into(), false)]);
+    // A second session (the peer reconnected to another node) fences the
+    // first: its late updates change nothing.
+    let e2 = sm.apply(up("bob"));
+    sm.apply(routes("bob", e1, &["+46"], &[]));
+    assert_eq!(sm.routes("bob"), [("+44".into(), true)]);
+    sm.apply(routes("bob", e2, &["+44"], &[]));
+    assert_eq!(sm.routes("bob"), [("+44".into(), false)]);
+    // Routes in another peer's name are not taken from this session.
+    sm.apply(Command::PeerRoutes {
+        peer: "bob".into(),
+        epoch: e2,
+        announce: vec![(p("+47"), attrs("mallory"))],
+        withdraw: vec![],
+        rejected: vec![],
+    });
+    assert!(sm.routes("mallory").is_empty());
+}
+
+#[test]
+fn graceful_restart_keeps_routes_stale_until_end_of_rib() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e1 = sm.apply(up("bob"));
+    sm.apply(routes("bob", e1, &["+44", "+45", "+46"], &[]));
+    sm.apply(Command::SessionDown {
+        peer: "bob".into(),
+        epoch: e1,
+        graceful: true,
+    });
+    assert!(sm.routes("bob").iter().all(|(_, stale)| *stale));
+    // Lookups still find stale routes.
+    let n = Plans::default().parse_number("+4412345").unwrap();
+    assert!(sm.sm.table().lookup(&n).is_some());
+    let e2 = sm.apply(up("bob"));
+    sm.apply(routes("bob", e2, &["+44", "+46"], &[]));
+    sm.apply(Command::EndOfRib {
+        peer: "bob".into(),
+        epoch: e2,
+        plan: p("+1").plan,
+    });
+    assert_eq!(
+        sm.routes("bob"),
+        [("+44".into(), false), ("+46".into(), false)]
+    );
+}
+
+#[test]
+fn the_restart_timer_sweeps_and_a_hard_close_drops_at_once() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e1 = sm.apply(up("bob"));
+    sm.apply(routes("bob", e1, &["+44"], &[]));
+    sm.apply(Command::SessionDown {
+        peer: "bob".into(),
+        epoch: e1,
+        graceful: true,
+    });
+    sm.apply(Command::SweepStale { peer: "bob".into() });
+    assert!(sm.routes("bob").is_empty());
+
+    let e2 = sm.apply(up("bob"));
+    sm.apply(routes("bob", e2, &["+44"], &[]));
+    // A stale epoch's SessionDown does nothing.
+    sm.apply(Command::SessionDown {
+        peer: "bob".into(),
+        epoch: e1,
+        graceful: false,
+    });
+    assert_eq!(sm.routes("bob").len(), 1);
+    sm.apply(Command::SessionDown {
+        peer: "bob".into(),
+        epoch: e2,
+        graceful: false,
+    });
+    assert!(sm.routes("bob").is_empty());
+    assert!(!sm.sm.peers().sessions["bob"].up);
+}
+
+#[test]
+fn rejections_are_remembered_and_replace_accepted_routes() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e = sm.apply(up("bob"));
+    sm.apply(routes("bob", e, &["+44"], &[]));
+    sm.apply(Command::PeerRoutes {
+        peer: "bob".into(),
+        epoch: e,
+        announce: vec![],
+        withdraw: vec![],
+        rejected: vec![(p("+44"), "filtered".into())],
+    });
+    assert!(sm.routes("bob").is_empty());
+    assert_eq!(sm.sm.peers().rejected["bob"][&p("+44")], "filtered");
+}
+
+#[test]
+fn deleting_a_peer_removes_everything_of_it() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e = sm.apply(up("bob"));
+    sm.apply(routes("bob", e, &["+44", "+45"], &[]));
+    sm.apply(Command::PeerDelete { name: "bob".into() });
+    assert!(sm.routes("bob").is_empty());
+    assert!(sm.sm.peers().configs.is_empty());
+    assert!(sm.sm.peers().sessions.is_empty());
+}
+
+#[test]
+fn peers_survive_a_snapshot_and_changes_are_reported() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e = sm.apply(up("bob"));
+    sm.sm.take_changes();
+    sm.apply(routes("bob", e, &["+44"], &[]));
+    sm.apply(Command::PeerRoutes {
+        peer: "bob".into(),
+        epoch: e,
+        announce: vec![],
+        withdraw: vec![],
+        rejected: vec![(p("+1555"), "not allowed".into())],
+    });
+    let changes = sm.sm.take_changes();
+    assert_eq!(changes.prefixes, [p("+44")]);
+    assert!(!changes.resync);
+
+    let data = sm.sm.snapshot();
+    let mut other = StateMachine::new(Plans::default());
+    other.restore(&data).unwrap();
+    assert_eq!(other.peers(), sm.sm.peers());
+    assert_eq!(other.snapshot(), data);
+    assert!(other.take_changes().resync);
+}
