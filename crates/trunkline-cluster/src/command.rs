@@ -43,7 +43,12 @@ pub enum Command {
     /// A session with `peer` reached Established on `node`. Its epoch is
     /// the log index of this command; the routes of earlier sessions are
     /// marked stale until refreshed or swept.
-    SessionUp { peer: String, node: u64 },
+    SessionUp {
+        peer: String,
+        node: u64,
+        /// This cluster dialled the session (for collision resolution).
+        outbound: bool,
+    },
     /// The session of `epoch` ended. Graceful: keep its routes, stale;
     /// otherwise remove them.
     SessionDown {
@@ -332,10 +337,15 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 body.u8(4);
                 body.str(name);
             }
-            Command::SessionUp { peer, node } => {
+            Command::SessionUp {
+                peer,
+                node,
+                outbound,
+            } => {
                 body.u8(5);
                 body.str(peer);
                 body.varint(*node);
+                body.u8(u8::from(*outbound));
             }
             Command::SessionDown {
                 peer,
@@ -465,6 +475,7 @@ pub fn decode_batch(
             5 => Command::SessionUp {
                 peer: r.str()?.to_owned(),
                 node: r.varint()?,
+                outbound: r.u8()? != 0,
             },
             6 => Command::SessionDown {
                 peer: r.str()?.to_owned(),

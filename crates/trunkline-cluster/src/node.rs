@@ -94,6 +94,9 @@ pub struct Status {
     pub learners: Vec<u64>,
     /// On the leader: each member's matched log index.
     pub progress: Vec<(u64, u64)>,
+    /// On the leader: members heard from within the last election timeout
+    /// (itself included). Empty on followers.
+    pub live: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -324,6 +327,18 @@ impl RaftNode {
             voters: cs.voters.clone(),
             learners: cs.learners.clone(),
             progress: self.progress(),
+            live: if self.is_leader() {
+                let mut live: Vec<u64> = r
+                    .prs()
+                    .iter()
+                    .filter(|(id, p)| p.recent_active || **id == self.cfg.id)
+                    .map(|(id, _)| *id)
+                    .collect();
+                live.sort_unstable();
+                live
+            } else {
+                Vec::new()
+            },
         }
     }
 

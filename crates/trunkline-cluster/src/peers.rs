@@ -33,6 +33,8 @@ pub struct SessionMark {
     pub epoch: u64,
     /// The node holding the session.
     pub node: u64,
+    /// This cluster dialled it.
+    pub outbound: bool,
     pub up: bool,
 }
 
@@ -70,6 +72,7 @@ impl Peers {
             w.str(name);
             w.varint(s.epoch);
             w.varint(s.node);
+            w.u8(u8::from(s.outbound));
             w.u8(u8::from(s.up));
         }
         w.varint(self.rejected.len() as u64);
@@ -97,8 +100,15 @@ impl Peers {
         for _ in 0..r.len(4)? {
             let name = r.str()?.to_owned();
             let (epoch, node) = (r.varint()?, r.varint()?);
+            let outbound = r.u8()? != 0;
             let up = r.u8()? != 0;
-            p.sessions.insert(name, SessionMark { epoch, node, up });
+            let mark = SessionMark {
+                epoch,
+                node,
+                outbound,
+                up,
+            };
+            p.sessions.insert(name, mark);
         }
         for _ in 0..r.len(2)? {
             let name = r.str()?.to_owned();

@@ -296,7 +296,11 @@ impl StateMachine {
                 peers.rejected.remove(&name);
                 u64::from(known) + self.peer_routes(&name, None, |_| true, Self::drop_route)
             }
-            Command::SessionUp { peer, node } => {
+            Command::SessionUp {
+                peer,
+                node,
+                outbound,
+            } => {
                 if !self.peers.configs.contains_key(&peer) {
                     return 0;
                 }
@@ -304,6 +308,7 @@ impl StateMachine {
                 let mark = SessionMark {
                     epoch: index,
                     node,
+                    outbound,
                     up: true,
                 };
                 peers.sessions.insert(peer.clone(), mark);

@@ -115,6 +115,9 @@ pub enum Input<U> {
     Tick,
     /// Send an Update, EndOfRib or RouteRefresh (only when Established).
     Send(Message<U>),
+    /// Start or stop dialling (in a cluster only one node dials a peer).
+    /// A stream already up is left alone.
+    Activate(bool),
 }
 
 /// Why an established session ended.
@@ -273,6 +276,20 @@ impl Session {
                 }
             }
             Input::Received(msg) => self.received(now, msg, &mut out),
+            Input::Activate(active) => {
+                self.cfg.active = active;
+                match self.state {
+                    State::Idle if active && self.admin_up && self.retry_deadline.is_none() => {
+                        self.dial(&mut out);
+                    }
+                    State::Idle if !active => self.retry_deadline = None,
+                    State::Connect if !active => {
+                        out.push(Output::Close);
+                        self.state = State::Idle;
+                    }
+                    _ => {}
+                }
+            }
             Input::Tick => self.tick(now, &mut out),
             Input::Send(msg) => {
                 if self.state == State::Established

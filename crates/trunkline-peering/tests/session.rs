@@ -68,6 +68,8 @@ fn input(text: &str, now: &mut Millis) -> Input<String> {
         ["connect-failed"] => Input::ConnectFailed("refused".into()),
         ["closed"] => Input::Closed("reset".into()),
         ["malformed"] => Input::Malformed("garbage".into()),
+        ["activate"] => Input::Activate(true),
+        ["deactivate"] => Input::Activate(false),
         ["tick", t] => {
             *now = t.parse().unwrap();
             Input::Tick

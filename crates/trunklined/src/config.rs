@@ -55,6 +55,11 @@ pub struct Config {
     /// Routes this node originates.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteSection>,
+    #[serde(default)]
+    pub peering: crate::peering::config::PeeringSection,
+    /// Peers and members this node's cluster exchanges routes with.
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<crate::peering::config::PeerSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -346,6 +351,17 @@ impl Config {
             .map_err(|e| invalid("log.level", e))?;
         let plans = Plans::with_private(self.plans.iter().map(|p| (p.name.as_str(), p.max_digits)))
             .map_err(|e| invalid("plan", e))?;
+        let p = &self.peering;
+        if p.hold_secs == 1 || p.hold_secs == 2 {
+            return Err(invalid("peering.hold_secs", "must be 0 or at least 3"));
+        }
+        if p.connect_retry_ms == 0 || p.connect_retry_max_ms < p.connect_retry_ms {
+            return Err(invalid(
+                "peering.connect_retry_ms",
+                "must be at least 1 and at most connect_retry_max_ms",
+            ));
+        }
+        crate::peering::config::check_peers(&self.peers, &plans, self.node.itad)?;
         let mut routes = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
             let field = |f: &str| format!("route[{i}].{f}");

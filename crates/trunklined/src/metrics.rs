@@ -23,6 +23,16 @@ pub struct PeerLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NeighborLabels {
+    pub neighbor: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LookupLabels {
     pub result: &'static str,
 }
@@ -47,6 +57,13 @@ pub struct Metrics {
     pub prefixes: Gauge,
     /// On the leader: how far each member's log is behind the leader's.
     pub peer_lag: Family<PeerLabels, Gauge>,
+    /// Peering streams refused before a session, by reason.
+    pub peering_refused: Family<ReasonLabel, Counter>,
+    /// 1 while this node holds an established session with the neighbor.
+    pub peering_up: Family<NeighborLabels, Gauge>,
+    pub peering_received: Family<NeighborLabels, Counter>,
+    pub peering_rejected: Family<NeighborLabels, Counter>,
+    pub peering_updates_sent: Family<NeighborLabels, Counter>,
 }
 
 impl Metrics {
@@ -69,7 +86,37 @@ impl Metrics {
             routes: Gauge::default(),
             prefixes: Gauge::default(),
             peer_lag: Family::default(),
+            peering_refused: Family::default(),
+            peering_up: Family::default(),
+            peering_received: Family::default(),
+            peering_rejected: Family::default(),
+            peering_updates_sent: Family::default(),
         };
+        r.register(
+            "peering_refused",
+            "Peering streams refused before a session (source network, unknown ITAD)",
+            m.peering_refused.clone(),
+        );
+        r.register(
+            "peering_session_up",
+            "1 while this node holds an established session with the neighbor",
+            m.peering_up.clone(),
+        );
+        r.register(
+            "peering_routes_received",
+            "Routes received from the neighbor",
+            m.peering_received.clone(),
+        );
+        r.register(
+            "peering_routes_rejected",
+            "Received routes not accepted (policy, limits, malformed)",
+            m.peering_rejected.clone(),
+        );
+        r.register(
+            "peering_updates_sent",
+            "Update messages sent to the neighbor",
+            m.peering_updates_sent.clone(),
+        );
         r.register(
             "grpc_requests",
             "gRPC requests by method and status code",

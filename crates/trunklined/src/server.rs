@@ -12,6 +12,7 @@ use trunkline_cluster::Command;
 use trunkline_cluster::node::NodeConfig;
 use trunkline_core::Source;
 use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
+use trunkline_proto::peering::v1::peering_server::PeeringServer;
 use trunkline_proto::v1::cluster_server::ClusterServer;
 use trunkline_proto::v1::node_server::NodeServer;
 use trunkline_proto::v1::routes_server::RoutesServer;
@@ -109,6 +110,17 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (config_done_tx, config_done) = watch::channel(false);
+    let peering_ctx = std::sync::Arc::new(crate::peering::session::Context {
+        store: handle.clone(),
+        node_id: cfg.node.id,
+        itad: cfg.node.itad,
+        name: cfg.node.name.clone(),
+        plans: loaded.plans.clone(),
+        settings: cfg.peering.clone(),
+        metrics: metrics.clone(),
+    });
+    let (peering, peering_task) =
+        crate::peering::manager::start(peering_ctx, metrics.clone(), stop_rx.clone());
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -129,6 +141,13 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
             .max_decoding_message_size(crate::transport::MAX_MESSAGE)
             .max_encoding_message_size(crate::transport::MAX_MESSAGE),
         )
+        .add_service(
+            PeeringServer::new(crate::peering::service::PeeringService {
+                manager: peering.clone(),
+            })
+            .max_decoding_message_size(crate::peering::session::MAX_MESSAGE)
+            .max_encoding_message_size(crate::peering::session::MAX_MESSAGE),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -145,10 +164,11 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc = tokio::spawn(grpc);
     let http = tokio::spawn(async move { http.await });
-    let config_routes = tokio::spawn(install_config_routes(
+    let config_routes = tokio::spawn(install_config(
         handle,
         cfg.node.id,
         loaded.routes.clone(),
+        cfg.peers.clone(),
         config_done_tx,
     ));
 
@@ -163,8 +183,11 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     // In-flight requests get a grace period; idle connections that a
     // client keeps open must not hold the node up beyond it.
     let grace = Duration::from_millis(cfg.api.shutdown_grace_ms);
-    let (grpc_result, http_result) =
-        tokio::join!(finish_within(grace, grpc), finish_within(grace, http));
+    let (grpc_result, http_result, _) = tokio::join!(
+        finish_within(grace, grpc),
+        finish_within(grace, http),
+        peering_task
+    );
     let store_result = store.shutdown().await;
     grpc_result.context("gRPC server")?;
     http_result.context("HTTP server")?;
@@ -176,30 +199,30 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     Ok(())
 }
 
-/// Config routes are replicated like any other write; replacing this
-/// node's whole set withdraws what was removed from the file. In a cluster
-/// this waits for a leader, so it retries until it succeeds.
-async fn install_config_routes(
+/// Config routes and peers are replicated like any other write.
+/// Replacing this node's whole route set withdraws what was removed from
+/// the file; peers this node's file listed before and no longer does are
+/// deleted. In a cluster this waits for a leader, so it retries until it
+/// succeeds.
+async fn install_config(
     store: StoreHandle,
     node: u64,
     routes: Vec<(
         trunkline_core::Prefix,
         std::sync::Arc<trunkline_core::Attrs>,
     )>,
+    peers: Vec<crate::peering::config::PeerSection>,
     done: watch::Sender<bool>,
 ) {
     let mut wait = Duration::from_millis(50);
     loop {
-        let command = Command::Replace {
-            source: Source::Config { node },
-            routes: routes.clone(),
-        };
-        match store.write(String::new(), command).await {
-            Ok(c) => {
+        match install_config_once(&store, node, &routes, &peers).await {
+            Ok(index) => {
                 tracing::info!(
                     prefixes = routes.len(),
-                    log_index = c.index,
-                    "config routes installed"
+                    peers = peers.len(),
+                    log_index = index,
+                    "config routes and peers installed"
                 );
                 let _ = done.send(true);
                 return;
@@ -211,6 +234,45 @@ async fn install_config_routes(
             }
         }
     }
+}
+
+async fn install_config_once(
+    store: &StoreHandle,
+    node: u64,
+    routes: &[(
+        trunkline_core::Prefix,
+        std::sync::Arc<trunkline_core::Attrs>,
+    )],
+    peers: &[crate::peering::config::PeerSection],
+) -> Result<u64, crate::store::WriteError> {
+    let command = Command::Replace {
+        source: Source::Config { node },
+        routes: routes.to_vec(),
+    };
+    let mut index = store.write(String::new(), command).await?.index;
+    let current = store.view().load_full().peers.clone();
+    for p in peers {
+        let config = p.to_toml();
+        let same = current
+            .configs
+            .get(&p.name)
+            .is_some_and(|e| e.config == config && e.origin == node);
+        if !same {
+            let command = Command::PeerSet {
+                name: p.name.clone(),
+                config,
+                origin: node,
+            };
+            index = store.write(String::new(), command).await?.index;
+        }
+    }
+    for (name, e) in &current.configs {
+        if e.origin == node && !peers.iter().any(|p| &p.name == name) {
+            let command = Command::PeerDelete { name: name.clone() };
+            index = store.write(String::new(), command).await?.index;
+        }
+    }
+    Ok(index)
 }
 
 /// Waits for a server task to end, aborting it after `grace`.

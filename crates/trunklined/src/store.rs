@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use raft::prelude::{ConfChangeV2, Message};
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use trunkline_cluster::command::{decode_batch, encode_batch};
 use trunkline_cluster::node::{NodeConfig, Status};
+use trunkline_cluster::state::Changes;
 use trunkline_cluster::{Command, Origin, Outcome, Proposal, RaftNode, SharedView};
 use trunkline_core::Plans;
 use trunkline_core::table::AttrsInterner;
@@ -42,6 +43,9 @@ const LEADER_WAIT: Duration = Duration::from_millis(100);
 const READ_ROUND: Duration = Duration::from_millis(300);
 /// A learner this close to the leader's log becomes a voter.
 const PROMOTE_LAG: u64 = 100;
+/// Change batches an exporter may fall behind by before it must compare
+/// the whole table.
+const CHANGE_BACKLOG: usize = 1024;
 
 /// A write that reached the log and was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +116,8 @@ pub struct StoreHandle {
     /// Start time of this process, making made-up request ids unique
     /// across restarts.
     boot: u128,
+    /// Prefixes changed by each applied batch, for exporters.
+    changes: broadcast::Sender<Arc<Changes>>,
     next_auto: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -367,6 +373,17 @@ impl StoreHandle {
         &self.view
     }
 
+    /// Every later change to the table. A receiver that falls behind gets
+    /// `Lagged` and must compare the whole table.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Changes>> {
+        self.changes.subscribe()
+    }
+
+    /// Status updates (one per pass of the raft loop).
+    pub fn watch_status(&self) -> watch::Receiver<StoreStatus> {
+        self.status.clone()
+    }
+
     pub fn status(&self) -> StoreStatus {
         self.status.borrow().clone()
     }
@@ -415,6 +432,8 @@ impl Store {
         let transport = Transport::new(node.id(), tx.clone(), tokio::runtime::Handle::current());
         let config_members = cfg.members;
         let (failed_tx, failed) = watch::channel(None);
+        let (changes, _) = broadcast::channel(CHANGE_BACKLOG);
+        let changes_tx = changes.clone();
         let thread = std::thread::Builder::new()
             .name("raft".into())
             .spawn(move || {
@@ -433,6 +452,7 @@ impl Store {
                         next_read: 1,
                         waiters: HashMap::new(),
                         conf_waiters: Vec::new(),
+                        changes: changes_tx,
                     }
                     .run()
                 });
@@ -474,6 +494,7 @@ impl Store {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos()),
                 next_auto: Arc::default(),
+                changes,
             },
             thread: Some(thread),
             ticker,
@@ -533,6 +554,7 @@ struct RaftLoop {
     waiters: HashMap<u64, oneshot::Sender<Result<Committed, WriteError>>>,
     /// Membership changes waiting to be applied: (last index when proposed, reply).
     conf_waiters: Vec<(u64, oneshot::Sender<Result<u64, WriteError>>)>,
+    changes: broadcast::Sender<Arc<Changes>>,
 }
 
 impl RaftLoop {
@@ -661,6 +683,10 @@ impl RaftLoop {
                         outcome: a.outcome,
                     }));
                 }
+            }
+            if !out.changes.prefixes.is_empty() || out.changes.resync {
+                // No receivers is fine: nothing exports.
+                let _ = self.changes.send(Arc::new(out.changes));
             }
             for (ctx, index) in out.read_states {
                 if let Some(r) = self.reads.remove(&ctx) {

@@ -63,6 +63,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
             Command::SessionUp {
                 peer: "club".into(),
                 node: 2,
+                outbound: true,
             },
             Command::PeerRoutes {
                 peer: "club".into(),

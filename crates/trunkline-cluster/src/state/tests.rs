@@ -83,6 +83,7 @@ fn up(peer: &str) -> Command {
     Command::SessionUp {
         peer: peer.into(),
         node: 2,
+        outbound: false,
     }
 }
 

@@ -1,0 +1,19 @@
+//! Peering: sessions with other clusters and member PBXes (DESIGN §4).
+//!
+//! - [`config`]: `[[peer]]` tables, replicated as text and resolved alike
+//!   on every node.
+//! - [`manager`]: one task per node keeping a session task per peer, and
+//!   deciding who dials.
+//! - [`session`]: one task per peer: the state machine of
+//!   `trunkline-peering` driven with a real stream and clock; import into
+//!   replicated writes, export from the table's change feed.
+//! - [`export`]: the Adj-RIB-Out and its diff against the table.
+//! - [`service`]: the gRPC endpoint peers dial.
+//! - [`convert`]: wire messages to and from the session's types.
+
+pub mod config;
+pub mod convert;
+pub mod export;
+pub mod manager;
+pub mod service;
+pub mod session;
