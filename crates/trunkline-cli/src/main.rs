@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod bulk;
+mod neighbor;
 mod output;
 
 use std::path::PathBuf;
@@ -85,6 +86,19 @@ enum Cmd {
         /// Linearizable: include every write acknowledged before now.
         #[arg(long)]
         consistent: bool,
+        /// Routes of one neighbor instead: with --received, --accepted
+        /// (the default) or --advertised.
+        #[arg(long, conflicts_with_all = ["prefix", "consistent", "limit"])]
+        peer: Option<String>,
+        /// With --peer: everything received, refused routes with the reason.
+        #[arg(long, requires = "peer", conflicts_with_all = ["accepted", "advertised"])]
+        received: bool,
+        /// With --peer: its routes in the table.
+        #[arg(long, requires = "peer", conflicts_with = "advertised")]
+        accepted: bool,
+        /// With --peer: what this cluster sends it.
+        #[arg(long, requires = "peer")]
+        advertised: bool,
     },
     /// Show every candidate route for a number and why each one lost.
     Explain {
@@ -98,6 +112,9 @@ enum Cmd {
     /// Cluster membership and the status of every member.
     #[command(subcommand)]
     Cluster(ClusterCmd),
+    /// Peers and member PBXes: sessions, configuration.
+    #[command(subcommand)]
+    Neighbor(neighbor::NeighborCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,11 +299,28 @@ async fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Cmd::Routes {
+            peer: Some(peer),
+            received,
+            advertised,
+            ..
+        } => {
+            let rib = if received {
+                pb::NeighborRib::Received
+            } else if advertised {
+                pb::NeighborRib::Advertised
+            } else {
+                pb::NeighborRib::Accepted
+            };
+            neighbor::routes(ch, peer, rib, json).await
+        }
+        Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
+        Cmd::Routes {
             prefix,
             exact,
             shorter,
             limit,
             consistent,
+            ..
         } => {
             let mode = match (exact, shorter) {
                 (true, _) => pb::PrefixMatch::Exact,

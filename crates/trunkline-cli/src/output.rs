@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use trunkline_proto::v1 as pb;
 
 /// Prints rows as left-aligned columns separated by two spaces.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -45,7 +45,7 @@ fn validation(r: &pb::Route) -> &'static str {
     }
 }
 
-fn path(r: &pb::Route) -> String {
+pub(crate) fn path(r: &pb::Route) -> String {
     if r.path.is_empty() {
         "-".to_owned()
     } else {
@@ -57,7 +57,7 @@ fn path(r: &pb::Route) -> String {
     }
 }
 
-fn hops(r: &pb::Route) -> String {
+pub(crate) fn hops(r: &pb::Route) -> String {
     r.next_hops
         .iter()
         .map(|h| format!("{} ({}/{})", h.uri, h.priority, h.weight))
@@ -82,7 +82,7 @@ pub fn route_json(r: &pb::Route) -> Value {
     })
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -152,7 +152,11 @@ impl RouteList {
                     r.local_pref.to_string(),
                     r.med.to_string(),
                     path(r),
-                    r.source.clone(),
+                    if r.stale {
+                        format!("{} (stale)", r.source)
+                    } else {
+                        r.source.clone()
+                    },
                     r.installed_at.to_string(),
                 ]);
             }

@@ -15,6 +15,7 @@ mod convert;
 mod http;
 mod logging;
 mod metrics;
+mod neighbors_api;
 mod peering;
 mod raft_service;
 mod server;

@@ -14,6 +14,7 @@ use trunkline_core::Source;
 use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
 use trunkline_proto::peering::v1::peering_server::PeeringServer;
 use trunkline_proto::v1::cluster_server::ClusterServer;
+use trunkline_proto::v1::neighbors_server::NeighborsServer;
 use trunkline_proto::v1::node_server::NodeServer;
 use trunkline_proto::v1::routes_server::RoutesServer;
 
@@ -148,6 +149,12 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
             .max_decoding_message_size(crate::peering::session::MAX_MESSAGE)
             .max_encoding_message_size(crate::peering::session::MAX_MESSAGE),
         )
+        .add_service(NeighborsServer::new(crate::neighbors_api::NeighborsApi {
+            store: handle.clone(),
+            manager: peering.clone(),
+            node_id: cfg.node.id,
+            itad: cfg.node.itad,
+        }))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

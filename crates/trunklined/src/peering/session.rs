@@ -74,15 +74,11 @@ pub enum Control {
 pub struct SessionStatus {
     pub state: State,
     pub active: bool,
-    pub node: u64,
     pub remote: Option<String>,
     pub last_error: Option<String>,
     pub established_secs: Option<u64>,
     pub negotiated: Option<Negotiated>,
-    pub epoch: Option<u64>,
     pub received: u64,
-    pub accepted: usize,
-    pub rejected: u64,
     pub advertised: usize,
 }
 
@@ -367,15 +363,11 @@ impl SessionTask {
         SessionStatus {
             state: self.fsm.state(),
             active: self.fsm.config().active,
-            node: self.ctx.node_id,
             remote: self.link.as_ref().and_then(|l| l.remote.clone()),
             last_error: self.fsm.last_error().map(str::to_owned),
             established_secs: self.established_at.map(|t| t.elapsed().as_secs()),
             negotiated: self.negotiated.clone(),
-            epoch: *self.epoch.borrow(),
             received: self.received,
-            accepted: self.accepted.len(),
-            rejected: self.rejected,
             advertised: self.adj_out.len(),
         }
     }

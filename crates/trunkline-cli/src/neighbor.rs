@@ -1,0 +1,349 @@
+//! `trunkline neighbor ...` and `trunkline routes --peer NAME`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::neighbors_client::NeighborsClient;
+
+use crate::output::{hops, path, print_json, route_json, table};
+use crate::{Failure, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum NeighborCmd {
+    /// Every neighbor and its session.
+    List,
+    /// One neighbor in detail.
+    Show { name: String },
+    /// Add a neighbor (or replace one of the same name).
+    Add(Box<AddArgs>),
+    /// Remove a neighbor; its routes are withdrawn.
+    Del { name: String },
+    /// Close the session (it reconnects).
+    Reset { name: String },
+    /// Ask the neighbor to send all its routes again.
+    Refresh { name: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    name: String,
+    /// The neighbor's ITAD.
+    #[arg(long, required_unless_present = "config")]
+    itad: Option<u32>,
+    /// `peer` (another cluster) or `member` (a PBX announcing its blocks).
+    #[arg(long, default_value = "peer")]
+    role: String,
+    /// Where to dial it (`http://host:port`); repeat for several. None: it dials us.
+    #[arg(long)]
+    address: Vec<String>,
+    /// Blocks a member may announce; repeat for several.
+    #[arg(long)]
+    allowed: Vec<String>,
+    /// Send it routes without prepending our ITAD.
+    #[arg(long)]
+    route_server: bool,
+    /// It is a route server (its routes need not start with its ITAD).
+    #[arg(long)]
+    transparent: bool,
+    /// Accept every route it sends (an import policy of one accept term).
+    #[arg(long)]
+    import_all: bool,
+    #[arg(long)]
+    local_pref: Option<u32>,
+    #[arg(long)]
+    max_prefixes: Option<u64>,
+    /// `close` (default) or `refuse`.
+    #[arg(long)]
+    max_prefixes_action: Option<String>,
+    /// Networks it may connect from (CIDR); repeat for several.
+    #[arg(long)]
+    source: Vec<String>,
+    #[arg(long)]
+    password: Option<String>,
+    #[arg(long)]
+    hold_secs: Option<u32>,
+    /// A `[[peer]]` table in TOML (without the header) instead of the flags.
+    #[arg(long, conflicts_with_all = ["itad", "address", "allowed", "import_all"])]
+    config: Option<PathBuf>,
+}
+
+/// A TOML basic string.
+fn quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| quoted(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+impl AddArgs {
+    fn toml(&self) -> Result<String> {
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+            if text.contains("name") {
+                return Ok(text);
+            }
+            return Ok(format!("name = {}\n{text}", quoted(&self.name)));
+        }
+        let mut t = format!("name = {}\n", quoted(&self.name));
+        let mut line = |k: &str, v: String| t.push_str(&format!("{k} = {v}\n"));
+        line("itad", self.itad.unwrap_or_default().to_string());
+        line("role", quoted(&self.role));
+        if !self.address.is_empty() {
+            line("addresses", list(&self.address));
+        }
+        if !self.allowed.is_empty() {
+            line("allowed", list(&self.allowed));
+        }
+        if self.route_server {
+            line("route_server", "true".into());
+        }
+        if self.transparent {
+            line("transparent", "true".into());
+        }
+        if let Some(v) = self.local_pref {
+            line("local_pref", v.to_string());
+        }
+        if let Some(v) = self.max_prefixes {
+            line("max_prefixes", v.to_string());
+        }
+        if let Some(v) = &self.max_prefixes_action {
+            line("max_prefixes_action", quoted(v));
+        }
+        if !self.source.is_empty() {
+            line("sources", list(&self.source));
+        }
+        if let Some(v) = &self.password {
+            line("password", quoted(v));
+        }
+        if let Some(v) = self.hold_secs {
+            line("hold_secs", v.to_string());
+        }
+        if self.import_all {
+            t.push_str("[[import]]\naction = \"accept\"\n");
+        }
+        Ok(t)
+    }
+}
+
+fn state(s: i32) -> &'static str {
+    match pb::SessionState::try_from(s).unwrap_or(pb::SessionState::Unspecified) {
+        pb::SessionState::Idle => "idle",
+        pb::SessionState::Connect => "connect",
+        pb::SessionState::OpenSent => "open-sent",
+        pb::SessionState::OpenConfirm => "open-confirm",
+        pb::SessionState::Established => "established",
+        pb::SessionState::Unspecified => "unknown",
+    }
+}
+
+fn neighbor_json(n: &pb::Neighbor) -> Value {
+    json!({
+        "name": n.name,
+        "itad": n.itad,
+        "role": n.role,
+        "addresses": n.addresses,
+        "origin": n.origin,
+        "state": state(n.state),
+        "session_node": n.session_node,
+        "epoch": n.epoch,
+        "dialing": n.dialing,
+        "remote": n.remote,
+        "last_error": n.last_error,
+        "established_secs": n.established_secs,
+        "hold_time_secs": n.hold_time_secs,
+        "plans": n.plans,
+        "restart_time_secs": n.restart_time_secs,
+        "route_refresh": n.route_refresh,
+        "received": n.received,
+        "accepted": n.accepted,
+        "rejected": n.rejected,
+        "stale": n.stale,
+        "advertised": n.advertised,
+        "config": n.config,
+    })
+}
+
+pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
+    let mut client = NeighborsClient::new(ch);
+    match cmd {
+        NeighborCmd::List => {
+            let r = client
+                .list_neighbors(pb::ListNeighborsRequest::default())
+                .await?
+                .into_inner();
+            if json {
+                print_json(&Value::Array(
+                    r.neighbors.iter().map(neighbor_json).collect(),
+                ));
+            } else if r.neighbors.is_empty() {
+                say!("no neighbors");
+            } else {
+                let rows: Vec<Vec<String>> = r
+                    .neighbors
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.name.clone(),
+                            n.itad.to_string(),
+                            n.role.clone(),
+                            state(n.state).to_owned(),
+                            if n.session_node == 0 {
+                                "-".into()
+                            } else {
+                                n.session_node.to_string()
+                            },
+                            n.accepted.to_string(),
+                            n.rejected.to_string(),
+                            n.stale.to_string(),
+                            n.last_error.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "NAME",
+                        "ITAD",
+                        "ROLE",
+                        "STATE",
+                        "NODE",
+                        "ACCEPTED",
+                        "REJECTED",
+                        "STALE",
+                        "LAST ERROR",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        NeighborCmd::Show { name } => {
+            let r = client
+                .list_neighbors(pb::ListNeighborsRequest { name })
+                .await?
+                .into_inner();
+            let Some(n) = r.neighbors.first() else {
+                return Err(Failure {
+                    code: 3,
+                    message: "no such neighbor".into(),
+                });
+            };
+            if json {
+                print_json(&neighbor_json(n));
+            } else {
+                let v = neighbor_json(n);
+                for (k, val) in v.as_object().expect("an object") {
+                    if k == "config" {
+                        continue;
+                    }
+                    let text = match val {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    say!("{k:18} {text}");
+                }
+                say!("config:\n{}", n.config.trim_end());
+            }
+        }
+        NeighborCmd::Add(a) => {
+            let config = a.toml()?;
+            let r = client
+                .add_neighbor(pb::AddNeighborRequest {
+                    config,
+                    request_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            let verb = if r.replaced { "replaced" } else { "added" };
+            say!("neighbor {} {verb} (log index {})", a.name, r.log_index);
+        }
+        NeighborCmd::Del { name } => {
+            let r = client
+                .delete_neighbor(pb::DeleteNeighborRequest {
+                    name: name.clone(),
+                    request_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            say!("neighbor {name} deleted (log index {})", r.log_index);
+        }
+        NeighborCmd::Reset { name } => {
+            let r = client
+                .reset_neighbor(pb::NeighborRequest { name: name.clone() })
+                .await?
+                .into_inner();
+            say!("session with {name} reset on node {}", r.node);
+        }
+        NeighborCmd::Refresh { name } => {
+            let r = client
+                .refresh_neighbor(pb::NeighborRequest { name: name.clone() })
+                .await?
+                .into_inner();
+            say!("route refresh asked of {name} (node {})", r.node);
+        }
+    }
+    Ok(())
+}
+
+/// `routes --peer NAME --received|--accepted|--advertised`.
+pub async fn routes(ch: Channel, name: String, rib: pb::NeighborRib, json: bool) -> Result<()> {
+    let mut stream = NeighborsClient::new(ch)
+        .max_decoding_message_size(crate::MAX_MESSAGE)
+        .list_neighbor_routes(pb::ListNeighborRoutesRequest {
+            name,
+            rib: rib.into(),
+        })
+        .await?
+        .into_inner();
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    while let Some(batch) = stream.message().await? {
+        for nr in batch.routes {
+            let r = nr.route.unwrap_or_default();
+            if json {
+                let mut v = route_json(&r);
+                v["rejected"] = Value::String(nr.rejected.clone());
+                values.push(v);
+                continue;
+            }
+            let status = if !nr.rejected.is_empty() {
+                format!("rejected: {}", nr.rejected)
+            } else if r.stale {
+                "accepted (stale)".into()
+            } else if rib == pb::NeighborRib::Advertised {
+                "advertised".into()
+            } else {
+                "accepted".into()
+            };
+            rows.push(vec![
+                r.prefix.clone(),
+                hops(&r),
+                path(&r),
+                r.med.to_string(),
+                status,
+            ]);
+        }
+    }
+    if json {
+        print_json(&Value::Array(values));
+    } else if rows.is_empty() {
+        say!("no routes");
+    } else {
+        table(&["PREFIX", "NEXT HOPS", "PATH", "MED", "STATUS"], &rows);
+    }
+    Ok(())
+}
