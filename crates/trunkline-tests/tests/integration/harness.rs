@@ -57,6 +57,8 @@ pub fn free_port() -> u16 {
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
     pub id: u64,
+    /// The cluster's ITAD.
+    pub itad: u32,
     /// The `[cluster]` section, empty for a single node.
     pub cluster: String,
     pub grpc: u16,
@@ -73,6 +75,7 @@ impl NodeSpec {
     pub fn new(id: u64, cluster: String, grpc: u16, http: u16) -> NodeSpec {
         NodeSpec {
             id,
+            itad: 4_200_000_001,
             cluster,
             grpc,
             http,
@@ -111,9 +114,10 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = 4200000001\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
+            self.spec.itad,
             self.dir.path().join("data").display(),
             self.spec.grpc,
             self.spec.api_extra,
@@ -134,6 +138,18 @@ impl Node {
             extra: extra.to_owned(),
             raft_extra: raft_extra.to_owned(),
             ..NodeSpec::new(1, String::new(), free_port(), free_port())
+        });
+        n.restart();
+        n
+    }
+
+    /// A single node of ITAD `itad` on gRPC port `grpc`, with `extra`
+    /// config (routes, peers), started.
+    pub fn start_as(itad: u32, grpc: u16, extra: &str) -> Node {
+        let mut n = Node::new(NodeSpec {
+            itad,
+            extra: extra.to_owned(),
+            ..NodeSpec::new(1, String::new(), grpc, free_port())
         });
         n.restart();
         n
@@ -374,6 +390,15 @@ pub fn announce_retrying(
     false
 }
 
+/// Polls `check` until it holds; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A minimal HTTP/1.0 GET: status code and body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     http_request(port, "GET", path, "")
@@ -474,6 +499,12 @@ impl Cluster {
 
     /// Starts `n` voters with ids 1..=n and waits until all are ready.
     pub fn start(n: u64) -> Cluster {
+        Cluster::start_as(n, 4_200_000_001, "")
+    }
+
+    /// Like [`Cluster::start`], as ITAD `itad`, with `extra` config on
+    /// every node.
+    pub fn start_as(n: u64, itad: u32, extra: &str) -> Cluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let members: Vec<String> = ports
             .iter()
@@ -484,7 +515,13 @@ impl Cluster {
         let nodes: Vec<Node> = ports
             .iter()
             .enumerate()
-            .map(|(i, (g, h))| Node::new(NodeSpec::new(i as u64 + 1, cluster.clone(), *g, *h)))
+            .map(|(i, (g, h))| {
+                Node::new(NodeSpec {
+                    itad,
+                    extra: extra.to_owned(),
+                    ..NodeSpec::new(i as u64 + 1, cluster.clone(), *g, *h)
+                })
+            })
             .collect();
         Cluster::launch(nodes, Vec::new())
     }

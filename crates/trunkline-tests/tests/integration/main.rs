@@ -10,5 +10,6 @@ mod config;
 mod durability;
 mod faults;
 mod http;
+mod peering;
 mod proxy;
 mod standard_grpc;

@@ -106,14 +106,35 @@ enum Event {
 struct Link {
     generation: u64,
     tx: mpsc::Sender<pb::PeerMessage>,
-    reader: JoinHandle<()>,
+    reader: Option<JoinHandle<()>>,
     remote: Option<String>,
     outbound: bool,
 }
 
+impl Link {
+    /// Ends our side of the stream but keeps reading for a moment, so a
+    /// Notification just queued reaches the peer before the stream is torn
+    /// down (dropping the response of a dialled stream resets it).
+    fn close(mut self) {
+        if let Some(reader) = self.reader.take() {
+            tokio::spawn(async move {
+                let mut reader = reader;
+                if tokio::time::timeout(Duration::from_secs(2), &mut reader)
+                    .await
+                    .is_err()
+                {
+                    reader.abort();
+                }
+            });
+        }
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
-        self.reader.abort();
+        if let Some(r) = &self.reader {
+            r.abort();
+        }
     }
 }
 
@@ -469,7 +490,7 @@ impl SessionTask {
         self.link = Some(Link {
             generation,
             tx,
-            reader,
+            reader: Some(reader),
             remote,
             outbound,
         });
@@ -538,7 +559,9 @@ impl SessionTask {
             }
             Output::Dial => self.dial(),
             Output::Close => {
-                self.link = None;
+                if let Some(l) = self.link.take() {
+                    l.close();
+                }
                 if let Some(d) = self.dialer.take() {
                     d.abort();
                 }
