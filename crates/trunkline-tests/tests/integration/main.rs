@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod config;
+mod demo;
 mod durability;
 mod faults;
 mod http;
