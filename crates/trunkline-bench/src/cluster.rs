@@ -26,6 +26,18 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    pub(crate) fn new(config: std::path::PathBuf, grpc: u16) -> Member {
+        Member {
+            config,
+            grpc,
+            child: None,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub(crate) fn start(&mut self) -> anyhow::Result<()> {
         self.child = Some(
             Command::new(bin("trunklined")?)

@@ -7,13 +7,18 @@
 //! - `node`: a real release `trunklined`: load time of the data set through
 //!   the CLI, resident memory per route, gRPC lookups per second from a
 //!   concurrent client.
+//! - `etcd`: small-write throughput beside a 3-node etcd.
+//! - `peering`: convergence along a chain of clusters; a full table into a
+//!   3-node exchange and on to a second member, beside gobgpd.
 //!
 //! Build first: `cargo build --release --workspace --bins`.
 
 mod cluster;
 mod dataset;
 mod etcd;
+mod gobgp;
 mod node;
+mod peering;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -53,6 +58,9 @@ enum Cmd {
     Cluster(cluster::ClusterArgs),
     /// Small-write throughput of a 3-node etcd and a 3-node Trunkline cluster.
     Etcd(etcd::EtcdArgs),
+    /// Peering: convergence along a chain of clusters; a full table into a
+    /// 3-node exchange and on to a second member, beside gobgpd.
+    Peering(peering::PeeringArgs),
 }
 
 pub fn rss_bytes(pid: &str) -> u64 {
@@ -257,6 +265,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Node(n) => node::run(&ds, n, args.seed)?,
         Cmd::Cluster(c) => cluster::run(&ds, c)?,
         Cmd::Etcd(e) => etcd::run(e)?,
+        Cmd::Peering(p) => peering::run(&ds, p)?,
     }
     Ok(())
 }

@@ -271,7 +271,7 @@ struct SessionTask {
     flush_at: Option<Instant>,
     sweep_at: Option<Instant>,
     adj_out: AdjRibOut,
-    /// Prefixes accepted in this session (for the prefix limit).
+    /// Prefixes accepted in this session, kept only under a prefix limit.
     accepted: HashSet<Prefix>,
     received: u64,
     rejected: u64,
@@ -813,7 +813,11 @@ impl SessionTask {
                             }
                         }
                     }
-                    self.accepted.insert(a.prefix);
+                    if self.peer.policy.max_prefixes.is_some() {
+                        // Only a limit needs the set; a full table without
+                        // one does not pay for it.
+                        self.accepted.insert(a.prefix);
+                    }
                     let attrs = shared
                         .entry(attrs.clone())
                         .or_insert_with(|| Arc::new(attrs))
