@@ -97,7 +97,7 @@ fn updates(n: usize, asn: u16) -> Vec<Vec<u8>> {
     attrs.extend_from_slice(&[0x40, 1, 1, 0]); // ORIGIN IGP
     attrs.extend_from_slice(&[0x40, 2, 4, 2, 1]); // AS_PATH: AS_SEQUENCE of one
     attrs.extend_from_slice(&asn.to_be_bytes());
-    attrs.extend_from_slice(&[0x40, 3, 4, 127, 0, 0, 1]); // NEXT_HOP
+    attrs.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 1]); // NEXT_HOP 192.0.2.1 (gobgpd refuses loopback)
     let fixed = 19 + 2 + 2 + attrs.len();
     let per = (MAX_BGP - fixed) / 4;
     (0..n)
@@ -205,11 +205,12 @@ pub fn full_table(n: usize) -> anyhow::Result<(Duration, u64)> {
             "--api-hosts",
             &format!("127.0.0.1:{api}"),
             "--pprof-disable",
+            "-p",
             "-l",
             "error",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("gobgpd.log"))?)
         .spawn()
         .context("gobgpd (Debian package gobgpd) is not installed; scripts/bench installs it")?;
     let gobgpd = Gobgpd(child);

@@ -29,9 +29,9 @@ pub struct PeeringArgs {
     /// Withdrawals (and announcements) timed along the chain.
     #[arg(long, default_value_t = 20)]
     rounds: usize,
-    /// Skip the gobgpd comparison.
+    /// Only one part: `convergence`, `table` or `gobgp`.
     #[arg(long)]
-    no_gobgp: bool,
+    only: Option<String>,
 }
 
 const EXCHANGE: u32 = 4_200_000_900;
@@ -361,9 +361,14 @@ pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
 }
 
 pub fn run(ds: &Dataset, args: PeeringArgs) -> anyhow::Result<()> {
-    convergence(&args)?;
-    full_table(ds)?;
-    if !args.no_gobgp {
+    let part = |p: &str| args.only.as_deref().is_none_or(|o| o == p);
+    if part("convergence") {
+        convergence(&args)?;
+    }
+    if part("table") {
+        full_table(ds)?;
+    }
+    if part("gobgp") {
         let n = ds.entries.len();
         let (t, rss) = crate::gobgp::full_table(n)?;
         println!(

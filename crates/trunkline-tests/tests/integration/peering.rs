@@ -379,3 +379,146 @@ fn killing_the_node_holding_a_session_moves_it_and_keeps_the_routes() {
     );
     let _ = pbx;
 }
+
+#[test]
+fn two_exchanges_federate_and_their_members_reach_each_other() {
+    let (pa, pb, py) = (free_port(), free_port(), free_port());
+    let x = Cluster::start_as(3, EXCHANGE, "");
+    let x_ports: Vec<u16> = x.nodes.iter().map(|n| n.spec.grpc).collect();
+    const Y: u32 = 4_200_000_901;
+    // Y: one node, its member bob, and exchange X as a peer (X dials).
+    let y = Node::start_as(
+        Y,
+        py,
+        &format!(
+            "[[peer]]\nname = \"bob\"\nitad = {BOB}\nrole = \"member\"\nallowed = [\"+4930\"]\nroute_server = true\n{}",
+            peer("x", EXCHANGE, &[], "")
+        ),
+    );
+    let member = |itad: u32, port: u16, block: &str, name: &str, dial: &[u16]| {
+        let mut extra = route(block, &format!("sip:{{e164}}@{name}.example"));
+        extra.push_str(&peer("exchange", itad, dial, "transparent = true"));
+        Node::start_as(if name == "alice" { ALICE } else { BOB }, port, &extra)
+    };
+    let alice = member(EXCHANGE, pa, "+1555123", "alice", &x_ports);
+    let bob = member(Y, pb, "+4930", "bob", &[py]);
+    let x0 = &x.nodes[0];
+    x0.cli(&[
+        "neighbor",
+        "add",
+        "alice",
+        "--itad",
+        &ALICE.to_string(),
+        "--role",
+        "member",
+        "--allowed",
+        "+1555123",
+        "--route-server",
+    ])
+    .ok();
+    x0.cli(&[
+        "neighbor",
+        "add",
+        "y",
+        "--itad",
+        &Y.to_string(),
+        "--address",
+        &format!("http://127.0.0.1:{py}"),
+        "--import-all",
+    ])
+    .ok();
+    wait_hop(&bob, "+15551234567", Some("sip:+15551234567@alice.example"));
+    wait_hop(&alice, "+493012", Some("sip:+493012@bob.example"));
+    // Each exchange passes its member's route on, prepending itself
+    // towards the other exchange but not towards its own members.
+    assert_eq!(
+        best_path(&bob, "+15551234567"),
+        [u64::from(EXCHANGE), u64::from(ALICE)]
+    );
+    assert_eq!(best_path(&alice, "+493012"), [u64::from(Y), u64::from(BOB)]);
+    for n in &x.nodes {
+        assert_eq!(best_path(n, "+493012"), [u64::from(Y), u64::from(BOB)]);
+    }
+    let _ = y;
+}
+
+#[test]
+fn both_sides_dialling_settle_on_one_session() {
+    let (pa, pb) = (free_port(), free_port());
+    let a = Node::start_as(ALICE, pa, &peer("bob", BOB, &[pb], ""));
+    let b = Node::start_as(
+        BOB,
+        pb,
+        &format!(
+            "{}{}",
+            route("+4930", "sip:x@bob.example"),
+            peer("alice", ALICE, &[pa], "")
+        ),
+    );
+    wait_hop(&a, "+493012", Some("sip:x@bob.example"));
+    let epoch = |n: &Node, peer: &str| {
+        let j = n.cli(&["neighbor", "show", peer, "--json"]).json();
+        (
+            j["state"].as_str().unwrap_or_default().to_owned(),
+            j["epoch"].as_u64(),
+        )
+    };
+    let before = (epoch(&a, "bob"), epoch(&b, "alice"));
+    std::thread::sleep(Duration::from_secs(3));
+    let after = (epoch(&a, "bob"), epoch(&b, "alice"));
+    assert_eq!(before, after, "the session flapped");
+    assert_eq!(after.0.0, "established");
+    assert_eq!(after.1.0, "established");
+    // An operator reset brings it back; a refresh keeps it.
+    a.cli(&["neighbor", "refresh", "bob"]).ok();
+    a.cli(&["neighbor", "reset", "bob"]).ok();
+    wait_until("the session back after a reset", WAIT, || {
+        let (state, e) = epoch(&a, "bob");
+        state == "established" && e != (before.0).1
+    });
+    wait_hop(&a, "+493012", Some("sip:x@bob.example"));
+}
+
+#[test]
+fn routes_of_a_peer_gone_with_its_node_are_swept_after_the_restart_time() {
+    let settings = "[peering]\nrestart_secs = 2\n";
+    let mut ex = Cluster::start_as(3, EXCHANGE, settings);
+    let ex_ports: Vec<u16> = ex.nodes.iter().map(|n| n.spec.grpc).collect();
+    let mut pbx = Node::start_as(
+        ALICE,
+        free_port(),
+        &format!(
+            "{settings}{}{}",
+            route("+1555123", "sip:{e164}@alice.example"),
+            peer("exchange", EXCHANGE, &ex_ports, "transparent = true")
+        ),
+    );
+    ex.nodes[0]
+        .cli(&[
+            "neighbor",
+            "add",
+            "alice",
+            "--itad",
+            &ALICE.to_string(),
+            "--role",
+            "member",
+            "--allowed",
+            "+1555123",
+        ])
+        .ok();
+    for n in &ex.nodes {
+        wait_hop(n, "+15551234567", Some("sip:+15551234567@alice.example"));
+    }
+    let holder = ex.nodes[0]
+        .cli(&["neighbor", "show", "alice", "--json"])
+        .json()["session_node"]
+        .as_u64()
+        .unwrap();
+    let h = ex.nodes.iter().position(|n| n.spec.id == holder).unwrap();
+    // The PBX and the node holding its session die together: nobody is
+    // left to close the session, so the leader does, then sweeps.
+    pbx.kill9();
+    ex.nodes[h].kill9();
+    let survivor = &ex.nodes[(h + 1) % 3];
+    wait_hop(survivor, "+15551234567", None);
+}

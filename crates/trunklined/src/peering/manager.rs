@@ -3,11 +3,13 @@
 //! which node dials (the leader, unless a live node already holds the
 //! session), and hands streams peers open to the right session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use trunkline_cluster::Command;
 use trunkline_cluster::node::Role;
 use trunkline_cluster::peers::{Peers, SessionMark};
 use trunkline_peering::message::{Code, Message, Notification};
@@ -83,7 +85,18 @@ struct Manager {
     sessions: BTreeMap<String, Running>,
     /// What the last reconcile saw, to skip work when nothing changed.
     seen: Option<(Arc<Peers>, bool, Vec<u64>)>,
+    /// On the leader: members not heard from, since when.
+    silent_since: HashMap<u64, Instant>,
+    /// On the leader: peers whose session is down, since when.
+    down_since: HashMap<String, Instant>,
+    /// Sessions (peer, epoch) closed on a dead node's behalf.
+    closed: HashSet<(String, u64)>,
+    /// Sessions (peer, epoch) whose stale routes were swept.
+    swept: HashSet<(String, u64)>,
 }
+
+/// A member silent this long is taken for dead: its sessions move.
+const DEAD_AFTER: Duration = Duration::from_secs(3);
 
 struct Running {
     handle: Handle,
@@ -104,6 +117,10 @@ pub fn start(
         rx,
         sessions: BTreeMap::new(),
         seen: None,
+        silent_since: HashMap::new(),
+        down_since: HashMap::new(),
+        closed: HashSet::new(),
+        swept: HashSet::new(),
     };
     (ManagerHandle { tx }, tokio::spawn(m.run(stop)))
 }
@@ -116,8 +133,11 @@ impl Manager {
         };
         tokio::pin!(stopped);
         self.reconcile().await;
+        let mut janitor = tokio::time::interval(Duration::from_secs(1));
+        janitor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = janitor.tick() => self.janitor().await,
                 r = status.changed() => {
                     if r.is_err() {
                         break;
@@ -223,6 +243,84 @@ impl Manager {
         let _ = s.handle.tx.send(Control::Inbound(Box::new(inbound))).await;
     }
 
+    /// A member the leader has not heard from for [`DEAD_AFTER`].
+    fn dead(&self, node: u64) -> bool {
+        self.silent_since
+            .get(&node)
+            .is_some_and(|t| t.elapsed() >= DEAD_AFTER)
+    }
+
+    /// On the leader, once a second: notes silent members; closes, on
+    /// their behalf, sessions held by members that died (their routes
+    /// stay, stale, as in a graceful restart); sweeps the stale routes of
+    /// peers still down after the restart time. Without this, routes of a
+    /// peer that went away together with the node holding its session
+    /// would stay forever.
+    async fn janitor(&mut self) {
+        let st = self.ctx.store.status();
+        if st.raft.role != Role::Leader {
+            self.silent_since.clear();
+            self.down_since.clear();
+            return;
+        }
+        let was_dead: Vec<u64> = st
+            .members
+            .keys()
+            .copied()
+            .filter(|n| self.dead(*n))
+            .collect();
+        for node in st.members.keys() {
+            if st.raft.live.contains(node) {
+                self.silent_since.remove(node);
+            } else {
+                self.silent_since.entry(*node).or_insert_with(Instant::now);
+            }
+        }
+        let now_dead: Vec<u64> = st
+            .members
+            .keys()
+            .copied()
+            .filter(|n| self.dead(*n))
+            .collect();
+        if now_dead != was_dead {
+            self.seen = None;
+            self.reconcile().await;
+        }
+        let view = self.ctx.store.view().load_full();
+        let keep = Duration::from_secs(self.ctx.settings.restart_secs.into());
+        for (name, mark) in &view.peers.sessions {
+            let key = (name.clone(), mark.epoch);
+            if mark.up {
+                self.down_since.remove(name);
+                if mark.node != self.ctx.node_id
+                    && self.dead(mark.node)
+                    && !self.closed.contains(&key)
+                {
+                    tracing::info!(peer = %name, node = mark.node, "the node holding the session is gone: keeping its routes stale");
+                    let command = Command::SessionDown {
+                        peer: name.clone(),
+                        epoch: mark.epoch,
+                        graceful: true,
+                    };
+                    if self.ctx.store.write(String::new(), command).await.is_ok() {
+                        self.closed.insert(key);
+                    }
+                }
+            } else {
+                let since = *self
+                    .down_since
+                    .entry(name.clone())
+                    .or_insert_with(Instant::now);
+                if since.elapsed() >= keep && !self.swept.contains(&key) {
+                    let command = Command::SweepStale { peer: name.clone() };
+                    if self.ctx.store.write(String::new(), command).await.is_ok() {
+                        self.swept.insert(key);
+                    }
+                }
+            }
+        }
+    }
+
     /// Brings the session tasks in line with the replicated peer configs
     /// and with who should dial.
     async fn reconcile(&mut self) {
@@ -271,8 +369,8 @@ impl Manager {
         for (name, peer) in wanted {
             let mark = view.peers.sessions.get(&name).copied();
             // The leader dials, unless a live node already holds the session.
-            let held_elsewhere = mark
-                .is_some_and(|m| m.up && m.node != self.ctx.node_id && st.live.contains(&m.node));
+            let held_elsewhere =
+                mark.is_some_and(|m| m.up && m.node != self.ctx.node_id && !self.dead(m.node));
             let active = leader && !held_elsewhere;
             match self.sessions.get_mut(&name) {
                 Some(s) => {
