@@ -11,6 +11,7 @@ mod demo;
 mod durability;
 mod faults;
 mod http;
+mod peer_input;
 mod peering;
 mod proxy;
 mod standard_grpc;

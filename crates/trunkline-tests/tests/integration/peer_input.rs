@@ -1,0 +1,199 @@
+//! A peer that misbehaves, spoken to directly over `trunkline.peering.v1`:
+//! every protocol error gets a Notification naming it, bad routes are
+//! refused one by one with the reason while the session stays up, and
+//! the node keeps running.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use trunkline_proto::peering::v1 as pb;
+use trunkline_proto::peering::v1::peer_message::Body;
+use trunkline_proto::peering::v1::peering_client::PeeringClient;
+
+use crate::harness::{Node, free_port, wait_until};
+
+const ALICE: u32 = 4_200_000_101;
+const MALLORY: u32 = 4_200_000_666;
+
+struct Stream {
+    tx: mpsc::Sender<pb::PeerMessage>,
+    rx: tonic::Streaming<pb::PeerMessage>,
+}
+
+impl Stream {
+    async fn open(port: u16) -> Stream {
+        let mut client = PeeringClient::connect(format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let (tx, out) = mpsc::channel(16);
+        let rx = client
+            .session(ReceiverStream::new(out))
+            .await
+            .unwrap()
+            .into_inner();
+        Stream { tx, rx }
+    }
+
+    async fn send(&self, body: Body) {
+        self.tx
+            .send(pb::PeerMessage { body: Some(body) })
+            .await
+            .unwrap();
+    }
+
+    /// The next message, skipping keepalives.
+    async fn next(&mut self) -> Option<Body> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+                .await
+                .expect("an answer in time")
+                .ok()??;
+            match m.body {
+                Some(Body::Keepalive(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Expects a Notification with this code; returns its reason.
+    async fn notification(&mut self, code: pb::NotificationCode) -> String {
+        match self.next().await {
+            Some(Body::Notification(n)) => {
+                assert_eq!(n.code(), code, "{}", n.reason);
+                n.reason
+            }
+            other => panic!("expected a {code:?} notification, got {other:?}"),
+        }
+    }
+}
+
+fn open(itad: u32) -> Body {
+    Body::Open(pb::Open {
+        version: 1,
+        itad,
+        name: "mallory".into(),
+        hold_time_secs: 90,
+        capabilities: Some(pb::Capabilities {
+            plans: vec!["e164".into()],
+            graceful_restart: None,
+            route_refresh: true,
+        }),
+        password: String::new(),
+    })
+}
+
+fn route(prefix: &str, uri: &str, path: &[u32]) -> pb::PathRoute {
+    pb::PathRoute {
+        prefix: prefix.into(),
+        next_hops: vec![pb::NextHop {
+            uri: uri.into(),
+            priority: 10,
+            weight: 100,
+        }],
+        path: path.to_vec(),
+        med: 0,
+        communities: vec![],
+    }
+}
+
+#[test]
+fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one() {
+    let port = free_port();
+    let node = Node::start_as(
+        ALICE,
+        port,
+        &format!(
+            "[[peer]]\nname = \"mallory\"\nitad = {MALLORY}\n[[peer.import]]\naction = \"accept\"\n"
+        ),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The session stays open until the checks are done: without graceful
+    // restart, closing it would remove its routes.
+    let _session = rt.block_on(async {
+        // Anything before Open.
+        let mut s = Stream::open(port).await;
+        s.send(Body::Update(pb::Update::default())).await;
+        s.notification(pb::NotificationCode::FsmError).await;
+        // An empty message.
+        let mut s = Stream::open(port).await;
+        s.tx.send(pb::PeerMessage { body: None }).await.unwrap();
+        s.notification(pb::NotificationCode::MalformedMessage).await;
+        // An ITAD no peer has.
+        let mut s = Stream::open(port).await;
+        s.send(open(999)).await;
+        let why = s.notification(pb::NotificationCode::BadPeerItad).await;
+        assert!(why.contains("999"), "{why}");
+        // A version from the future.
+        let mut s = Stream::open(port).await;
+        let Body::Open(mut o) = open(MALLORY) else {
+            unreachable!()
+        };
+        o.version = 2;
+        s.send(Body::Open(o)).await;
+        match s.next().await {
+            Some(Body::Open(_)) => {}
+            other => panic!("expected the node's Open, got {other:?}"),
+        }
+        s.notification(pb::NotificationCode::UnsupportedVersion)
+            .await;
+
+        // A proper session, then bad routes among good ones.
+        let mut s = Stream::open(port).await;
+        s.send(open(MALLORY)).await;
+        assert!(matches!(s.next().await, Some(Body::Open(_))));
+        s.send(Body::Keepalive(pb::Keepalive {})).await;
+        // The node dumps its (empty) table: End-of-RIB.
+        assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+        s.send(Body::Update(pb::Update {
+            announce: vec![
+                route("+4930", "sip:{e164}@mallory.example", &[MALLORY]),
+                route("+4931", "ftp://not-a-trunk", &[MALLORY]),
+                route("+4932", "sip:a@b", &[MALLORY, ALICE]),
+                route("+4933", "sip:a@b", &[7, MALLORY]),
+                route("+49x", "sip:a@b", &[MALLORY]),
+                route("npstn:1", "sip:a@b", &[MALLORY]),
+            ],
+            withdraw: vec!["garbage".into()],
+        }))
+        .await;
+        s.send(Body::EndOfRib(pb::EndOfRib {
+            plan: "e164".into(),
+        }))
+        .await;
+        // The session stays up.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.send(Body::Keepalive(pb::Keepalive {})).await;
+        s
+    });
+    wait_until(
+        "mallory's routes sorted out",
+        Duration::from_secs(10),
+        || {
+            let r = node
+                .cli(&["routes", "--peer", "mallory", "--received", "--json"])
+                .json();
+            r.as_array().is_some_and(|a| a.len() == 4)
+        },
+    );
+    let received = node
+        .cli(&["routes", "--peer", "mallory", "--received"])
+        .ok()
+        .to_owned();
+    for want in [
+        "+4930",
+        "accepted",
+        "+4931",
+        "scheme",
+        "+4932",
+        "loop",
+        "+4933",
+        "path starts with ITAD 7",
+    ] {
+        assert!(received.contains(want), "{want:?} missing:\n{received}");
+    }
+    let n = node.cli(&["neighbor", "show", "mallory", "--json"]).json();
+    assert_eq!(n["state"], "established", "{n}");
+    assert_eq!(n["accepted"], 1);
+    assert!(node.cli(&["status"]).code == 0, "the node keeps running");
+}
