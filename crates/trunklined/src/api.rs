@@ -120,27 +120,34 @@ impl Api {
     }
 
     fn lookup_inner(&self, req: &pb::LookupRequest) -> Result<pb::LookupResponse, Status> {
-        let plans = self.store.plans();
-        let number = convert::number(plans, &req.number)?;
-        let view = self.store.view().load();
-        let m = view.table.lookup(&number);
-        let no_route = || Status::not_found(format!("no route for {}", plans.number_str(&number)));
-        let m = m.ok_or_else(no_route)?;
-        let eligible = m.eligible();
-        if eligible.is_empty() {
-            return Err(no_route());
-        }
-        Ok(pb::LookupResponse {
-            number: plans.number_str(&number),
-            matched_prefix: plans.prefix_str(&m.prefix),
-            routes: eligible
-                .iter()
-                .map(|r| convert::route(plans, &m.prefix, r))
-                .collect(),
-            next_hops: convert::resolved_hops(&number, m.prefix.digits.len(), eligible),
-            applied_index: view.applied_index,
-        })
+        lookup(&self.store, &req.number)
     }
+}
+
+/// A lookup from the node's applied state, as every front end answers it:
+/// the longest matching prefix, its eligible routes best first, and every
+/// next hop expanded for the number, in the order to try them.
+pub fn lookup(store: &StoreHandle, number: &str) -> Result<pb::LookupResponse, Status> {
+    let plans = store.plans();
+    let number = convert::number(plans, number)?;
+    let view = store.view().load();
+    let m = view.table.lookup(&number);
+    let no_route = || Status::not_found(format!("no route for {}", plans.number_str(&number)));
+    let m = m.ok_or_else(no_route)?;
+    let eligible = m.eligible();
+    if eligible.is_empty() {
+        return Err(no_route());
+    }
+    Ok(pb::LookupResponse {
+        number: plans.number_str(&number),
+        matched_prefix: plans.prefix_str(&m.prefix),
+        routes: eligible
+            .iter()
+            .map(|r| convert::route(plans, &m.prefix, r))
+            .collect(),
+        next_hops: convert::resolved_hops(&number, m.prefix.digits.len(), eligible),
+        applied_index: view.applied_index,
+    })
 }
 
 type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListRoutesResponse, Status>> + Send>>;

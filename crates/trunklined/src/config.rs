@@ -95,6 +95,12 @@ pub struct ApiSection {
 pub struct HttpSection {
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
+    /// Serve `GET /v1/lookup/{number}`.
+    #[serde(default = "default_true")]
+    pub lookup: bool,
+    /// Lookups answered at once; more get 503.
+    #[serde(default = "default_lookup_max_in_flight")]
+    pub lookup_max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,6 +204,12 @@ fn default_data_dir() -> PathBuf {
 fn default_api_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50051))
 }
+fn default_true() -> bool {
+    true
+}
+fn default_lookup_max_in_flight() -> usize {
+    1024
+}
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9180))
 }
@@ -255,6 +267,8 @@ impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             listen: default_http_listen(),
+            lookup: true,
+            lookup_max_in_flight: default_lookup_max_in_flight(),
         }
     }
 }

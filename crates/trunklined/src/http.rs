@@ -1,4 +1,4 @@
-//! The HTTP side: `/metrics`, `/healthz`, `/readyz`; in builds with the
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, `/v1/lookup/{number}`; in builds with the
 //! `failpoints` feature also `/debug/failpoints`, where crash tests arm
 //! fail-rs failpoints in a running node (as etcd's gofail does).
 
@@ -22,7 +22,24 @@ pub fn router(
     metrics: Metrics,
     store: StoreHandle,
     config_routes: tokio::sync::watch::Receiver<bool>,
+    cfg: &crate::config::HttpSection,
 ) -> Router {
+    let lookup = if cfg.lookup {
+        Router::new()
+            .route(
+                "/v1/lookup/{number}",
+                get(crate::frontend::http_lookup::lookup),
+            )
+            .with_state(crate::frontend::http_lookup::LookupState {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                    cfg.lookup_max_in_flight,
+                )),
+            })
+    } else {
+        Router::new()
+    };
     let router = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -34,11 +51,13 @@ pub fn router(
             "/debug/failpoints/{name}",
             axum::routing::put(failpoints::set),
         );
-    router.with_state(HttpState {
-        metrics,
-        store,
-        config_routes,
-    })
+    router
+        .with_state(HttpState {
+            metrics,
+            store,
+            config_routes,
+        })
+        .merge(lookup)
 }
 
 async fn metrics_text(

@@ -12,6 +12,7 @@ mod api;
 mod cluster_api;
 mod config;
 mod convert;
+mod frontend;
 mod http;
 mod logging;
 mod metrics;

@@ -33,6 +33,17 @@ pub struct ReasonLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrontendLabels {
+    pub frontend: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrontendOnly {
+    pub frontend: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LookupLabels {
     pub result: &'static str,
 }
@@ -64,6 +75,9 @@ pub struct Metrics {
     pub peering_received: Family<NeighborLabels, Counter>,
     pub peering_rejected: Family<NeighborLabels, Counter>,
     pub peering_updates_sent: Family<NeighborLabels, Counter>,
+    /// Queries to the PBX front ends (HTTP, DNS, SIP) by result.
+    pub frontend_queries: Family<FrontendLabels, Counter>,
+    pub frontend_seconds: Family<FrontendOnly, Histogram>,
 }
 
 impl Metrics {
@@ -91,7 +105,21 @@ impl Metrics {
             peering_received: Family::default(),
             peering_rejected: Family::default(),
             peering_updates_sent: Family::default(),
+            frontend_queries: Family::default(),
+            frontend_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(1e-6, 4.0, 10))
+            }),
         };
+        r.register(
+            "frontend_queries",
+            "Queries to the PBX front ends by front end and result (hit, miss, bad-request, busy, error)",
+            m.frontend_queries.clone(),
+        );
+        r.register(
+            "frontend_duration_seconds",
+            "Time to answer a front-end query",
+            m.frontend_seconds.clone(),
+        );
         r.register(
             "peering_refused",
             "Peering streams refused before a session (source network, unknown ITAD)",

@@ -166,7 +166,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         );
     let http = axum::serve(
         http_listener,
-        crate::http::router(metrics, handle.clone(), config_done),
+        crate::http::router(metrics, handle.clone(), config_done, &cfg.http),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc = tokio::spawn(grpc);

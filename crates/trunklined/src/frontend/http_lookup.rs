@@ -1,0 +1,193 @@
+//! `GET /v1/lookup/{number}` on the HTTP port: the same answer as the gRPC
+//! Lookup, as JSON, or with `?format=dial&tech=pjsip|sip|iax2` a plain
+//! Asterisk dial string for `CURL()`.
+//!
+//! - 200: the routes (JSON) or the dial string (text);
+//! - 400: a malformed number or query, with the reason;
+//! - 404: no route (or no next hop for that technology), with the reason;
+//! - 503: too many lookups in flight (`[http] lookup_max_in_flight`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use trunkline_proto::v1 as pb;
+
+use super::dial::{Tech, dial_string};
+use crate::metrics::{FrontendLabels, Metrics};
+use crate::store::StoreHandle;
+
+#[derive(Debug, Clone)]
+pub struct LookupState {
+    pub store: StoreHandle,
+    pub metrics: Metrics,
+    pub in_flight: Arc<Semaphore>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    /// `json` (default) or `dial`.
+    format: Option<String>,
+    /// With `format=dial`: `pjsip` (default), `sip` or `iax2`.
+    tech: Option<String>,
+    /// With `tech=pjsip`: the endpoint to send through (default `trunkline`).
+    endpoint: Option<String>,
+    /// With `format=dial`: which suitable next hop, from 1 (the best), so a
+    /// dialplan can fail over to the next.
+    index: Option<usize>,
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body + "\n",
+    )
+        .into_response()
+}
+
+fn error(code: StatusCode, json: bool, reason: &str) -> Response {
+    if json {
+        (code, axum::Json(json!({ "error": reason }))).into_response()
+    } else {
+        text(code, reason.to_owned())
+    }
+}
+
+pub async fn lookup(
+    State(s): State<LookupState>,
+    Path(number): Path<String>,
+    query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let start = Instant::now();
+    let (result, response) = answer(&s, &number, query);
+    let labels = FrontendLabels {
+        frontend: "http",
+        result,
+    };
+    s.metrics.frontend_queries.get_or_create(&labels).inc();
+    s.metrics
+        .frontend_seconds
+        .get_or_create(&crate::metrics::FrontendOnly { frontend: "http" })
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+fn answer(
+    s: &LookupState,
+    number: &str,
+    query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+) -> (&'static str, Response) {
+    let Ok(_permit) = s.in_flight.try_acquire() else {
+        return (
+            "busy",
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+                "too many lookups in flight",
+            ),
+        );
+    };
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return (
+                "bad-request",
+                error(StatusCode::BAD_REQUEST, true, &e.body_text()),
+            );
+        }
+    };
+    let json = match q.format.as_deref() {
+        None | Some("json") => true,
+        Some("dial") => false,
+        Some(other) => {
+            let why = format!("format {other:?}: json or dial");
+            return ("bad-request", error(StatusCode::BAD_REQUEST, true, &why));
+        }
+    };
+    let tech = match q.tech.as_deref().unwrap_or("pjsip").parse::<Tech>() {
+        Ok(t) => t,
+        Err(why) => return ("bad-request", error(StatusCode::BAD_REQUEST, json, &why)),
+    };
+    let r = match crate::api::lookup(&s.store, number) {
+        Ok(r) => r,
+        Err(status) => {
+            let (result, code) = match status.code() {
+                tonic::Code::NotFound => ("miss", StatusCode::NOT_FOUND),
+                tonic::Code::InvalidArgument => ("bad-request", StatusCode::BAD_REQUEST),
+                _ => ("error", StatusCode::INTERNAL_SERVER_ERROR),
+            };
+            return (result, error(code, json, status.message()));
+        }
+    };
+    if json {
+        return (
+            "hit",
+            (StatusCode::OK, axum::Json(body(&r))).into_response(),
+        );
+    }
+    let endpoint = q.endpoint.as_deref().unwrap_or("trunkline");
+    if endpoint.is_empty() || endpoint.contains(['/', '&', ',', ' ']) {
+        return (
+            "bad-request",
+            error(
+                StatusCode::BAD_REQUEST,
+                false,
+                "endpoint: a PJSIP endpoint name",
+            ),
+        );
+    }
+    let index = q.index.unwrap_or(1);
+    if index == 0 {
+        return (
+            "bad-request",
+            error(StatusCode::BAD_REQUEST, false, "index: counts from 1"),
+        );
+    }
+    match r
+        .next_hops
+        .iter()
+        .filter_map(|h| dial_string(tech, endpoint, &h.uri))
+        .nth(index - 1)
+    {
+        Some(d) => ("hit", text(StatusCode::OK, d)),
+        None => {
+            let why = format!("no next hop {index} for {tech} towards {}", r.number);
+            ("miss", error(StatusCode::NOT_FOUND, false, &why))
+        }
+    }
+}
+
+fn body(r: &pb::LookupResponse) -> Value {
+    json!({
+        "number": r.number,
+        "matched_prefix": r.matched_prefix,
+        "applied_index": r.applied_index,
+        "next_hops": r.next_hops.iter().map(|h| json!({
+            "uri": h.uri,
+            "priority": h.priority,
+            "weight": h.weight,
+            "route": h.route,
+        })).collect::<Vec<_>>(),
+        "routes": r.routes.iter().map(|rt| json!({
+            "prefix": rt.prefix,
+            "next_hops": rt.next_hops.iter().map(|h| json!({
+                "uri": h.uri, "priority": h.priority, "weight": h.weight,
+            })).collect::<Vec<_>>(),
+            "path": rt.path,
+            "local_pref": rt.local_pref,
+            "med": rt.med,
+            "communities": rt.communities.iter()
+                .map(|c| format!("{}:{}:{}", c.global, c.local1, c.local2))
+                .collect::<Vec<_>>(),
+            "source": rt.source,
+            "stale": rt.stale,
+        })).collect::<Vec<_>>(),
+    })
+}

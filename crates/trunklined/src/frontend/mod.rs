@@ -1,0 +1,9 @@
+//! Front ends that let PBXes ask without new modules (DESIGN §6), all
+//! answered from the same lookup as the gRPC API.
+//!
+//! - [`http_lookup`]: `GET /v1/lookup/{number}`, JSON or an Asterisk dial
+//!   string.
+//! - [`dial`]: dial strings from next-hop URIs.
+
+pub mod dial;
+pub mod http_lookup;
