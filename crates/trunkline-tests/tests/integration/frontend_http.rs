@@ -5,13 +5,14 @@ use std::process::Command;
 
 use crate::harness::{Node, http_get};
 
-/// (status, body) from curl.
+/// (status, body) from curl; an empty body is followed by the
+/// `X-Trunkline-Reason` header (the dial format's errors).
 fn curl(port: u16, path: &str) -> (u16, String) {
     let out = Command::new("curl")
         .args([
             "-s",
             "-w",
-            "\n%{http_code}",
+            "%header{x-trunkline-reason}\n%{http_code}",
             &format!("http://127.0.0.1:{port}{path}"),
         ])
         .output()

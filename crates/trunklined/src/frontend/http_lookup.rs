@@ -3,8 +3,9 @@
 //! Asterisk dial string for `CURL()`.
 //!
 //! - 200: the routes (JSON) or the dial string (text);
-//! - 400: a malformed number or query, with the reason;
-//! - 404: no route (or no next hop for that technology), with the reason;
+//! - 400: a malformed number or query, with the reason (for the dial
+//!   format in `X-Trunkline-Reason`, the body empty);
+//! - 404: no route (or no next hop for that technology), likewise;
 //! - 503: too many lookups in flight (`[http] lookup_max_in_flight`).
 
 use std::sync::Arc;
@@ -52,12 +53,24 @@ fn text(code: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// An error answer. The dial format keeps the body empty, so a dialplan
+/// can test `${CURL(...)}` for "" (Asterisk's CURL() returns the body
+/// whatever the status); the reason goes in `X-Trunkline-Reason`.
 fn error(code: StatusCode, json: bool, reason: &str) -> Response {
     if json {
-        (code, axum::Json(json!({ "error": reason }))).into_response()
-    } else {
-        text(code, reason.to_owned())
+        return (code, axum::Json(json!({ "error": reason }))).into_response();
     }
+    let printable: String = reason
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    (code, [("x-trunkline-reason", printable)], "").into_response()
 }
 
 pub async fn lookup(
