@@ -57,6 +57,9 @@ pub struct Config {
     pub routes: Vec<RouteSection>,
     #[serde(default)]
     pub peering: crate::peering::config::PeeringSection,
+    /// ENUM over DNS.
+    #[serde(default)]
+    pub dns: crate::frontend::enum_dns::DnsSection,
     /// Peers and members this node's cluster exchanges routes with.
     #[serde(default, rename = "peer")]
     pub peers: Vec<crate::peering::config::PeerSection>,
@@ -299,6 +302,8 @@ impl Default for LogSection {
 pub struct Loaded {
     pub config: Config,
     pub plans: Plans,
+    /// The DNS zones, when `[dns]` is enabled.
+    pub dns_zones: Option<crate::frontend::enum_dns::Zones>,
     /// Routes from `[[route]]`, expanded to prefixes.
     pub routes: Vec<(Prefix, Arc<Attrs>)>,
 }
@@ -376,6 +381,15 @@ impl Config {
             ));
         }
         crate::peering::config::check_peers(&self.peers, &plans, self.node.itad)?;
+        let dns_zones = if self.dns.enabled {
+            Some(
+                self.dns
+                    .resolve(&plans)
+                    .map_err(|(field, message)| invalid(field, message))?,
+            )
+        } else {
+            None
+        };
         let mut routes = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
             let field = |f: &str| format!("route[{i}].{f}");
@@ -400,6 +414,7 @@ impl Config {
         Ok(Loaded {
             config: self,
             plans,
+            dns_zones,
             routes,
         })
     }

@@ -166,9 +166,22 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         );
     let http = axum::serve(
         http_listener,
-        crate::http::router(metrics, handle.clone(), config_done, &cfg.http),
+        crate::http::router(metrics.clone(), handle.clone(), config_done, &cfg.http),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let dns = match &loaded.dns_zones {
+        Some(zones) => Some(
+            crate::frontend::enum_dns::DnsServer::start(
+                &cfg.dns,
+                zones.clone(),
+                handle.clone(),
+                metrics.clone(),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let grpc = tokio::spawn(grpc);
     let http = tokio::spawn(async move { http.await });
     let config_routes = tokio::spawn(install_config(
@@ -195,6 +208,9 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         finish_within(grace, http),
         peering_task
     );
+    if let Some(dns) = dns {
+        dns.stop().await;
+    }
     let store_result = store.shutdown().await;
     grpc_result.context("gRPC server")?;
     http_result.context("HTTP server")?;

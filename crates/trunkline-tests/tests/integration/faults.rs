@@ -134,7 +134,11 @@ fn crashed(c: &mut Cluster, v: usize, point: &str) {
         "stopped elsewhere:\n{}",
         node.log()
     );
-    node.restart();
+    node.spawn();
+    if let Err(e) = node.try_wait_ready() {
+        let logs: Vec<String> = c.nodes.iter().map(|n| n.log_tail(80)).collect();
+        panic!("node {} after {point}: {e}\n{}", v + 1, logs.join("\n"));
+    }
 }
 
 fn status(c: &Cluster, i: usize) -> serde_json::Value {

@@ -181,26 +181,40 @@ impl Node {
     }
 
     pub fn wait_ready(&mut self) {
+        if let Err(e) = self.try_wait_ready() {
+            panic!("{e}:\n{}", self.log());
+        }
+    }
+
+    /// Waits up to 20 s for `/readyz`; the error says why not.
+    pub fn try_wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
-                panic!(
-                    "trunklined exited with {status} during start:\n{}",
-                    self.log()
-                );
+                return Err(format!("trunklined exited with {status} during start"));
             }
             if http_get(self.spec.http, "/readyz").is_ok_and(|(code, _)| code == 200) {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "node not ready in time:\n{}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                return Err("node not ready in time".into());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The last `n` lines of the log, headed by the node id.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let from = lines.len().saturating_sub(n);
+        format!(
+            "--- node {} ---\n{}",
+            self.spec.id,
+            lines[from..].join("\n")
+        )
     }
 
     pub fn log(&self) -> String {
@@ -608,12 +622,7 @@ impl Cluster {
                     .nodes
                     .iter()
                     .filter(|n| n.is_up())
-                    .map(|n| {
-                        let log = n.log();
-                        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                        let tail: Vec<&str> = tail.into_iter().rev().collect();
-                        format!("--- node {} ---\n{}", n.spec.id, tail.join("\n"))
-                    })
+                    .map(|n| n.log_tail(40))
                     .collect();
                 panic!("nodes did not converge: {applied:?}\n{}", logs.join("\n"));
             }

@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod durability;
 mod faults;
+mod frontend_dns;
 mod frontend_http;
 mod http;
 mod peer_input;

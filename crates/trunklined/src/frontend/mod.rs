@@ -4,6 +4,8 @@
 //! - [`http_lookup`]: `GET /v1/lookup/{number}`, JSON or an Asterisk dial
 //!   string.
 //! - [`dial`]: dial strings from next-hop URIs.
+//! - [`enum_dns`]: ENUM NAPTR answers over DNS (UDP and TCP).
 
 pub mod dial;
+pub mod enum_dns;
 pub mod http_lookup;
