@@ -91,7 +91,13 @@ impl Transport {
             self.report(to, snapshot);
             return;
         };
-        if self.links.get(&to).is_some_and(|l| &l.addr != addr) {
+        // A link whose task ended (it never should) is made anew rather
+        // than left refusing every message.
+        if self
+            .links
+            .get(&to)
+            .is_some_and(|l| &l.addr != addr || l.task.is_finished())
+        {
             self.links.remove(&to);
         }
         let me = (self.me, members.get(&self.me).cloned().unwrap_or_default());
@@ -244,8 +250,14 @@ async fn send_snapshot(
         data: c.to_vec(),
         from_addr: String::new(),
     }));
-    client
-        .send_snapshot(tokio_stream::iter(chunks))
-        .await
-        .map(|_| ())
+    // A snapshot call that hangs would hold up every message to the peer
+    // behind it; give it time in proportion to its size, then give up (raft
+    // is told and sends it again).
+    let limit = Duration::from_secs(10) + Duration::from_millis(data.len() as u64 / 8_000);
+    match tokio::time::timeout(limit, client.send_snapshot(tokio_stream::iter(chunks))).await {
+        Ok(r) => r.map(|_| ()),
+        Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+            "snapshot not delivered within {limit:?}"
+        ))),
+    }
 }
