@@ -60,6 +60,9 @@ pub struct Config {
     /// ENUM over DNS.
     #[serde(default)]
     pub dns: crate::frontend::enum_dns::DnsSection,
+    /// The SIP redirect server.
+    #[serde(default)]
+    pub sip: crate::frontend::sip::SipSection,
     /// Peers and members this node's cluster exchanges routes with.
     #[serde(default, rename = "peer")]
     pub peers: Vec<crate::peering::config::PeerSection>,
@@ -381,6 +384,9 @@ impl Config {
             ));
         }
         crate::peering::config::check_peers(&self.peers, &plans, self.node.itad)?;
+        if self.sip.enabled && self.sip.max_tcp_connections == 0 {
+            return Err(invalid("sip.max_tcp_connections", "must be at least 1"));
+        }
         let dns_zones = if self.dns.enabled {
             Some(
                 self.dns

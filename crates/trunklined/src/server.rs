@@ -182,6 +182,19 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         ),
         None => None,
     };
+    let sip = if cfg.sip.enabled {
+        Some(
+            crate::frontend::sip::SipServer::start(
+                &cfg.sip,
+                handle.clone(),
+                metrics.clone(),
+                stop_rx.clone(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let grpc = tokio::spawn(grpc);
     let http = tokio::spawn(async move { http.await });
     let config_routes = tokio::spawn(install_config(
@@ -210,6 +223,9 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     );
     if let Some(dns) = dns {
         dns.stop().await;
+    }
+    if let Some(sip) = sip {
+        sip.stop().await;
     }
     let store_result = store.shutdown().await;
     grpc_result.context("gRPC server")?;

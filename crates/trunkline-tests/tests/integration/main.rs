@@ -12,6 +12,7 @@ mod durability;
 mod faults;
 mod frontend_dns;
 mod frontend_http;
+mod frontend_sip;
 mod http;
 mod peer_input;
 mod peering;

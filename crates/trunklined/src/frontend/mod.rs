@@ -5,7 +5,9 @@
 //!   string.
 //! - [`dial`]: dial strings from next-hop URIs.
 //! - [`enum_dns`]: ENUM NAPTR answers over DNS (UDP and TCP).
+//! - [`sip`]: a SIP redirect server (UDP and TCP).
 
 pub mod dial;
 pub mod enum_dns;
 pub mod http_lookup;
+pub mod sip;

@@ -1,0 +1,452 @@
+//! A SIP redirect server (RFC 3261 §8.3), UDP and TCP: an INVITE for
+//! `sip:+15551234567@...` (or a `tel:` URI) gets `302 Moved Temporarily`
+//! with one Contact per next hop, q-values by order; `404` where no route
+//! matches; `400` for malformed requests; `200` for OPTIONS; `405` for
+//! methods it does not serve. No dialogs, no transactions beyond answering
+//! each request once: a redirect server needs none.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::metrics::{FrontendLabels, FrontendOnly, Metrics};
+use crate::store::StoreHandle;
+
+/// `[sip]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// UDP and TCP.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_tcp_connections")]
+    pub max_tcp_connections: usize,
+}
+
+impl Default for SipSection {
+    fn default() -> SipSection {
+        SipSection {
+            enabled: false,
+            listen: default_listen(),
+            max_tcp_connections: default_tcp_connections(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+fn default_tcp_connections() -> usize {
+    256
+}
+
+/// Largest SIP message taken.
+const MAX_MESSAGE: usize = 16 * 1024;
+const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
+
+/// A parsed request: what answering needs, headers kept in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub uri: String,
+    /// (name as written, value), in order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Compact header forms (RFC 3261 §7.3.3) to their full names.
+fn full_name(name: &str) -> &str {
+    match name.to_ascii_lowercase().as_str() {
+        "v" => "via",
+        "f" => "from",
+        "t" => "to",
+        "i" => "call-id",
+        "l" => "content-length",
+        "m" => "contact",
+        _ => name,
+    }
+}
+
+impl Request {
+    /// Every value of a header (by full or compact name), in order.
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| full_name(n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn one(&self, name: &str) -> Option<&str> {
+        self.all(name).next()
+    }
+}
+
+/// Parses the head of a request (up to the blank line). Errors say what
+/// is wrong, for the 400's reason.
+pub fn parse(head: &str) -> Result<Request, String> {
+    let mut lines = head.split("\r\n").flat_map(|l| l.split('\n'));
+    let first = lines.next().ok_or("empty message")?;
+    let mut parts = first.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("bad request line {first:?}"));
+    };
+    if version != "SIP/2.0" {
+        return Err(format!("version {version:?}"));
+    }
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(format!("method {method:?}"));
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            // A folded continuation of the previous header.
+            let (_, v) = headers.last_mut().ok_or("continuation before any header")?;
+            v.push(' ');
+            v.push_str(line.trim());
+            continue;
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("header line without ':': {line:?}"))?;
+        let name = name.trim();
+        if name.is_empty() || name.contains(' ') {
+            return Err(format!("header name {name:?}"));
+        }
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+    let req = Request {
+        method: method.to_owned(),
+        uri: uri.to_owned(),
+        headers,
+    };
+    for h in ["via", "from", "to", "call-id", "cseq"] {
+        if req.one(h).is_none() {
+            return Err(format!("no {h} header"));
+        }
+    }
+    let cseq = req.one("cseq").unwrap_or_default();
+    let mut c = cseq.split_whitespace();
+    match (c.next().map(str::parse::<u32>), c.next()) {
+        (Some(Ok(_)), Some(m)) if m == req.method => {}
+        _ => return Err(format!("CSeq {cseq:?} does not match the method")),
+    }
+    Ok(req)
+}
+
+/// The dialed number in a request URI: the user part of a sip:/sips: URI
+/// or a tel: URI's number, without parameters.
+pub fn dialed(uri: &str) -> Option<&str> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let user = match scheme.to_ascii_lowercase().as_str() {
+        "sip" | "sips" => rest.split_once('@')?.0,
+        "tel" => rest,
+        _ => return None,
+    };
+    let user = user.split(';').next()?;
+    (!user.is_empty()).then_some(user)
+}
+
+/// A response to `req`: Via, From, To (with a tag), Call-ID and CSeq
+/// copied as RFC 3261 §8.2.6.2 says, then `extra` headers.
+pub fn response(req: &Request, code: u16, reason: &str, extra: &[(String, String)]) -> String {
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for v in req.all("via") {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "From: {}\r\n",
+        req.one("from").unwrap_or_default()
+    ));
+    let to = req.one("to").unwrap_or_default();
+    if to.to_ascii_lowercase().contains(";tag=") {
+        out.push_str(&format!("To: {to}\r\n"));
+    } else {
+        // A tag derived from the Call-ID: the same request gets the same
+        // tag when retransmitted.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&req.one("call-id"), &mut h);
+        let tag = std::hash::Hasher::finish(&h);
+        out.push_str(&format!("To: {to};tag={tag:x}\r\n"));
+    }
+    out.push_str(&format!(
+        "Call-ID: {}\r\n",
+        req.one("call-id").unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "CSeq: {}\r\n",
+        req.one("cseq").unwrap_or_default()
+    ));
+    for (n, v) in extra {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("Server: trunklined\r\nContent-Length: 0\r\n\r\n");
+    out
+}
+
+/// How a request was answered, for metrics.
+fn label(code: u16) -> &'static str {
+    match code {
+        302 | 200 => "hit",
+        404 => "miss",
+        400 => "bad-request",
+        405 | 481 => "not-allowed",
+        _ => "error",
+    }
+}
+
+/// Answers one request (already parsed). `None`: no response (ACK).
+pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
+    let r = |code, reason: &str, extra: &[(String, String)]| {
+        Some((code, response(req, code, reason, extra)))
+    };
+    match req.method.as_str() {
+        "ACK" => None,
+        "OPTIONS" => r(
+            200,
+            "OK",
+            &[
+                ("Allow".into(), ALLOW.into()),
+                ("Accept".into(), "application/sdp".into()),
+            ],
+        ),
+        // The INVITE was answered at once; nothing is pending to cancel.
+        "CANCEL" => r(481, "Call/Transaction Does Not Exist", &[]),
+        "INVITE" => {
+            let Some(number) = dialed(&req.uri) else {
+                return r(400, "Bad Request - no number in the Request-URI", &[]);
+            };
+            match crate::api::lookup(store, number) {
+                Ok(found) => {
+                    let contacts: Vec<(String, String)> = found
+                        .next_hops
+                        .iter()
+                        .filter(|h| h.uri.contains(':'))
+                        .take(10)
+                        .enumerate()
+                        .map(|(i, h)| {
+                            let q = 10 - i as u32;
+                            let q = if q == 10 {
+                                "1.0".to_owned()
+                            } else {
+                                format!("0.{q}")
+                            };
+                            ("Contact".to_owned(), format!("<{}>;q={q}", h.uri))
+                        })
+                        .collect();
+                    r(302, "Moved Temporarily", &contacts)
+                }
+                Err(s) if s.code() == tonic::Code::NotFound => r(404, "Not Found", &[]),
+                Err(s) => {
+                    let reason =
+                        format!("Bad Request - {}", s.message().replace(['\r', '\n'], " "));
+                    r(400, &reason, &[])
+                }
+            }
+        }
+        _ => r(405, "Method Not Allowed", &[("Allow".into(), ALLOW.into())]),
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: StoreHandle,
+    metrics: Metrics,
+}
+
+impl Shared {
+    /// Parses and answers one message; counts it.
+    fn handle(&self, msg: &str) -> Option<String> {
+        let start = Instant::now();
+        let head = msg.split("\r\n\r\n").next().unwrap_or(msg);
+        if head.starts_with("SIP/2.0 ") {
+            // A response: nothing to answer.
+            return None;
+        }
+        let (code, text) = match parse(head) {
+            Ok(req) => answer(&req, &self.store)?,
+            Err(why) => {
+                // A 400 needs the headers it copies; without them there is
+                // nobody to answer.
+                let partial = lenient(head)?;
+                let reason = format!("Bad Request - {}", why.replace(['\r', '\n'], " "));
+                (400, response(&partial, 400, &reason, &[]))
+            }
+        };
+        self.metrics
+            .frontend_queries
+            .get_or_create(&FrontendLabels {
+                frontend: "sip",
+                result: label(code),
+            })
+            .inc();
+        self.metrics
+            .frontend_seconds
+            .get_or_create(&FrontendOnly { frontend: "sip" })
+            .observe(start.elapsed().as_secs_f64());
+        Some(text)
+    }
+}
+
+/// The headers of a malformed request, when enough is there to answer it.
+fn lenient(head: &str) -> Option<Request> {
+    let mut headers = Vec::new();
+    for line in head.lines().skip(1) {
+        if let Some((n, v)) = line.split_once(':') {
+            headers.push((n.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let req = Request {
+        method: String::new(),
+        uri: String::new(),
+        headers,
+    };
+    ["via", "from", "to", "call-id", "cseq"]
+        .iter()
+        .all(|h| req.one(h).is_some())
+        .then_some(req)
+}
+
+/// The running SIP front end.
+#[derive(Debug)]
+pub struct SipServer {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// How long a TCP connection may stay idle.
+const TCP_IDLE: Duration = Duration::from_secs(60);
+
+impl SipServer {
+    pub async fn start(
+        cfg: &SipSection,
+        store: StoreHandle,
+        metrics: Metrics,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<SipServer> {
+        use anyhow::Context as _;
+        let udp = Arc::new(
+            UdpSocket::bind(cfg.listen)
+                .await
+                .with_context(|| format!("cannot listen for SIP (UDP) on {}", cfg.listen))?,
+        );
+        let tcp = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen for SIP (TCP) on {}", cfg.listen))?;
+        let shared = Arc::new(Shared { store, metrics });
+        let mut tasks = Vec::new();
+        {
+            let (udp, shared, stop) = (udp.clone(), shared.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let stopped = stopped(stop);
+                tokio::pin!(stopped);
+                let mut buf = vec![0u8; MAX_MESSAGE];
+                loop {
+                    tokio::select! {
+                        r = udp.recv_from(&mut buf) => {
+                            let Ok((n, from)) = r else { continue };
+                            let Ok(text) = std::str::from_utf8(&buf[..n]) else { continue };
+                            if let Some(resp) = shared.handle(text) {
+                                let _ = udp.send_to(resp.as_bytes(), from).await;
+                            }
+                        }
+                        () = &mut stopped => return,
+                    }
+                }
+            }));
+        }
+        let limit = Arc::new(Semaphore::new(cfg.max_tcp_connections));
+        tasks.push(tokio::spawn(async move {
+            let stopped = stopped(stop);
+            tokio::pin!(stopped);
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    r = tcp.accept() => {
+                        let Ok((stream, _)) = r else { continue };
+                        let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
+                        let shared = shared.clone();
+                        conns.spawn(async move {
+                            let _permit = permit;
+                            let _ = serve_tcp(stream, &shared).await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                    () = &mut stopped => {
+                        conns.abort_all();
+                        return;
+                    }
+                }
+            }
+        }));
+        tracing::info!(listen = %cfg.listen, "SIP redirect serving on UDP and TCP");
+        Ok(SipServer { tasks })
+    }
+
+    pub async fn stop(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Messages framed by Content-Length, until the client closes or idles.
+async fn serve_tcp(stream: tokio::net::TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(TCP_IDLE, read.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::ErrorKind::TimedOut)??;
+            if n == 0 {
+                return Ok(());
+            }
+            if head.len() + line.len() > MAX_MESSAGE {
+                return Ok(());
+            }
+            // Keep-alive CRLFs between messages (RFC 5626) are skipped.
+            if head.is_empty() && line.trim().is_empty() {
+                continue;
+            }
+            let end = line == "\r\n" || line == "\n";
+            head.push_str(&line);
+            if end {
+                break;
+            }
+        }
+        let length = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| full_name(n.trim()).eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if length > MAX_MESSAGE {
+            return Ok(());
+        }
+        let mut body = vec![0u8; length];
+        read.read_exact(&mut body).await?;
+        if let Some(resp) = shared.handle(&head) {
+            write.write_all(resp.as_bytes()).await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
