@@ -122,13 +122,11 @@ fn inject(c: &mut Cluster, rng: &mut SmallRng, kind: Nemesis, v: usize) {
 
 /// Waits for node `v` to stop at `point`, then restarts it.
 fn crashed(c: &mut Cluster, v: usize, point: &str) {
+    if !c.nodes[v].wait_exit(Duration::from_secs(30)) {
+        let logs: Vec<String> = c.nodes.iter().map(|n| n.log_tail(80)).collect();
+        panic!("node {} did not reach {point}:\n{}", v + 1, logs.join("\n"));
+    }
     let node = &mut c.nodes[v];
-    assert!(
-        node.wait_exit(Duration::from_secs(30)),
-        "node {} did not reach {point}:\n{}",
-        v + 1,
-        node.log()
-    );
     assert!(
         node.log().contains(point),
         "stopped elsewhere:\n{}",
