@@ -17,4 +17,5 @@ mod http;
 mod peer_input;
 mod peering;
 mod proxy;
+mod python_client;
 mod standard_grpc;
