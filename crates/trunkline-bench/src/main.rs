@@ -10,11 +10,13 @@
 //! - `etcd`: small-write throughput beside a 3-node etcd.
 //! - `peering`: convergence along a chain of clusters; a full table into a
 //!   3-node exchange and on to a second member, beside gobgpd.
+//! - `dns`: ENUM queries per second beside BIND 9, driven by dnsperf.
 //!
 //! Build first: `cargo build --release --workspace --bins`.
 
 mod cluster;
 mod dataset;
+mod dns;
 mod etcd;
 mod gobgp;
 mod node;
@@ -61,6 +63,8 @@ enum Cmd {
     /// Peering: convergence along a chain of clusters; a full table into a
     /// 3-node exchange and on to a second member, beside gobgpd.
     Peering(peering::PeeringArgs),
+    /// ENUM queries per second beside BIND 9, both driven by dnsperf.
+    Dns(dns::DnsArgs),
 }
 
 pub fn rss_bytes(pid: &str) -> u64 {
@@ -266,6 +270,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Cluster(c) => cluster::run(&ds, c)?,
         Cmd::Etcd(e) => etcd::run(e)?,
         Cmd::Peering(p) => peering::run(&ds, p)?,
+        Cmd::Dns(d) => dns::run(&ds, d, args.seed)?,
     }
     Ok(())
 }
