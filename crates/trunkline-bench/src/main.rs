@@ -11,6 +11,7 @@
 //! - `peering`: convergence along a chain of clusters; a full table into a
 //!   3-node exchange and on to a second member, beside gobgpd.
 //! - `dns`: ENUM queries per second beside BIND 9, driven by dnsperf.
+//! - `frontends`: HTTP lookups and SIP redirects per second.
 //!
 //! Build first: `cargo build --release --workspace --bins`.
 
@@ -18,6 +19,7 @@ mod cluster;
 mod dataset;
 mod dns;
 mod etcd;
+mod frontends;
 mod gobgp;
 mod node;
 mod peering;
@@ -65,6 +67,8 @@ enum Cmd {
     Peering(peering::PeeringArgs),
     /// ENUM queries per second beside BIND 9, both driven by dnsperf.
     Dns(dns::DnsArgs),
+    /// HTTP lookups and SIP redirects per second.
+    Frontends(frontends::FrontendArgs),
 }
 
 pub fn rss_bytes(pid: &str) -> u64 {
@@ -271,6 +275,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Etcd(e) => etcd::run(e)?,
         Cmd::Peering(p) => peering::run(&ds, p)?,
         Cmd::Dns(d) => dns::run(&ds, d, args.seed)?,
+        Cmd::Frontends(f) => frontends::run(&ds, f, args.seed)?,
     }
     Ok(())
 }

@@ -1,0 +1,226 @@
+//! HTTP lookups and SIP redirects per second from a release `trunklined`
+//! holding the data set, driven by clients in this process (keep-alive
+//! HTTP/1.1 connections; UDP sockets with a window of outstanding INVITEs).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::dataset::Dataset;
+use crate::node::{bin, free_port};
+
+#[derive(Debug, clap::Args)]
+pub struct FrontendArgs {
+    /// Seconds each front end is driven.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// HTTP connections, and UDP sockets for SIP.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One keep-alive connection asking in a loop until `end`; answers counted.
+async fn http_client(
+    port: u16,
+    numbers: Arc<Vec<String>>,
+    offset: usize,
+    query: &'static str,
+    end: Instant,
+    done: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut i = offset;
+    while Instant::now() < end {
+        let n = &numbers[i % numbers.len()];
+        i += 1;
+        write
+            .write_all(
+                format!("GET /v1/lookup/+{n}{query} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes(),
+            )
+            .await?;
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if read.read_line(&mut line).await? == 0 {
+                bail!("connection closed");
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse()?;
+            }
+        }
+        let mut body = vec![0u8; length];
+        read.read_exact(&mut body).await?;
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+async fn http_rate(
+    port: u16,
+    numbers: &Arc<Vec<String>>,
+    query: &'static str,
+    args: &FrontendArgs,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let end = start + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        tasks.push(tokio::spawn(http_client(
+            port,
+            numbers.clone(),
+            c * 7919,
+            query,
+            end,
+            done.clone(),
+        )));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// INVITEs from one UDP socket with `window` outstanding; 302s counted.
+async fn sip_client(
+    port: u16,
+    numbers: Arc<Vec<String>>,
+    id: usize,
+    end: Instant,
+    done: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    sock.connect(("127.0.0.1", port)).await?;
+    let local = sock.local_addr()?;
+    let window = 16;
+    let mut sent = 0usize;
+    let invite = |k: usize| {
+        let n = &numbers[(id * 7919 + k) % numbers.len()];
+        format!(
+            "INVITE sip:+{n}@bench SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{id}-{k}\r\nFrom: <sip:bench@{local}>;tag={id}\r\nTo: <sip:+{n}@bench>\r\nCall-ID: {id}-{k}@bench\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    for _ in 0..window {
+        sock.send(invite(sent).as_bytes()).await?;
+        sent += 1;
+    }
+    let mut buf = vec![0u8; 8192];
+    while Instant::now() < end {
+        match tokio::time::timeout(Duration::from_millis(200), sock.recv(&mut buf)).await {
+            Ok(r) => {
+                let n = r?;
+                if buf[..n].starts_with(b"SIP/2.0 302") || buf[..n].starts_with(b"SIP/2.0 404") {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // A datagram lost: keep the window full.
+            Err(_) => {}
+        }
+        sock.send(invite(sent).as_bytes()).await?;
+        sent += 1;
+    }
+    Ok(())
+}
+
+async fn sip_rate(
+    port: u16,
+    numbers: &Arc<Vec<String>>,
+    args: &FrontendArgs,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let end = start + Duration::from_secs(args.seconds);
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|id| tokio::spawn(sip_client(port, numbers.clone(), id, end, done.clone())))
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+pub fn run(ds: &Dataset, args: FrontendArgs, seed: u64) -> anyhow::Result<()> {
+    let dir =
+        std::env::temp_dir().join(format!("trunkline-bench-frontends-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let (grpc, http, sip) = (free_port(), free_port(), free_port());
+    let config = dir.join("trunklined.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n[sip]\nenabled = true\nlisten = \"127.0.0.1:{sip}\"\n",
+            dir.join("data").display()
+        ),
+    )?;
+    let _node = Proc(
+        Command::new(bin("trunklined")?)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let csv = dir.join("routes.csv");
+    std::fs::write(&csv, ds.csv())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = Command::new(bin("trunkline")?)
+            .args([
+                "--server",
+                &format!("http://127.0.0.1:{grpc}"),
+                "announce",
+                "--file",
+            ])
+            .arg(&csv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?
+            .success();
+        if ok {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("could not load the routes into trunklined");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let numbers = Arc::new(ds.queries(100_000, seed));
+    let rt = tokio::runtime::Runtime::new()?;
+    let json = rt
+        .block_on(http_rate(http, &numbers, "", &args))
+        .context("HTTP JSON lookups")?;
+    let dial = rt
+        .block_on(http_rate(http, &numbers, "?format=dial&tech=pjsip", &args))
+        .context("HTTP dial-string lookups")?;
+    let redirects = rt
+        .block_on(sip_rate(sip, &numbers, &args))
+        .context("SIP redirects")?;
+    println!(
+        "front ends ({} prefixes, {} clients on this machine, {} s each): HTTP lookups {json:.0}/s as JSON, {dial:.0}/s as dial strings; SIP INVITEs answered (302/404) {redirects:.0}/s",
+        ds.entries.len(),
+        args.clients,
+        args.seconds
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
