@@ -125,15 +125,12 @@ async fn sip_client(
     }
     let mut buf = vec![0u8; 8192];
     while Instant::now() < end {
-        match tokio::time::timeout(Duration::from_millis(200), sock.recv(&mut buf)).await {
-            Ok(r) => {
-                let n = r?;
-                if buf[..n].starts_with(b"SIP/2.0 302") || buf[..n].starts_with(b"SIP/2.0 404") {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
+        // A datagram lost shows as a timeout: the window is refilled anyway.
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), sock.recv(&mut buf)).await {
+            let n = r?;
+            if buf[..n].starts_with(b"SIP/2.0 302") || buf[..n].starts_with(b"SIP/2.0 404") {
+                done.fetch_add(1, Ordering::Relaxed);
             }
-            // A datagram lost: keep the window full.
-            Err(_) => {}
         }
         sock.send(invite(sent).as_bytes()).await?;
         sent += 1;
