@@ -36,6 +36,9 @@ pub const MAX_SNAPSHOT: usize = 8 << 30;
 
 /// An endpoint for another node with the timeouts and keepalive a raft
 /// link needs.
+/// Time for a link to connect, handshake included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(addr.to_owned())?
         .connect_timeout(Duration::from_secs(1))
@@ -144,7 +147,14 @@ async fn run_link(
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match connect(&addr).await {
+        // The TCP connect has its own timeout, but the HTTP/2 handshake
+        // after it does not: a peer (or middlebox) that accepts and then
+        // says nothing would hold the link forever.
+        let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&addr)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no HTTP/2 handshake within {CONNECT_TIMEOUT:?}")),
+        };
+        match connected {
             Ok(client) => {
                 tracing::debug!(to, %addr, "raft link connected");
                 backoff = Duration::from_millis(50);

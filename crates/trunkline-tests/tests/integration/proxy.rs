@@ -64,17 +64,25 @@ impl Proxy {
                     drop(client);
                     continue;
                 }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let _ = client.set_nonblocking(false);
-                let mut list = o.lock().unwrap();
-                list.retain(|s: &TcpStream| s.peer_addr().is_ok());
-                list.push(client.try_clone().unwrap());
-                list.push(server.try_clone().unwrap());
-                drop(list);
-                pump(client.try_clone().unwrap(), server.try_clone().unwrap(), &f);
-                pump(server, client, &f);
+                // Connecting to the target happens off the accept loop and
+                // with a timeout: a target whose backlog is full (a node
+                // shutting down) would otherwise stall every connection.
+                let (f, o) = (f.clone(), o.clone());
+                std::thread::spawn(move || {
+                    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], target));
+                    let Ok(server) = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                    else {
+                        return;
+                    };
+                    let _ = client.set_nonblocking(false);
+                    let mut list = o.lock().unwrap();
+                    list.retain(|s: &TcpStream| s.peer_addr().is_ok());
+                    list.push(client.try_clone().unwrap());
+                    list.push(server.try_clone().unwrap());
+                    drop(list);
+                    pump(client.try_clone().unwrap(), server.try_clone().unwrap(), &f);
+                    pump(server, client, &f);
+                });
             }
         });
         Proxy {
