@@ -669,6 +669,12 @@ impl RaftLoop {
             for m in out.messages {
                 self.transport.send(m, &members);
             }
+            for (to, snapshot) in self.transport.take_failures() {
+                self.node.report_unreachable(to);
+                if snapshot {
+                    self.node.report_snapshot(to, false);
+                }
+            }
             for a in out.applied {
                 if let Outcome::Rejected(why) = &a.outcome {
                     tracing::error!(index = a.index, "entry not applied: {why}");

@@ -68,6 +68,7 @@ pub struct Transport {
     store: mpsc::Sender<StoreMsg>,
     rt: tokio::runtime::Handle,
     links: HashMap<u64, Link>,
+    failures: Vec<(u64, bool)>,
 }
 
 impl Transport {
@@ -81,6 +82,7 @@ impl Transport {
             store,
             rt,
             links: HashMap::new(),
+            failures: Vec::new(),
         }
     }
 
@@ -120,11 +122,18 @@ impl Transport {
         }
     }
 
-    fn report(&self, to: u64, snapshot: bool) {
-        let _ = self.store.try_send(StoreMsg::Unreachable(to));
-        if snapshot {
-            let _ = self.store.try_send(StoreMsg::SnapshotSent(to, false));
-        }
+    /// Notes a message that could not be queued. The raft thread (the
+    /// caller) applies the notes with [`Transport::take_failures`]: sending
+    /// them through its own channel could lose them when that channel is
+    /// full, and a lost snapshot failure leaves raft waiting forever.
+    fn report(&mut self, to: u64, snapshot: bool) {
+        self.failures.push((to, snapshot));
+    }
+
+    /// Messages that could not be queued since the last call: (peer, was
+    /// a snapshot).
+    pub fn take_failures(&mut self) -> Vec<(u64, bool)> {
+        std::mem::take(&mut self.failures)
     }
 
     /// Drops links to nodes that are no longer members.
