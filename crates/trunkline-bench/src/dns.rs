@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::dataset::Dataset;
-use crate::node::{bin, free_port};
+use crate::node::{LoadedNode, free_port};
 
 #[derive(Debug, clap::Args)]
 pub struct DnsArgs {
@@ -161,47 +161,12 @@ pub fn run(ds: &Dataset, args: DnsArgs, seed: u64) -> anyhow::Result<()> {
     drop(bind);
 
     // Trunkline: the same prefixes as routes.
-    let (grpc, http, dns) = (free_port(), free_port(), free_port());
-    let config = dir.join("trunklined.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n[dns]\nenabled = true\nlisten = \"127.0.0.1:{dns}\"\n",
-            dir.join("data").display()
-        ),
+    let dns = free_port();
+    let node = LoadedNode::start(
+        &dir,
+        &format!("[dns]\nenabled = true\nlisten = \"127.0.0.1:{dns}\"\n"),
+        ds,
     )?;
-    let node = Proc(
-        Command::new(bin("trunklined")?)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let csv = dir.join("routes.csv");
-    std::fs::write(&csv, ds.csv())?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ok = Command::new(bin("trunkline")?)
-            .args([
-                "--server",
-                &format!("http://127.0.0.1:{grpc}"),
-                "announce",
-                "--file",
-            ])
-            .arg(&csv)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?
-            .success();
-        if ok {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("could not load the routes into trunklined");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
     wait_answering(dns, &probe)?;
     let ours = dnsperf(dns, &queries, &args)?;
     drop(node);

@@ -2,7 +2,6 @@
 //! holding the data set, driven by clients in this process (keep-alive
 //! HTTP/1.1 connections; UDP sockets with a window of outstanding INVITEs).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::dataset::Dataset;
-use crate::node::{bin, free_port};
+use crate::node::{LoadedNode, free_port};
 
 #[derive(Debug, clap::Args)]
 pub struct FrontendArgs {
@@ -21,15 +20,6 @@ pub struct FrontendArgs {
     /// HTTP connections, and UDP sockets for SIP.
     #[arg(long, default_value_t = 16)]
     clients: usize,
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One keep-alive connection asking in a loop until `end`; answers counted.
@@ -160,54 +150,24 @@ pub fn run(ds: &Dataset, args: FrontendArgs, seed: u64) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("trunkline-bench-frontends-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let (grpc, http, sip) = (free_port(), free_port(), free_port());
-    let config = dir.join("trunklined.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n[sip]\nenabled = true\nlisten = \"127.0.0.1:{sip}\"\n",
-            dir.join("data").display()
-        ),
+    let sip = free_port();
+    let node = LoadedNode::start(
+        &dir,
+        &format!("[sip]\nenabled = true\nlisten = \"127.0.0.1:{sip}\"\n"),
+        ds,
     )?;
-    let _node = Proc(
-        Command::new(bin("trunklined")?)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let csv = dir.join("routes.csv");
-    std::fs::write(&csv, ds.csv())?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ok = Command::new(bin("trunkline")?)
-            .args([
-                "--server",
-                &format!("http://127.0.0.1:{grpc}"),
-                "announce",
-                "--file",
-            ])
-            .arg(&csv)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?
-            .success();
-        if ok {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("could not load the routes into trunklined");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
     let numbers = Arc::new(ds.queries(100_000, seed));
     let rt = tokio::runtime::Runtime::new()?;
     let json = rt
-        .block_on(http_rate(http, &numbers, "", &args))
+        .block_on(http_rate(node.http, &numbers, "", &args))
         .context("HTTP JSON lookups")?;
     let dial = rt
-        .block_on(http_rate(http, &numbers, "?format=dial&tech=pjsip", &args))
+        .block_on(http_rate(
+            node.http,
+            &numbers,
+            "?format=dial&tech=pjsip",
+            &args,
+        ))
         .context("HTTP dial-string lookups")?;
     let redirects = rt
         .block_on(sip_rate(sip, &numbers, &args))

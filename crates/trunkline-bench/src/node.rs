@@ -204,3 +204,72 @@ async fn grpc_lookups(
     }
     Ok((total, all))
 }
+
+/// A release `trunklined` running in `dir` with `extra` config appended,
+/// holding the data set's routes (loaded through the CLI). Killed on drop.
+#[derive(Debug)]
+pub(crate) struct LoadedNode {
+    child: std::process::Child,
+    /// Its HTTP port.
+    pub(crate) http: u16,
+}
+
+impl Drop for LoadedNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LoadedNode {
+    pub(crate) fn start(
+        dir: &std::path::Path,
+        extra: &str,
+        ds: &Dataset,
+    ) -> anyhow::Result<LoadedNode> {
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        let (grpc, http) = (free_port(), free_port());
+        let config = dir.join("trunklined.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n{extra}\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let node = LoadedNode {
+            http,
+            child: Command::new(bin("trunklined")?)
+                .arg("--config")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        };
+        let csv = dir.join("routes.csv");
+        std::fs::write(&csv, ds.csv())?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = Command::new(bin("trunkline")?)
+                .args([
+                    "--server",
+                    &format!("http://127.0.0.1:{grpc}"),
+                    "announce",
+                    "--file",
+                ])
+                .arg(&csv)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?
+                .success();
+            if ok {
+                return Ok(node);
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("could not load the routes into trunklined");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
