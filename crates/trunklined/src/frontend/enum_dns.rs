@@ -14,7 +14,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use trunkline_cluster::state::View;
 use trunkline_core::{Digits, Number, PlanId, Plans};
@@ -435,11 +435,6 @@ impl Shared {
     }
 }
 
-/// Resolves once the stop signal is set.
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
 /// How long a TCP connection may stay idle.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
@@ -472,7 +467,7 @@ impl DnsServer {
         for _ in 0..loops {
             let (udp, shared, stop) = (udp.clone(), shared.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
-                let stopped = stopped(stop);
+                let stopped = super::stopped(stop);
                 tokio::pin!(stopped);
                 let mut buf = vec![0u8; 4096];
                 loop {
@@ -488,32 +483,18 @@ impl DnsServer {
                 }
             }));
         }
-        let limit = Arc::new(Semaphore::new(cfg.max_tcp_connections));
-        let stop_tcp = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let stopped = stopped(stop_tcp);
-            tokio::pin!(stopped);
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    r = tcp.accept() => {
-                        let Ok((stream, _)) = r else { continue };
-                        // Over the limit: the connection is closed at once.
-                        let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
-                        let shared = shared.clone();
-                        conns.spawn(async move {
-                            let _permit = permit;
-                            let _ = serve_tcp(stream, &shared).await;
-                        });
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                    () = &mut stopped => {
-                        conns.abort_all();
-                        return;
-                    }
+        let tcp_shared = shared.clone();
+        tasks.push(tokio::spawn(super::accept_loop(
+            tcp,
+            cfg.max_tcp_connections,
+            stop,
+            move |stream| {
+                let shared = tcp_shared.clone();
+                async move {
+                    let _ = serve_tcp(stream, &shared).await;
                 }
-            }
-        }));
+            },
+        )));
         tracing::info!(listen = %cfg.listen, "ENUM (DNS) serving on UDP and TCP");
         Ok(DnsServer { tasks })
     }

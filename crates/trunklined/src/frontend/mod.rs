@@ -11,3 +11,50 @@ pub mod dial;
 pub mod enum_dns;
 pub mod http_lookup;
 pub mod sip;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+/// Resolves once the stop signal is set.
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Accepts TCP connections until `stop`, at most `limit` at once (one over
+/// the limit is closed at once), each served by `serve` in a task this
+/// loop owns and aborts when it stops.
+pub(crate) async fn accept_loop<F, Fut>(
+    tcp: TcpListener,
+    limit: usize,
+    stop: watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(limit));
+    let stopped = stopped(stop);
+    tokio::pin!(stopped);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            r = tcp.accept() => {
+                let Ok((stream, _)) = r else { continue };
+                let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
+                let conn = serve(stream);
+                conns.spawn(async move {
+                    let _permit = permit;
+                    conn.await;
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            () = &mut stopped => {
+                conns.abort_all();
+                return;
+            }
+        }
+    }
+}

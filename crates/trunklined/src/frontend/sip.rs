@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::{FrontendLabels, FrontendOnly, Metrics};
@@ -324,10 +324,6 @@ pub struct SipServer {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
 /// How long a TCP connection may stay idle.
 const TCP_IDLE: Duration = Duration::from_secs(60);
 
@@ -352,7 +348,7 @@ impl SipServer {
         {
             let (udp, shared, stop) = (udp.clone(), shared.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
-                let stopped = stopped(stop);
+                let stopped = super::stopped(stop);
                 tokio::pin!(stopped);
                 let mut buf = vec![0u8; MAX_MESSAGE];
                 loop {
@@ -369,30 +365,18 @@ impl SipServer {
                 }
             }));
         }
-        let limit = Arc::new(Semaphore::new(cfg.max_tcp_connections));
-        tasks.push(tokio::spawn(async move {
-            let stopped = stopped(stop);
-            tokio::pin!(stopped);
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    r = tcp.accept() => {
-                        let Ok((stream, _)) = r else { continue };
-                        let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
-                        let shared = shared.clone();
-                        conns.spawn(async move {
-                            let _permit = permit;
-                            let _ = serve_tcp(stream, &shared).await;
-                        });
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                    () = &mut stopped => {
-                        conns.abort_all();
-                        return;
-                    }
+        let tcp_shared = shared.clone();
+        tasks.push(tokio::spawn(super::accept_loop(
+            tcp,
+            cfg.max_tcp_connections,
+            stop,
+            move |stream| {
+                let shared = tcp_shared.clone();
+                async move {
+                    let _ = serve_tcp(stream, &shared).await;
                 }
-            }
-        }));
+            },
+        )));
         tracing::info!(listen = %cfg.listen, "SIP redirect serving on UDP and TCP");
         Ok(SipServer { tasks })
     }
