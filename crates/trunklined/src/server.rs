@@ -214,8 +214,15 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     // In-flight requests get a grace period; idle connections that a
-    // client keeps open must not hold the node up beyond it.
-    let grace = Duration::from_millis(cfg.api.shutdown_grace_ms);
+    // client keeps open must not hold the node up beyond it. After a store
+    // failure there is nothing to finish: the node goes at once, as a
+    // crashed process would, rather than keep a listening socket that no
+    // longer accepts (peers' connections would pile up in its backlog).
+    let grace = if failure.is_some() {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(cfg.api.shutdown_grace_ms)
+    };
     let (grpc_result, http_result, _) = tokio::join!(
         finish_within(grace, grpc),
         finish_within(grace, http),
