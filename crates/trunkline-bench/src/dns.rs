@@ -3,13 +3,13 @@
 //! prefixes as wildcard NAPTR records in a BIND zone, and the same
 //! prefixes as routes in a release `trunklined` with `[dns]` on.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 use crate::dataset::Dataset;
-use crate::node::{LoadedNode, free_port};
+use crate::node::{LoadedNode, Proc, free_port};
 
 #[derive(Debug, clap::Args)]
 pub struct DnsArgs {
@@ -19,15 +19,6 @@ pub struct DnsArgs {
     /// Queries dnsperf keeps outstanding.
     #[arg(long, default_value_t = 100)]
     outstanding: u32,
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn reversed(digits: &str) -> String {

@@ -4,7 +4,7 @@
 //! per request (a Put for etcd, one route per Announce for Trunkline),
 //! spread over all three members.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -12,7 +12,7 @@ use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::routes_client::RoutesClient;
 
 use crate::cluster::{start_cluster, status};
-use crate::node::free_port;
+use crate::node::{Proc, free_port};
 
 mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
@@ -28,15 +28,6 @@ pub struct EtcdArgs {
     /// Seconds of load for each system.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn start_etcd(dir: &std::path::Path) -> anyhow::Result<(Vec<Proc>, Vec<String>)> {

@@ -6,14 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::node::free_port;
+use crate::node::{Proc, free_port};
 use crate::rss_bytes;
 
 const MARKER: [u8; 16] = [0xff; 16];
@@ -157,15 +157,6 @@ fn keepalives(mut s: TcpStream, stop: Arc<AtomicBool>) {
     });
 }
 
-struct Gobgpd(Child);
-
-impl Drop for Gobgpd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Seconds from the first UPDATE sent until the receiving peer has all
 /// `n` routes, and gobgpd's resident bytes then.
 pub fn full_table(n: usize) -> anyhow::Result<(Duration, u64)> {
@@ -213,7 +204,7 @@ pub fn full_table(n: usize) -> anyhow::Result<(Duration, u64)> {
         .stderr(std::fs::File::create(dir.join("gobgpd.log"))?)
         .spawn()
         .context("gobgpd (Debian package gobgpd) is not installed; scripts/bench installs it")?;
-    let gobgpd = Gobgpd(child);
+    let gobgpd = Proc(child);
     let pid = gobgpd.0.id().to_string();
     // Wait for gobgpd to listen, then bring up both sessions.
     let deadline = Instant::now() + Duration::from_secs(20);

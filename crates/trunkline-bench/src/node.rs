@@ -205,20 +205,24 @@ async fn grpc_lookups(
     Ok((total, all))
 }
 
+/// A child process killed (and reaped) on drop.
+#[derive(Debug)]
+pub(crate) struct Proc(pub(crate) std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A release `trunklined` running in `dir` with `extra` config appended,
 /// holding the data set's routes (loaded through the CLI). Killed on drop.
 #[derive(Debug)]
 pub(crate) struct LoadedNode {
-    child: std::process::Child,
+    _child: Proc,
     /// Its HTTP port.
     pub(crate) http: u16,
-}
-
-impl Drop for LoadedNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl LoadedNode {
@@ -240,12 +244,14 @@ impl LoadedNode {
         )?;
         let node = LoadedNode {
             http,
-            child: Command::new(bin("trunklined")?)
-                .arg("--config")
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
+            _child: Proc(
+                Command::new(bin("trunklined")?)
+                    .arg("--config")
+                    .arg(&config)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            ),
         };
         let csv = dir.join("routes.csv");
         std::fs::write(&csv, ds.csv())?;

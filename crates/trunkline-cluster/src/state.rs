@@ -94,10 +94,6 @@ pub struct StateMachine {
     view: SharedView,
 }
 
-fn is_from_peer(r: &Route, name: &str) -> bool {
-    matches!(&r.attrs.source, Source::Peer { name: n, .. } if **n == *name)
-}
-
 /// What changed in the table since the last call, for exporters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -346,7 +342,7 @@ impl StateMachine {
                 let mut changed = 0;
                 for (px, a) in announce {
                     // Only routes in the peer's own name.
-                    if matches!(&a.source, Source::Peer { name, .. } if **name == *peer) {
+                    if a.source.is_peer(&peer) {
                         changed += u64::from(self.install(index, &px, a));
                     }
                 }
@@ -385,7 +381,7 @@ impl StateMachine {
             if plan.is_none_or(|p| p == px.plan) {
                 hits.extend(
                     set.iter()
-                        .filter(|r| is_from_peer(r, name) && select(r))
+                        .filter(|r| r.attrs.source.is_peer(name) && select(r))
                         .map(|r| (*px, r.clone())),
                 );
             }
@@ -415,7 +411,7 @@ impl StateMachine {
         let source = self
             .table
             .get(px)
-            .and_then(|set| set.iter().find(|r| is_from_peer(r, name)))
+            .and_then(|set| set.iter().find(|r| r.attrs.source.is_peer(name)))
             .map(|r| r.attrs.source.clone());
         source.is_some_and(|s| self.remove(px, &s))
     }

@@ -146,6 +146,11 @@ impl Source {
         !matches!(self, Source::Peer { .. })
     }
 
+    /// Learned from the peer of this name (whatever ITAD it had then).
+    pub fn is_peer(&self, peer: &str) -> bool {
+        matches!(self, Source::Peer { name, .. } if **name == *peer)
+    }
+
     /// `api`, `config@NODE` or the peer's name.
     pub fn name(&self) -> String {
         match self {

@@ -240,9 +240,7 @@ pub fn export(
         return None;
     }
     // Never back to where it came from, nor to a peer already on its path.
-    if let Source::Peer { name, .. } = &a.source
-        && **name == *peer.name
-    {
+    if a.source.is_peer(&peer.name) {
         return None;
     }
     if a.path.contains(&peer.itad) {

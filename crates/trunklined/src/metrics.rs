@@ -250,6 +250,21 @@ impl Metrics {
         }
     }
 
+    /// Counts one front-end answer and how long it took.
+    pub fn frontend_answered(
+        &self,
+        frontend: &'static str,
+        result: &'static str,
+        started: std::time::Instant,
+    ) {
+        self.frontend_queries
+            .get_or_create(&FrontendLabels { frontend, result })
+            .inc();
+        self.frontend_seconds
+            .get_or_create(&FrontendOnly { frontend })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     pub fn rpc(&self, method: &'static str, code: tonic::Code) {
         let code = match code {
             tonic::Code::Ok => "ok",

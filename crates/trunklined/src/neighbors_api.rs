@@ -37,10 +37,6 @@ pub struct NeighborsApi {
 type RouteStream =
     Pin<Box<dyn Stream<Item = Result<pb::ListNeighborRoutesResponse, Status>> + Send>>;
 
-fn is_from(r: &Route, name: &str) -> bool {
-    matches!(&r.attrs.source, Source::Peer { name: n, .. } if **n == *name)
-}
-
 fn state(s: State) -> pb::SessionState {
     match s {
         State::Idle => pb::SessionState::Idle,
@@ -361,7 +357,7 @@ impl Neighbors for NeighborsApi {
                 pb::NeighborRib::Accepted | pb::NeighborRib::Received => {
                     let mut ok = true;
                     view.table.walk_all(&mut |px, set| {
-                        for r in set.iter().filter(|r| is_from(r, &name)) {
+                        for r in set.iter().filter(|r| r.attrs.source.is_peer(&name)) {
                             ok = emit(&mut batch, accepted(px, r));
                         }
                         ok

@@ -171,7 +171,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let dns = match &loaded.dns_zones {
         Some(zones) => Some(
-            crate::frontend::enum_dns::DnsServer::start(
+            crate::frontend::enum_dns::start(
                 &cfg.dns,
                 zones.clone(),
                 handle.clone(),
@@ -184,13 +184,8 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     let sip = if cfg.sip.enabled {
         Some(
-            crate::frontend::sip::SipServer::start(
-                &cfg.sip,
-                handle.clone(),
-                metrics.clone(),
-                stop_rx.clone(),
-            )
-            .await?,
+            crate::frontend::sip::start(&cfg.sip, handle.clone(), metrics.clone(), stop_rx.clone())
+                .await?,
         )
     } else {
         None

@@ -55,6 +55,37 @@ fn best_path(node: &Node, number: &str) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// `neighbor add NAME --itad ITAD --role member --allowed BLOCK ...` on `node`.
+fn add_member(node: &Node, name: &str, itad: u32, block: &str, extra: &[&str]) {
+    let itad = itad.to_string();
+    let mut args = vec![
+        "neighbor",
+        "add",
+        name,
+        "--itad",
+        &itad,
+        "--role",
+        "member",
+        "--allowed",
+        block,
+    ];
+    args.extend_from_slice(extra);
+    node.cli(&args).ok();
+}
+
+/// `neighbor show NAME --json` on `node`.
+fn neighbor(node: &Node, name: &str) -> serde_json::Value {
+    node.cli(&["neighbor", "show", name, "--json"]).json()
+}
+
+/// Index (in the cluster) of the node holding the session with `name`.
+fn holder(c: &Cluster, name: &str) -> usize {
+    let id = neighbor(&c.nodes[0], name)["session_node"]
+        .as_u64()
+        .unwrap();
+    c.nodes.iter().position(|n| n.spec.id == id).unwrap()
+}
+
 #[test]
 fn two_pbxes_peer_and_learn_each_others_blocks() {
     let (pa, pb) = (free_port(), free_port());
@@ -84,7 +115,7 @@ fn two_pbxes_peer_and_learn_each_others_blocks() {
     assert_eq!(list[0]["name"], "bob");
     assert_eq!(list[0]["state"], "established");
     assert_eq!(list[0]["dialing"], true);
-    let show = b.cli(&["neighbor", "show", "alice", "--json"]).json();
+    let show = neighbor(&b, "alice");
     assert_eq!(show["state"], "established");
     assert_eq!(show["accepted"], 1);
     assert_eq!(show["hold_time_secs"], 90);
@@ -120,7 +151,7 @@ fn a_restarted_peer_keeps_its_routes_through_the_gap() {
     // kill -9: the stream just drops, so graceful restart keeps the route.
     b.kill9();
     wait_until("the route to go stale", WAIT, || {
-        let n = a.cli(&["neighbor", "show", "bob", "--json"]).json();
+        let n = neighbor(&a, "bob");
         n["stale"] == 1
     });
     assert_eq!(
@@ -130,7 +161,7 @@ fn a_restarted_peer_keeps_its_routes_through_the_gap() {
     );
     b.restart();
     wait_until("fresh routes after bob's End-of-RIB", WAIT, || {
-        let n = a.cli(&["neighbor", "show", "bob", "--json"]).json();
+        let n = neighbor(&a, "bob");
         n["state"] == "established" && n["stale"] == 0 && n["accepted"] == 1
     });
 }
@@ -146,24 +177,19 @@ fn an_exchange_reannounces_members_and_refuses_what_they_do_not_hold() {
         ("carol", CAROL, "+4420"),
     ];
     for (name, itad, block) in members {
-        ex.nodes[0]
-            .cli(&[
-                "neighbor",
-                "add",
-                name,
-                "--itad",
-                &itad.to_string(),
-                "--role",
-                "member",
-                "--allowed",
-                block,
+        add_member(
+            &ex.nodes[0],
+            name,
+            itad,
+            block,
+            &[
                 "--route-server",
                 "--max-prefixes",
                 "3",
                 "--max-prefixes-action",
                 "refuse",
-            ])
-            .ok();
+            ],
+        );
     }
     // Members dial the exchange (any of its nodes will do); the exchange
     // is a route server, so its routes start with the origin's ITAD.
@@ -292,7 +318,7 @@ fn a_peer_from_an_unlisted_network_is_refused_before_open() {
             body.contains("trunkline_peering_refused_total{reason=\"source\"}")
         })
     });
-    let n = a.cli(&["neighbor", "show", "bob", "--json"]).json();
+    let n = neighbor(&a, "bob");
     assert_eq!(n["state"], "idle");
 }
 
@@ -311,12 +337,12 @@ fn a_peer_over_its_limit_is_closed_with_a_notification() {
         ),
     );
     wait_until("bob's session closed for max prefixes", WAIT, || {
-        let n = b.cli(&["neighbor", "show", "alice", "--json"]).json();
+        let n = neighbor(&b, "alice");
         n["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("max-prefixes"))
     });
-    let n = a.cli(&["neighbor", "show", "bob", "--json"]).json();
+    let n = neighbor(&a, "bob");
     assert_ne!(n["accepted"], 2);
 }
 
@@ -333,30 +359,19 @@ fn killing_the_node_holding_a_session_moves_it_and_keeps_the_routes() {
             peer("exchange", EXCHANGE, &[], "transparent = true")
         ),
     );
-    ex.nodes[0]
-        .cli(&[
-            "neighbor",
-            "add",
-            "alice",
-            "--itad",
-            &ALICE.to_string(),
-            "--role",
-            "member",
-            "--allowed",
-            "+1555123",
-            "--address",
-            &format!("http://127.0.0.1:{pbx_port}"),
-        ])
-        .ok();
+    let address = format!("http://127.0.0.1:{pbx_port}");
+    add_member(
+        &ex.nodes[0],
+        "alice",
+        ALICE,
+        "+1555123",
+        &["--address", &address],
+    );
     for n in &ex.nodes {
         wait_hop(n, "+15551234567", Some("sip:+15551234567@alice.example"));
     }
-    let holder = ex.nodes[0]
-        .cli(&["neighbor", "show", "alice", "--json"])
-        .json()["session_node"]
-        .as_u64()
-        .unwrap();
-    let h = ex.nodes.iter().position(|n| n.spec.id == holder).unwrap();
+    let h = holder(&ex, "alice");
+    let holder_id = ex.nodes[h].spec.id;
     ex.nodes[h].kill9();
     // Through the gap, lookups on the others never go empty.
     let survivors: Vec<usize> = (0..3).filter(|i| *i != h).collect();
@@ -371,10 +386,8 @@ fn killing_the_node_holding_a_session_moves_it_and_keeps_the_routes() {
                     "the route stays while the session moves"
                 );
             }
-            let n = ex.nodes[survivors[0]]
-                .cli(&["neighbor", "show", "alice", "--json"])
-                .json();
-            n["state"] == "established" && n["session_node"] != holder && n["stale"] == 0
+            let n = neighbor(&ex.nodes[survivors[0]], "alice");
+            n["state"] == "established" && n["session_node"] != holder_id && n["stale"] == 0
         },
     );
     let _ = pbx;
@@ -403,19 +416,7 @@ fn two_exchanges_federate_and_their_members_reach_each_other() {
     let alice = member(EXCHANGE, pa, "+1555123", "alice", &x_ports);
     let bob = member(Y, pb, "+4930", "bob", &[py]);
     let x0 = &x.nodes[0];
-    x0.cli(&[
-        "neighbor",
-        "add",
-        "alice",
-        "--itad",
-        &ALICE.to_string(),
-        "--role",
-        "member",
-        "--allowed",
-        "+1555123",
-        "--route-server",
-    ])
-    .ok();
+    add_member(x0, "alice", ALICE, "+1555123", &["--route-server"]);
     x0.cli(&[
         "neighbor",
         "add",
@@ -457,7 +458,7 @@ fn both_sides_dialling_settle_on_one_session() {
     );
     wait_hop(&a, "+493012", Some("sip:x@bob.example"));
     let epoch = |n: &Node, peer: &str| {
-        let j = n.cli(&["neighbor", "show", peer, "--json"]).json();
+        let j = neighbor(n, peer);
         (
             j["state"].as_str().unwrap_or_default().to_owned(),
             j["epoch"].as_u64(),
@@ -493,28 +494,11 @@ fn routes_of_a_peer_gone_with_its_node_are_swept_after_the_restart_time() {
             peer("exchange", EXCHANGE, &ex_ports, "transparent = true")
         ),
     );
-    ex.nodes[0]
-        .cli(&[
-            "neighbor",
-            "add",
-            "alice",
-            "--itad",
-            &ALICE.to_string(),
-            "--role",
-            "member",
-            "--allowed",
-            "+1555123",
-        ])
-        .ok();
+    add_member(&ex.nodes[0], "alice", ALICE, "+1555123", &[]);
     for n in &ex.nodes {
         wait_hop(n, "+15551234567", Some("sip:+15551234567@alice.example"));
     }
-    let holder = ex.nodes[0]
-        .cli(&["neighbor", "show", "alice", "--json"])
-        .json()["session_node"]
-        .as_u64()
-        .unwrap();
-    let h = ex.nodes.iter().position(|n| n.spec.id == holder).unwrap();
+    let h = holder(&ex, "alice");
     // The PBX and the node holding its session die together: nobody is
     // left to close the session, so the leader does, then sweeps.
     pbx.kill9();

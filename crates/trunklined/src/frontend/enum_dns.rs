@@ -13,13 +13,12 @@ use hickory_proto::rr::rdata::{NAPTR, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use trunkline_cluster::state::View;
 use trunkline_core::{Digits, Number, PlanId, Plans};
 
-use crate::metrics::{FrontendLabels, FrontendOnly, Metrics};
+use super::{Listeners, Sizing};
+use crate::metrics::Metrics;
 use crate::store::StoreHandle;
 
 /// `[dns]`.
@@ -380,12 +379,6 @@ impl Zones {
     }
 }
 
-/// The running DNS front end; [`DnsServer::stop`] ends every task.
-#[derive(Debug)]
-pub struct DnsServer {
-    tasks: Vec<JoinHandle<()>>,
-}
-
 #[derive(Debug)]
 struct Shared {
     zones: Zones,
@@ -421,16 +414,7 @@ impl Shared {
             }
         };
         self.metrics
-            .frontend_queries
-            .get_or_create(&FrontendLabels {
-                frontend: "dns",
-                result: outcome.label(),
-            })
-            .inc();
-        self.metrics
-            .frontend_seconds
-            .get_or_create(&FrontendOnly { frontend: "dns" })
-            .observe(start.elapsed().as_secs_f64());
+            .frontend_answered("dns", outcome.label(), start);
         Some(resp)
     }
 }
@@ -438,72 +422,41 @@ impl Shared {
 /// How long a TCP connection may stay idle.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
-impl DnsServer {
-    pub async fn start(
-        cfg: &DnsSection,
-        zones: Zones,
-        store: StoreHandle,
-        metrics: Metrics,
-        stop: watch::Receiver<bool>,
-    ) -> anyhow::Result<DnsServer> {
-        use anyhow::Context as _;
-        let udp = Arc::new(
-            UdpSocket::bind(cfg.listen)
-                .await
-                .with_context(|| format!("cannot listen for DNS (UDP) on {}", cfg.listen))?,
-        );
-        let tcp = TcpListener::bind(cfg.listen)
-            .await
-            .with_context(|| format!("cannot listen for DNS (TCP) on {}", cfg.listen))?;
-        let shared = Arc::new(Shared {
-            zones,
-            store,
-            metrics,
-        });
-        let mut tasks = Vec::new();
-        // One receive loop per core: lookups take microseconds, so the
-        // socket is the bottleneck, not the answering.
-        let loops = std::thread::available_parallelism().map_or(2, |n| n.get());
-        for _ in 0..loops {
-            let (udp, shared, stop) = (udp.clone(), shared.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                let stopped = super::stopped(stop);
-                tokio::pin!(stopped);
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    tokio::select! {
-                        r = udp.recv_from(&mut buf) => {
-                            let Ok((n, from)) = r else { continue };
-                            if let Some(resp) = shared.answer(&buf[..n], true) {
-                                let _ = udp.send_to(&resp, from).await;
-                            }
-                        }
-                        () = &mut stopped => return,
-                    }
-                }
-            }));
-        }
-        let tcp_shared = shared.clone();
-        tasks.push(tokio::spawn(super::accept_loop(
-            tcp,
-            cfg.max_tcp_connections,
-            stop,
-            move |stream| {
-                let shared = tcp_shared.clone();
-                async move {
-                    let _ = serve_tcp(stream, &shared).await;
-                }
-            },
-        )));
-        tracing::info!(listen = %cfg.listen, "ENUM (DNS) serving on UDP and TCP");
-        Ok(DnsServer { tasks })
-    }
-
-    pub async fn stop(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
+/// Starts the DNS front end; it stops with `stop`.
+pub async fn start(
+    cfg: &DnsSection,
+    zones: Zones,
+    store: StoreHandle,
+    metrics: Metrics,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Listeners> {
+    let shared = Arc::new(Shared {
+        zones,
+        store,
+        metrics,
+    });
+    let udp_shared = shared.clone();
+    // One receive loop per core: lookups take microseconds, so the socket
+    // is the bottleneck, not the answering.
+    let loops = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Listeners::bind(
+        "ENUM (DNS)",
+        cfg.listen,
+        Sizing {
+            udp_loops: loops,
+            max_datagram: 4096,
+            max_tcp: cfg.max_tcp_connections,
+        },
+        stop,
+        move |packet| udp_shared.answer(packet, true),
+        move |stream| {
+            let shared = shared.clone();
+            async move {
+                let _ = serve_tcp(stream, &shared).await;
+            }
+        },
+    )
+    .await
 }
 
 /// Length-prefixed messages until the client closes or goes idle.

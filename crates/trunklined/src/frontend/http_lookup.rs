@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use trunkline_proto::v1 as pb;
 
 use super::dial::{Tech, dial_string};
-use crate::metrics::{FrontendLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::store::StoreHandle;
 
 #[derive(Debug, Clone)]
@@ -80,15 +80,7 @@ pub async fn lookup(
 ) -> Response {
     let start = Instant::now();
     let (result, response) = answer(&s, &number, query);
-    let labels = FrontendLabels {
-        frontend: "http",
-        result,
-    };
-    s.metrics.frontend_queries.get_or_create(&labels).inc();
-    s.metrics
-        .frontend_seconds
-        .get_or_create(&crate::metrics::FrontendOnly { frontend: "http" })
-        .observe(start.elapsed().as_secs_f64());
+    s.metrics.frontend_answered("http", result, start);
     response
 }
 

@@ -13,25 +13,101 @@ pub mod http_lookup;
 pub mod sip;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
+use anyhow::Context as _;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+/// How many loops and how much a front end takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// Receive loops sharing the UDP socket.
+    pub udp_loops: usize,
+    /// Largest datagram read.
+    pub max_datagram: usize,
+    /// TCP connections at once; one more is closed at once.
+    pub max_tcp: usize,
+}
+
+/// The tasks of a front end served on UDP and TCP at one address: UDP
+/// receive loops and the TCP accept loop. They end when the stop signal is
+/// set; [`Listeners::stop`] waits for them.
+#[derive(Debug)]
+pub struct Listeners {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// Binds `addr` on UDP and TCP. `sizing.udp_loops` loops share the
+    /// UDP socket, each answering a datagram with `answer`; TCP
+    /// connections are each served by `serve`.
+    pub async fn bind<A, F, Fut>(
+        what: &str,
+        addr: SocketAddr,
+        sizing: Sizing,
+        stop: watch::Receiver<bool>,
+        answer: A,
+        serve: F,
+    ) -> anyhow::Result<Listeners>
+    where
+        A: Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let udp = Arc::new(
+            UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for {what} (UDP) on {addr}"))?,
+        );
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for {what} (TCP) on {addr}"))?;
+        let answer = Arc::new(answer);
+        let mut tasks = Vec::new();
+        for _ in 0..sizing.udp_loops {
+            let (udp, answer, stop) = (udp.clone(), answer.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let stopped = stopped(stop);
+                tokio::pin!(stopped);
+                let mut buf = vec![0u8; sizing.max_datagram];
+                loop {
+                    tokio::select! {
+                        r = udp.recv_from(&mut buf) => {
+                            let Ok((n, from)) = r else { continue };
+                            if let Some(resp) = answer(&buf[..n]) {
+                                let _ = udp.send_to(&resp, from).await;
+                            }
+                        }
+                        () = &mut stopped => return,
+                    }
+                }
+            }));
+        }
+        tasks.push(tokio::spawn(accept_loop(tcp, sizing.max_tcp, stop, serve)));
+        tracing::info!(listen = %addr, "{what} serving on UDP and TCP");
+        Ok(Listeners { tasks })
+    }
+
+    pub async fn stop(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
 
 /// Resolves once the stop signal is set.
-pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
+async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Accepts TCP connections until `stop`, at most `limit` at once (one over
 /// the limit is closed at once), each served by `serve` in a task this
 /// loop owns and aborts when it stops.
-pub(crate) async fn accept_loop<F, Fut>(
-    tcp: TcpListener,
-    limit: usize,
-    stop: watch::Receiver<bool>,
-    serve: F,
-) where
+async fn accept_loop<F, Fut>(tcp: TcpListener, limit: usize, stop: watch::Receiver<bool>, serve: F)
+where
     F: Fn(TcpStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::metrics::{FrontendLabels, FrontendOnly, Metrics};
+use super::{Listeners, Sizing};
+use crate::metrics::Metrics;
 use crate::store::StoreHandle;
 
 /// `[sip]`.
@@ -284,17 +283,7 @@ impl Shared {
                 (400, response(&partial, 400, &reason, &[]))
             }
         };
-        self.metrics
-            .frontend_queries
-            .get_or_create(&FrontendLabels {
-                frontend: "sip",
-                result: label(code),
-            })
-            .inc();
-        self.metrics
-            .frontend_seconds
-            .get_or_create(&FrontendOnly { frontend: "sip" })
-            .observe(start.elapsed().as_secs_f64());
+        self.metrics.frontend_answered("sip", label(code), start);
         Some(text)
     }
 }
@@ -318,74 +307,39 @@ fn lenient(head: &str) -> Option<Request> {
         .then_some(req)
 }
 
-/// The running SIP front end.
-#[derive(Debug)]
-pub struct SipServer {
-    tasks: Vec<JoinHandle<()>>,
-}
-
 /// How long a TCP connection may stay idle.
 const TCP_IDLE: Duration = Duration::from_secs(60);
 
-impl SipServer {
-    pub async fn start(
-        cfg: &SipSection,
-        store: StoreHandle,
-        metrics: Metrics,
-        stop: watch::Receiver<bool>,
-    ) -> anyhow::Result<SipServer> {
-        use anyhow::Context as _;
-        let udp = Arc::new(
-            UdpSocket::bind(cfg.listen)
-                .await
-                .with_context(|| format!("cannot listen for SIP (UDP) on {}", cfg.listen))?,
-        );
-        let tcp = TcpListener::bind(cfg.listen)
-            .await
-            .with_context(|| format!("cannot listen for SIP (TCP) on {}", cfg.listen))?;
-        let shared = Arc::new(Shared { store, metrics });
-        let mut tasks = Vec::new();
-        {
-            let (udp, shared, stop) = (udp.clone(), shared.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                let stopped = super::stopped(stop);
-                tokio::pin!(stopped);
-                let mut buf = vec![0u8; MAX_MESSAGE];
-                loop {
-                    tokio::select! {
-                        r = udp.recv_from(&mut buf) => {
-                            let Ok((n, from)) = r else { continue };
-                            let Ok(text) = std::str::from_utf8(&buf[..n]) else { continue };
-                            if let Some(resp) = shared.handle(text) {
-                                let _ = udp.send_to(resp.as_bytes(), from).await;
-                            }
-                        }
-                        () = &mut stopped => return,
-                    }
-                }
-            }));
-        }
-        let tcp_shared = shared.clone();
-        tasks.push(tokio::spawn(super::accept_loop(
-            tcp,
-            cfg.max_tcp_connections,
-            stop,
-            move |stream| {
-                let shared = tcp_shared.clone();
-                async move {
-                    let _ = serve_tcp(stream, &shared).await;
-                }
-            },
-        )));
-        tracing::info!(listen = %cfg.listen, "SIP redirect serving on UDP and TCP");
-        Ok(SipServer { tasks })
-    }
-
-    pub async fn stop(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
+/// Starts the SIP front end; it stops with `stop`.
+pub async fn start(
+    cfg: &SipSection,
+    store: StoreHandle,
+    metrics: Metrics,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Listeners> {
+    let shared = Arc::new(Shared { store, metrics });
+    let udp_shared = shared.clone();
+    Listeners::bind(
+        "SIP redirect",
+        cfg.listen,
+        Sizing {
+            udp_loops: 1,
+            max_datagram: MAX_MESSAGE,
+            max_tcp: cfg.max_tcp_connections,
+        },
+        stop,
+        move |datagram| {
+            let text = std::str::from_utf8(datagram).ok()?;
+            udp_shared.handle(text).map(String::into_bytes)
+        },
+        move |stream| {
+            let shared = shared.clone();
+            async move {
+                let _ = serve_tcp(stream, &shared).await;
+            }
+        },
+    )
+    .await
 }
 
 /// Messages framed by Content-Length, until the client closes or idles.

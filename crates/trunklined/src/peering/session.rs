@@ -213,6 +213,9 @@ pub fn spawn(ctx: Arc<Context>, peer: Peer, active: bool) -> Handle {
     };
     let task = SessionTask {
         ctx,
+        label: crate::metrics::NeighborLabels {
+            neighbor: peer.name().to_owned(),
+        },
         peer: peer.clone(),
         fsm: Session::new(cfg),
         base: Instant::now(),
@@ -249,6 +252,8 @@ pub fn spawn(ctx: Arc<Context>, peer: Peer, active: bool) -> Handle {
 struct SessionTask {
     ctx: Arc<Context>,
     peer: Peer,
+    /// The peer's name as a metric label.
+    label: crate::metrics::NeighborLabels,
     fsm: Session,
     /// Time zero of the state machine's clock.
     base: Instant,
@@ -733,9 +738,7 @@ impl SessionTask {
         self.ctx
             .metrics
             .peering_up
-            .get_or_create(&crate::metrics::NeighborLabels {
-                neighbor: self.peer.name().to_owned(),
-            })
+            .get_or_create(&self.label)
             .clone()
     }
 
@@ -745,9 +748,7 @@ impl SessionTask {
             self.ctx
                 .metrics
                 .peering_updates_sent
-                .get_or_create(&crate::metrics::NeighborLabels {
-                    neighbor: self.peer.name().to_owned(),
-                })
+                .get_or_create(&self.label)
                 .inc();
         }
         let now = self.now();
@@ -768,14 +769,11 @@ impl SessionTask {
         let mut rejected = Vec::new();
         let mut shared: std::collections::HashMap<Attrs, Arc<Attrs>> =
             std::collections::HashMap::new();
-        let label = crate::metrics::NeighborLabels {
-            neighbor: self.peer.name().to_owned(),
-        };
         let rejected_before = self.rejected;
         self.ctx
             .metrics
             .peering_received
-            .get_or_create(&label)
+            .get_or_create(&self.label)
             .inc_by(u.announce.len() as u64);
         for r in &u.announce {
             self.received += 1;
@@ -834,7 +832,7 @@ impl SessionTask {
         self.ctx
             .metrics
             .peering_rejected
-            .get_or_create(&label)
+            .get_or_create(&self.label)
             .inc_by(self.rejected - rejected_before);
         let mut withdraw = Vec::with_capacity(u.withdraw.len());
         for w in &u.withdraw {
