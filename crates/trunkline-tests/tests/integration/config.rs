@@ -71,3 +71,39 @@ fn config_routes_are_originated_and_follow_the_file() {
     let j = node.cli(&["routes", "+4930", "--exact", "--json"]).json();
     assert_eq!(j.as_array().unwrap().len(), 2, "{j}");
 }
+
+/// Every config file shipped under deploy/ passes check-config, so the
+/// examples a newcomer copies are known to load.
+#[test]
+fn shipped_configs_are_valid() {
+    fn tomls(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                tomls(&p, out);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let mut files = Vec::new();
+    tomls(&deploy, &mut files);
+    assert!(
+        files.iter().any(|f| f.ends_with("pbx/trunkline.toml")),
+        "{files:?}"
+    );
+    for f in files {
+        let out = std::process::Command::new(bin("trunklined"))
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
