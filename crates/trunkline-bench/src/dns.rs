@@ -143,7 +143,7 @@ pub fn run(ds: &Dataset, args: DnsArgs, seed: u64) -> anyhow::Result<()> {
     );
     wait_answering(bind_port, &probe)?;
     println!(
-        "BIND {}: {} wildcard NAPTR records loaded and answering in {:.1} s",
+        "{}: {} wildcard NAPTR records loaded and answering in {:.1} s",
         bind_version(),
         ds.entries.len(),
         t0.elapsed().as_secs_f64()
