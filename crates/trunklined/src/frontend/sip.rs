@@ -91,6 +91,10 @@ impl Request {
 /// is wrong, for the 400's reason.
 pub fn parse(head: &str) -> Result<Request, String> {
     let mut lines = head.split("\r\n").flat_map(|l| l.split('\n'));
+    if let Some(line) = lines.clone().find(|l| has_control(l)) {
+        // Answers copy headers; a stray CR or control byte would corrupt them.
+        return Err(format!("control character in {line:?}"));
+    }
     let first = lines.next().ok_or("empty message")?;
     let mut parts = first.split(' ');
     let (Some(method), Some(uri), Some(version), None) =
@@ -288,10 +292,19 @@ impl Shared {
     }
 }
 
+/// A control character other than tab: never part of a well-formed line.
+fn has_control(line: &str) -> bool {
+    line.chars().any(|c| c.is_control() && c != '\t')
+}
+
 /// The headers of a malformed request, when enough is there to answer it.
+/// Lines with control characters are left out: they cannot be copied.
 fn lenient(head: &str) -> Option<Request> {
     let mut headers = Vec::new();
-    for line in head.lines().skip(1) {
+    for line in head.split(['\r', '\n']).skip(1) {
+        if has_control(line) {
+            continue;
+        }
         if let Some((n, v)) = line.split_once(':') {
             headers.push((n.trim().to_owned(), v.trim().to_owned()));
         }

@@ -280,3 +280,41 @@ fn config_errors_name_the_field() {
     assert_eq!(bad("e164.arpa", "e164"), "dns.zones[0].name");
     assert_eq!(bad("e164.arpa.", "hamshack"), "dns.zones[0].plan");
 }
+
+/// Whatever parses as a DNS message gets an answer with its id, within the
+/// UDP limit, or none; nothing panics.
+fn answer_shape(bytes: &[u8]) {
+    let Ok(req) = Message::from_vec(bytes) else {
+        return;
+    };
+    let z = zones();
+    if let Some((resp, _)) = z.respond(&req, &view(), &plans()) {
+        assert_eq!(resp.metadata.id, req.metadata.id);
+        if let Some(wire) = z.encode(&resp, Some(512)) {
+            assert!(wire.len() <= 512, "{} bytes", wire.len());
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_packets_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)
+    ) {
+        answer_shape(&bytes);
+    }
+
+    #[test]
+    fn mutated_queries_never_panic(
+        edits in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 1..8)
+    ) {
+        let mut q = query("7.6.5.4.3.2.1.5.5.5.1.e164.arpa.", RecordType::NAPTR);
+        q.edns = Some(Default::default());
+        let mut bytes = q.to_vec().unwrap();
+        for (at, byte) in edits {
+            let at = at % bytes.len();
+            bytes[at] = byte;
+        }
+        answer_shape(&bytes);
+    }
+}

@@ -92,3 +92,60 @@ fn a_bad_request_is_answered_only_when_it_can_be() {
     assert!(lenient(&no_version).is_some());
     assert!(lenient("INVITE x SIP/2.0\r\nFrom: a\r\n\r\n").is_none());
 }
+
+/// Byte edits of a valid request: (position, byte, replace/insert/delete).
+fn mutate(base: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    let mut b = base.as_bytes().to_vec();
+    for &(at, byte, op) in edits {
+        let at = at % (b.len() + 1);
+        match op {
+            0 if at < b.len() => b[at] = byte,
+            1 => b.insert(at, byte),
+            _ if at < b.len() => {
+                b.remove(at);
+            }
+            _ => {}
+        }
+    }
+    b
+}
+
+/// What the server does with a datagram, minus the store: parse, or fall
+/// back to answering 400; every answer must be one well-formed message.
+fn answer_shape(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let head = text.split("\r\n\r\n").next().unwrap_or(&text);
+    let req = match parse(head) {
+        Ok(req) => req,
+        Err(_) => match lenient(head) {
+            Some(req) => req,
+            None => return,
+        },
+    };
+    let r = response(&req, 400, "Bad Request", &[]);
+    assert!(r.starts_with("SIP/2.0 400 Bad Request\r\n"), "{r:?}");
+    let head = r
+        .strip_suffix("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{r:?}"));
+    for line in head.split("\r\n") {
+        // No bare CR or LF echoed from the request: they would split or
+        // corrupt the answer's headers.
+        assert!(!line.contains(['\r', '\n']), "{r:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_are_answered_well_formed_or_not_at_all(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)
+    ) {
+        answer_shape(&bytes);
+    }
+
+    #[test]
+    fn mutated_invites_are_answered_well_formed_or_not_at_all(
+        edits in proptest::collection::vec((0usize..2000, proptest::prelude::any::<u8>(), 0u8..3), 1..12)
+    ) {
+        answer_shape(&mutate(INVITE, &edits));
+    }
+}
