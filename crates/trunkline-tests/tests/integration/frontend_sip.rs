@@ -36,6 +36,11 @@ fn sip_redirects_with_sipp_and_answers_every_method() {
         r.contains("CSeq: 7 INVITE\r\n") && r.contains("To: <sip:+15551234567@t.example>;tag="),
         "{r}"
     );
+    // The request asked for rport (RFC 3581): filled in, with received.
+    assert!(
+        r.contains(";branch=z9hG4bK-INVITE;received=127.0.0.1;rport="),
+        "{r}"
+    );
     let r = ask("INVITE", "tel:+15551234567").unwrap();
     assert!(r.starts_with("SIP/2.0 302"), "{r}");
     let r = ask("OPTIONS", "sip:t.example").unwrap();

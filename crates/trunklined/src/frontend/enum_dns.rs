@@ -448,7 +448,7 @@ pub async fn start(
             max_tcp: cfg.max_tcp_connections,
         },
         stop,
-        move |packet| udp_shared.answer(packet, true),
+        move |packet, from| Some((udp_shared.answer(packet, true)?, from)),
         move |stream| {
             let shared = shared.clone();
             async move {

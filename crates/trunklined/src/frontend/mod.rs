@@ -42,8 +42,9 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds `addr` on UDP and TCP. `sizing.udp_loops` loops share the
-    /// UDP socket, each answering a datagram with `answer`; TCP
-    /// connections are each served by `serve`.
+    /// UDP socket, each answering a datagram (and its source) with
+    /// `answer`, which also says where the answer goes; TCP connections
+    /// are each served by `serve`.
     pub async fn bind<A, F, Fut>(
         what: &str,
         addr: SocketAddr,
@@ -53,7 +54,7 @@ impl Listeners {
         serve: F,
     ) -> anyhow::Result<Listeners>
     where
-        A: Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+        A: Fn(&[u8], SocketAddr) -> Option<(Vec<u8>, SocketAddr)> + Send + Sync + 'static,
         F: Fn(TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
@@ -77,8 +78,8 @@ impl Listeners {
                     tokio::select! {
                         r = udp.recv_from(&mut buf) => {
                             let Ok((n, from)) = r else { continue };
-                            if let Some(resp) = answer(&buf[..n]) {
-                                let _ = udp.send_to(&resp, from).await;
+                            if let Some((resp, to)) = answer(&buf[..n], from) {
+                                let _ = udp.send_to(&resp, to).await;
                             }
                         }
                         () = &mut stopped => return,

@@ -270,25 +270,30 @@ struct Shared {
 
 impl Shared {
     /// Parses and answers one message; counts it.
-    fn handle(&self, msg: &str) -> Option<String> {
+    fn handle(&self, msg: &str, src: SocketAddr) -> Option<(String, SocketAddr)> {
         let start = Instant::now();
         let head = msg.split("\r\n\r\n").next().unwrap_or(msg);
         if head.starts_with("SIP/2.0 ") {
             // A response: nothing to answer.
             return None;
         }
-        let (code, text) = match parse(head) {
-            Ok(req) => answer(&req, &self.store)?,
+        let (code, text, dest) = match parse(head) {
+            Ok(mut req) => {
+                let dest = req.stamp_source(src);
+                let (code, text) = answer(&req, &self.store)?;
+                (code, text, dest)
+            }
             Err(why) => {
                 // A 400 needs the headers it copies; without them there is
                 // nobody to answer.
-                let partial = lenient(head)?;
+                let mut partial = lenient(head)?;
+                let dest = partial.stamp_source(src);
                 let reason = format!("Bad Request - {}", why.replace(['\r', '\n'], " "));
-                (400, response(&partial, 400, &reason, &[]))
+                (400, response(&partial, 400, &reason, &[]), dest)
             }
         };
         self.metrics.frontend_answered("sip", label(code), start);
-        Some(text)
+        Some((text, dest))
     }
 }
 
@@ -341,9 +346,10 @@ pub async fn start(
             max_tcp: cfg.max_tcp_connections,
         },
         stop,
-        move |datagram| {
+        move |datagram, from| {
             let text = std::str::from_utf8(datagram).ok()?;
-            udp_shared.handle(text).map(String::into_bytes)
+            let (text, dest) = udp_shared.handle(text, from)?;
+            Some((text.into_bytes(), dest))
         },
         move |stream| {
             let shared = shared.clone();
@@ -357,6 +363,7 @@ pub async fn start(
 
 /// Messages framed by Content-Length, until the client closes or idles.
 async fn serve_tcp(stream: tokio::net::TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let peer = stream.peer_addr()?;
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
@@ -393,7 +400,8 @@ async fn serve_tcp(stream: tokio::net::TcpStream, shared: &Shared) -> std::io::R
         }
         let mut body = vec![0u8; length];
         read.read_exact(&mut body).await?;
-        if let Some(resp) = shared.handle(&head) {
+        // Over TCP the answer goes back on the connection (RFC 3261 §18.2.2).
+        if let Some((resp, _)) = shared.handle(&head, peer) {
             write.write_all(resp.as_bytes()).await?;
         }
     }
@@ -401,3 +409,4 @@ async fn serve_tcp(stream: tokio::net::TcpStream, shared: &Shared) -> std::io::R
 
 #[cfg(test)]
 mod tests;
+mod via;

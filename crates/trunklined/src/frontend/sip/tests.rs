@@ -115,13 +115,14 @@ fn mutate(base: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
 fn answer_shape(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     let head = text.split("\r\n\r\n").next().unwrap_or(&text);
-    let req = match parse(head) {
+    let mut req = match parse(head) {
         Ok(req) => req,
         Err(_) => match lenient(head) {
             Some(req) => req,
             None => return,
         },
     };
+    req.stamp_source("192.0.2.1:5060".parse().unwrap());
     let r = response(&req, 400, "Bad Request", &[]);
     assert!(r.starts_with("SIP/2.0 400 Bad Request\r\n"), "{r:?}");
     let head = r
