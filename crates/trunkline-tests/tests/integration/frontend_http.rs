@@ -83,6 +83,11 @@ fn http_lookup_answers_json_and_dial_strings() {
         assert_eq!(code, 400, "{path}: {body}");
         assert!(body.to_lowercase().contains(want), "{path}: {body}");
     }
+    // A query the server cannot even read still gets the dial format's
+    // empty body when a dial string was asked for: a dialplan tests "".
+    let (code, text) = curl(port, "/v1/lookup/+15551234567?format=dial&index=abc");
+    assert_eq!(code, 400);
+    assert!(!text.starts_with('{') && text.contains("index"), "{text}");
     let (_, metrics) = http_get(port, "/metrics").unwrap();
     assert!(
         metrics.contains("trunkline_frontend_queries_total{frontend=\"http\",result=\"hit\"} 5"),

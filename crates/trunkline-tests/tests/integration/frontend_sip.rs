@@ -43,6 +43,14 @@ fn sip_redirects_with_sipp_and_answers_every_method() {
     );
     let r = ask("INVITE", "tel:+15551234567").unwrap();
     assert!(r.starts_with("SIP/2.0 302"), "{r}");
+    let r = ask("INVITE", "sip:%2B15551234567@t.example").unwrap();
+    assert!(r.starts_with("SIP/2.0 302"), "{r}");
+    // A national form is well formed, only not routable: 404, not 400.
+    let r = ask("INVITE", "sip:5551234567@t.example").unwrap();
+    assert!(
+        r.starts_with("SIP/2.0 404 Not Found - not in E.164 form"),
+        "{r}"
+    );
     let r = ask("OPTIONS", "sip:t.example").unwrap();
     assert!(
         r.starts_with("SIP/2.0 200 OK\r\n") && r.contains("Allow: INVITE, ACK, CANCEL, OPTIONS"),

@@ -37,10 +37,19 @@ impl fmt::Display for Tech {
     }
 }
 
+/// Characters that mean something to Asterisk once a dial string is
+/// substituted into `Dial(${DEST})`: `,` ends the argument, `&` adds a
+/// channel, `(`, `)` and `^` build options that could send the answered call
+/// anywhere in the dialplan. URIs learned from peers must not carry them.
+const DIALPLAN_SYNTAX: &[char] = &[',', '&', '(', ')', '^', '|', '"', '\\', '$', '{', '}'];
+
 /// The dial string for `uri` (already expanded for the dialed number), if
-/// the URI's scheme suits `tech`. `endpoint` is the PJSIP endpoint to send
-/// through.
+/// the URI's scheme suits `tech` and the URI holds no dialplan syntax.
+/// `endpoint` is the PJSIP endpoint to send through.
 pub fn dial_string(tech: Tech, endpoint: &str, uri: &str) -> Option<String> {
+    if uri.contains(DIALPLAN_SYNTAX) || endpoint.contains(DIALPLAN_SYNTAX) {
+        return None;
+    }
     let (scheme, rest) = uri.split_once(':')?;
     let scheme = scheme.to_ascii_lowercase();
     match tech {
@@ -89,6 +98,10 @@ mod tests {
                 Some("IAX2/guest@pbx.example/15551234567"),
             ),
             (Tech::Iax2, "tel:+15551234567", None),
+            // A peer's URI that would add a channel or Dial() options.
+            (Tech::Pjsip, "sip:+1@evil.example&PJSIP/x/sip:a@b", None),
+            (Tech::Pjsip, "sip:x@h,1,G(ctx^ext^1)", None),
+            (Tech::Iax2, "iax2:guest@h/1,1,U(x)", None),
         ];
         for (tech, uri, want) in cases {
             assert_eq!(

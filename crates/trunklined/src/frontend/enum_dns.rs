@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use trunkline_cluster::state::View;
-use trunkline_core::{Digits, Number, PlanId, Plans};
+use trunkline_core::{Digits, Number, PlanId, Plans, Prefix};
 
 use super::{Listeners, Sizing};
 use crate::metrics::Metrics;
@@ -193,6 +193,8 @@ pub enum Outcome {
     Refused,
     FormErr,
     NotImp,
+    /// An answer that could not be encoded.
+    ServFail,
 }
 
 impl Outcome {
@@ -204,6 +206,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::FormErr => "bad-request",
             Outcome::NotImp => "not-implemented",
+            Outcome::ServFail => "error",
         }
     }
 }
@@ -228,7 +231,10 @@ pub fn regexp(uri: &str) -> Option<String> {
         .into_iter()
         .find(|d| !uri.contains(*d))?;
     let escaped = uri.replace('\\', "\\\\");
-    Some(format!("{delim}^.*${delim}{escaped}{delim}"))
+    let rule = format!("{delim}^.*${delim}{escaped}{delim}");
+    // A DNS character-string holds at most 255 bytes; a longer rule could
+    // not be encoded, so that next hop is left out of the answer.
+    (rule.len() <= 255).then_some(rule)
 }
 
 impl Zones {
@@ -299,6 +305,10 @@ impl Zones {
                 _ => nodata(resp),
             });
         }
+        if qname.is_wildcard() {
+            // `*` is no digit: ENUM names hold only digits below the zone.
+            return Some(nxdomain(resp));
+        }
         // The labels below the zone, each one digit, most significant last.
         let below = qname.num_labels() - zone.name.num_labels();
         let mut digits = Vec::with_capacity(below as usize);
@@ -319,13 +329,32 @@ impl Zones {
             plan: zone.plan,
             digits,
         };
-        let Some(m) = view.table.lookup(&number) else {
+        let m = view.table.lookup(&number);
+        let eligible = m.as_ref().map_or(&[][..], |m| m.eligible());
+        if eligible.is_empty() {
+            // A name above routed prefixes exists, though it holds no
+            // records: NODATA, not NXDOMAIN, which would tell resolvers
+            // that nothing below it exists either (RFC 8020).
+            let mut below_it = false;
+            view.table.walk_longer(
+                &Prefix {
+                    plan: zone.plan,
+                    digits: number.digits,
+                },
+                &mut |_, set| {
+                    below_it = set.iter().next().is_some();
+                    !below_it
+                },
+            );
+            return Some(if below_it {
+                nodata(resp)
+            } else {
+                nxdomain(resp)
+            });
+        }
+        let Some(m) = m else {
             return Some(nxdomain(resp));
         };
-        let eligible = m.eligible();
-        if eligible.is_empty() {
-            return Some(nxdomain(resp));
-        }
         if qtype != RecordType::NAPTR && qtype != RecordType::ANY {
             return Some(nodata(resp));
         }
@@ -393,14 +422,31 @@ impl Shared {
             Ok(req) => {
                 let view = self.store.view().load();
                 let (resp, outcome) = self.zones.respond(&req, &view, self.store.plans())?;
-                let limit = udp.then(|| {
+                let limit = if udp {
                     usize::from(
                         req.edns
                             .as_ref()
                             .map_or(512, |e| e.max_payload().clamp(512, self.zones.max_udp)),
                     )
-                });
-                (self.zones.encode(&resp, limit)?, outcome)
+                } else {
+                    // TCP frames a message with a 16-bit length.
+                    usize::from(u16::MAX)
+                };
+                match self.zones.encode(&resp, Some(limit)) {
+                    Some(wire) => (wire, outcome),
+                    // Whatever could not be encoded, the client gets an
+                    // answer rather than a timeout.
+                    None => (
+                        Message::error_msg(
+                            req.metadata.id,
+                            req.metadata.op_code,
+                            ResponseCode::ServFail,
+                        )
+                        .to_vec()
+                        .ok()?,
+                        Outcome::ServFail,
+                    ),
+                }
             }
             Err(_) => {
                 // Answer FORMERR if at least the header reads; otherwise
@@ -474,10 +520,16 @@ async fn serve_tcp(mut s: tokio::net::TcpStream, shared: &Shared) -> std::io::Re
         let Some(resp) = shared.answer(&msg, false) else {
             return Ok(());
         };
+        let Ok(len) = u16::try_from(resp.len()) else {
+            return Ok(());
+        };
         let mut out = Vec::with_capacity(resp.len() + 2);
-        out.extend_from_slice(&(resp.len() as u16).to_be_bytes());
+        out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&resp);
-        s.write_all(&out).await?;
+        // A client that stops reading does not hold the connection.
+        tokio::time::timeout(TCP_IDLE, s.write_all(&out))
+            .await
+            .map_err(|_| std::io::ErrorKind::TimedOut)??;
     }
 }
 

@@ -76,10 +76,16 @@ fn error(code: StatusCode, json: bool, reason: &str) -> Response {
 pub async fn lookup(
     State(s): State<LookupState>,
     Path(number): Path<String>,
+    uri: axum::http::Uri,
     query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let start = Instant::now();
-    let (result, response) = answer(&s, &number, query);
+    // Asked for a dial string: even errors found before the query is read
+    // (busy, a malformed query) get the dial format's empty body.
+    let dial = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "format=dial"));
+    let (result, response) = answer(&s, &number, !dial, query);
     s.metrics.frontend_answered("http", result, start);
     response
 }
@@ -87,6 +93,7 @@ pub async fn lookup(
 fn answer(
     s: &LookupState,
     number: &str,
+    wants_json: bool,
     query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> (&'static str, Response) {
     let Ok(_permit) = s.in_flight.try_acquire() else {
@@ -94,7 +101,7 @@ fn answer(
             "busy",
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                true,
+                wants_json,
                 "too many lookups in flight",
             ),
         );
@@ -104,7 +111,7 @@ fn answer(
         Err(e) => {
             return (
                 "bad-request",
-                error(StatusCode::BAD_REQUEST, true, &e.body_text()),
+                error(StatusCode::BAD_REQUEST, wants_json, &e.body_text()),
             );
         }
     };

@@ -119,7 +119,16 @@ where
     loop {
         tokio::select! {
             r = tcp.accept() => {
-                let Ok((stream, _)) = r else { continue };
+                let stream = match r {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors fails at once, again and
+                        // again: wait instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
                 let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
                 let conn = serve(stream);
                 conns.spawn(async move {

@@ -149,8 +149,9 @@ pub fn parse(head: &str) -> Result<Request, String> {
 }
 
 /// The dialed number in a request URI: the user part of a sip:/sips: URI
-/// or a tel: URI's number, without parameters.
-pub fn dialed(uri: &str) -> Option<&str> {
+/// or a tel: URI's number, without parameters, percent-decoded (`%2B` is
+/// a `+`).
+pub fn dialed(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once(':')?;
     let user = match scheme.to_ascii_lowercase().as_str() {
         "sip" | "sips" => rest.split_once('@')?.0,
@@ -158,7 +159,27 @@ pub fn dialed(uri: &str) -> Option<&str> {
         _ => return None,
     };
     let user = user.split(';').next()?;
-    (!user.is_empty()).then_some(user)
+    let mut out = Vec::with_capacity(user.len());
+    let mut bytes = user.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok().filter(|u| !u.is_empty())
+}
+
+/// A next hop a SIP client can be redirected to: a sip:, sips: or tel:
+/// URI that fits in a Contact's angle brackets.
+fn redirectable(uri: &str) -> bool {
+    let scheme = uri.split(':').next().unwrap_or_default();
+    ["sip", "sips", "tel"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+        && !uri.contains(['<', '>'])
 }
 
 /// A response to `req`: Via, From, To (with a tag), Call-ID and CSeq
@@ -230,12 +251,17 @@ pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
             let Some(number) = dialed(&req.uri) else {
                 return r(400, "Bad Request - no number in the Request-URI", &[]);
             };
-            match crate::api::lookup(store, number) {
+            if number.bytes().all(|b| b.is_ascii_digit()) {
+                // A national or local form: well formed, but not a number
+                // Trunkline can route.
+                return r(404, "Not Found - not in E.164 form (+ and digits)", &[]);
+            }
+            match crate::api::lookup(store, &number) {
                 Ok(found) => {
                     let contacts: Vec<(String, String)> = found
                         .next_hops
                         .iter()
-                        .filter(|h| h.uri.contains(':'))
+                        .filter(|h| redirectable(&h.uri))
                         .take(10)
                         .enumerate()
                         .map(|(i, h)| {
@@ -248,6 +274,9 @@ pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
                             ("Contact".to_owned(), format!("<{}>;q={q}", h.uri))
                         })
                         .collect();
+                    if contacts.is_empty() {
+                        return r(404, "Not Found - no SIP next hop", &[]);
+                    }
                     r(302, "Moved Temporarily", &contacts)
                 }
                 Err(s) if s.code() == tonic::Code::NotFound => r(404, "Not Found", &[]),
@@ -285,7 +314,10 @@ impl Shared {
             }
             Err(why) => {
                 // A 400 needs the headers it copies; without them there is
-                // nobody to answer.
+                // nobody to answer. An ACK is never answered (RFC 3261 §17).
+                if head.starts_with("ACK ") {
+                    return None;
+                }
                 let mut partial = lenient(head)?;
                 let dest = partial.stamp_source(src);
                 let reason = format!("Bad Request - {}", why.replace(['\r', '\n'], " "));
@@ -347,8 +379,13 @@ pub async fn start(
         },
         stop,
         move |datagram, from| {
-            let text = std::str::from_utf8(datagram).ok()?;
-            let (text, dest) = udp_shared.handle(text, from)?;
+            // Only the head must be text; a body (SDP, ISUP) may be binary.
+            let end = datagram
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or(datagram.len());
+            let head = std::str::from_utf8(&datagram[..end]).ok()?;
+            let (text, dest) = udp_shared.handle(head, from)?;
             Some((text.into_bytes(), dest))
         },
         move |stream| {
@@ -362,49 +399,63 @@ pub async fn start(
 }
 
 /// Messages framed by Content-Length, until the client closes or idles.
+/// Each message must arrive whole within `TCP_IDLE` and within
+/// `MAX_MESSAGE` bytes, and each answer be taken within `TCP_IDLE`, so a
+/// slow or silent client cannot hold a connection slot for long.
 async fn serve_tcp(stream: tokio::net::TcpStream, shared: &Shared) -> std::io::Result<()> {
     let peer = stream.peer_addr()?;
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(TCP_IDLE, read.read_line(&mut line))
-                .await
-                .map_err(|_| std::io::ErrorKind::TimedOut)??;
-            if n == 0 {
-                return Ok(());
-            }
-            if head.len() + line.len() > MAX_MESSAGE {
-                return Ok(());
-            }
-            // Keep-alive CRLFs between messages (RFC 5626) are skipped.
-            if head.is_empty() && line.trim().is_empty() {
-                continue;
-            }
-            let end = line == "\r\n" || line == "\n";
-            head.push_str(&line);
-            if end {
-                break;
-            }
-        }
-        let length = head
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| full_name(n.trim()).eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-            .unwrap_or(0);
-        if length > MAX_MESSAGE {
+        let Some(head) = tokio::time::timeout(TCP_IDLE, read_message(&mut read))
+            .await
+            .map_err(|_| std::io::ErrorKind::TimedOut)??
+        else {
             return Ok(());
-        }
-        let mut body = vec![0u8; length];
-        read.read_exact(&mut body).await?;
+        };
         // Over TCP the answer goes back on the connection (RFC 3261 §18.2.2).
         if let Some((resp, _)) = shared.handle(&head, peer) {
-            write.write_all(resp.as_bytes()).await?;
+            tokio::time::timeout(TCP_IDLE, write.write_all(resp.as_bytes()))
+                .await
+                .map_err(|_| std::io::ErrorKind::TimedOut)??;
         }
     }
+}
+
+/// One message's head (its body read and dropped); `None` when the client
+/// closed, or sent more than `MAX_MESSAGE`.
+async fn read_message<R: AsyncBufReadExt + Unpin>(read: &mut R) -> std::io::Result<Option<String>> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        // Never more than what is left of the limit, even without a newline.
+        let left = (MAX_MESSAGE + 1).saturating_sub(head.len()) as u64;
+        let n = (&mut *read).take(left).read_line(&mut line).await?;
+        if n == 0 || head.len() + line.len() > MAX_MESSAGE {
+            return Ok(None);
+        }
+        // Keep-alive CRLFs between messages (RFC 5626) are skipped.
+        if head.is_empty() && line.trim().is_empty() {
+            continue;
+        }
+        let end = line == "\r\n" || line == "\n";
+        head.push_str(&line);
+        if end {
+            break;
+        }
+    }
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| full_name(n.trim()).eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if head.len() + length > MAX_MESSAGE {
+        return Ok(None);
+    }
+    let mut body = vec![0u8; length];
+    read.read_exact(&mut body).await?;
+    Ok(Some(head))
 }
 
 #[cfg(test)]

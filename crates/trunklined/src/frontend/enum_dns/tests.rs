@@ -192,6 +192,19 @@ fn misses_refusals_and_errors() {
             ResponseCode::NoError,
             Outcome::NoData,
         ),
+        // Above +1555123: the name exists (routes are below it), so
+        // NODATA, never NXDOMAIN (RFC 8020).
+        (
+            query("5.5.1.e164.arpa.", RecordType::NAPTR),
+            ResponseCode::NoError,
+            Outcome::NoData,
+        ),
+        // A wildcard label is no digit.
+        (
+            query("*.e164.arpa.", RecordType::NAPTR),
+            ResponseCode::NXDomain,
+            Outcome::NxDomain,
+        ),
         (
             query("example.com.", RecordType::NAPTR),
             ResponseCode::Refused,
@@ -317,4 +330,11 @@ proptest::proptest! {
         }
         answer_shape(&bytes);
     }
+}
+
+#[test]
+fn a_rule_too_long_for_a_character_string_is_left_out() {
+    let long = format!("sip:{}@x.example", "a".repeat(250));
+    assert_eq!(regexp(&long), None);
+    assert!(regexp("sip:+1@x.example").is_some());
 }

@@ -50,17 +50,22 @@ fn malformed_requests_say_why() {
 
 #[test]
 fn the_number_comes_from_the_request_uri() {
+    let d = |uri| dialed(uri);
     assert_eq!(
-        dialed("sip:+15551234567@x.example;user=phone"),
+        d("sip:+15551234567@x.example;user=phone").as_deref(),
         Some("+15551234567")
     );
-    assert_eq!(dialed("sips:+4930@x"), Some("+4930"));
+    assert_eq!(d("sips:+4930@x").as_deref(), Some("+4930"));
     assert_eq!(
-        dialed("tel:+15551234567;phone-context=x"),
+        d("tel:+15551234567;phone-context=x").as_deref(),
         Some("+15551234567")
     );
-    assert_eq!(dialed("sip:x.example"), None);
-    assert_eq!(dialed("http://x"), None);
+    assert_eq!(d("sip:%2B4930@x").as_deref(), Some("+4930"));
+    assert_eq!(d("sip:%2@x"), None);
+    assert_eq!(d("sip:x.example"), None);
+    assert_eq!(d("http://x"), None);
+    assert!(redirectable("sip:+1@pbx") && redirectable("TEL:+1"));
+    assert!(!redirectable("iax2:guest@pbx/1") && !redirectable("sip:a>b@c"));
 }
 
 #[test]
