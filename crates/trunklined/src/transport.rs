@@ -38,6 +38,10 @@ pub const MAX_SNAPSHOT: usize = 8 << 30;
 /// link needs.
 /// Time for a link to connect, handshake included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a batch may wait for the stream to take it before the link
+/// counts as stalled; a healthy stream takes one in milliseconds, a bulk
+/// load's largest in well under a second.
+const STALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(addr.to_owned())?
@@ -238,8 +242,16 @@ async fn stream(
                     messages,
                     from_addr: me.1.clone(),
                 };
-                if tx.send(batch).await.is_err() {
-                    return Some(());
+                // A stream whose connection is alive but takes nothing (its
+                // flow-control window never reopens) would hold every later
+                // message silently: give up on it and reconnect.
+                match tokio::time::timeout(STALL_TIMEOUT, tx.send(batch)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Some(()),
+                    Err(_) => {
+                        tracing::info!(to, "raft stream stalled for {STALL_TIMEOUT:?}; reconnecting");
+                        return Some(());
+                    }
                 }
             }
         }

@@ -622,7 +622,7 @@ impl Cluster {
                     .nodes
                     .iter()
                     .filter(|n| n.is_up())
-                    .map(|n| n.log_tail(40))
+                    .map(|n| n.log_tail(120))
                     .collect();
                 panic!("nodes did not converge: {applied:?}\n{}", logs.join("\n"));
             }
