@@ -329,9 +329,11 @@ impl Zones {
             plan: zone.plan,
             digits,
         };
-        let m = view.table.lookup(&number);
-        let eligible = m.as_ref().map_or(&[][..], |m| m.eligible());
-        if eligible.is_empty() {
+        let Some(m) = view
+            .table
+            .lookup(&number)
+            .filter(|m| !m.eligible().is_empty())
+        else {
             // A name above routed prefixes exists, though it holds no
             // records: NODATA, not NXDOMAIN, which would tell resolvers
             // that nothing below it exists either (RFC 8020).
@@ -351,10 +353,8 @@ impl Zones {
             } else {
                 nxdomain(resp)
             });
-        }
-        let Some(m) = m else {
-            return Some(nxdomain(resp));
         };
+        let eligible = m.eligible();
         if qtype != RecordType::NAPTR && qtype != RecordType::ANY {
             return Some(nodata(resp));
         }

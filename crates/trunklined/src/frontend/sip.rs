@@ -298,10 +298,10 @@ struct Shared {
 }
 
 impl Shared {
-    /// Parses and answers one message; counts it.
-    fn handle(&self, msg: &str, src: SocketAddr) -> Option<(String, SocketAddr)> {
+    /// Parses and answers one message, given its head (both transports
+    /// read up to the blank line); counts it.
+    fn handle(&self, head: &str, src: SocketAddr) -> Option<(String, SocketAddr)> {
         let start = Instant::now();
-        let head = msg.split("\r\n\r\n").next().unwrap_or(msg);
         if head.starts_with("SIP/2.0 ") {
             // A response: nothing to answer.
             return None;
