@@ -93,6 +93,7 @@ fn build_table(ds: &Dataset) -> RouteTable {
                 med: 0,
                 communities: vec![],
                 validation: Validation::NotFound,
+                local_from: None,
             })
         })
         .collect();

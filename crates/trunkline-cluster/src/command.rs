@@ -14,7 +14,14 @@ use trunkline_core::{
 
 use crate::codec::{DecodeError, Reader, Writer};
 
-const BATCH_VERSION: u8 = 1;
+/// Version 2 added `Attrs::local_from` and the attributes of refused
+/// routes; entries of version 1 (older logs) still decode.
+const BATCH_VERSION: u8 = 2;
+const BATCH_VERSION_1: u8 = 1;
+
+/// A route a peer sent that was not accepted: why, and what was sent
+/// (absent in entries written before version 2).
+pub type Refused = (Prefix, String, Option<Arc<Attrs>>);
 
 /// A change to the replicated state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +70,7 @@ pub enum Command {
         epoch: u64,
         announce: Vec<(Prefix, Arc<Attrs>)>,
         withdraw: Vec<Prefix>,
-        rejected: Vec<(Prefix, String)>,
+        rejected: Vec<Refused>,
     },
     /// The peer finished sending `plan`: its routes still stale there go.
     EndOfRib {
@@ -120,6 +127,11 @@ impl<'a> Tables<'a> {
         })
     }
 
+    /// The index of attributes already in the table.
+    pub(crate) fn attrs_index(&self, a: &Arc<Attrs>) -> u64 {
+        self.attrs[&Arc::as_ptr(a)]
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         w.varint(self.plan_names.len() as u64);
         for n in &self.plan_names {
@@ -140,10 +152,13 @@ pub(crate) struct ReadTables {
 }
 
 impl ReadTables {
+    /// `with_local_from`: the attributes carry `local_from` (batch
+    /// version 2, snapshot version 4 and later).
     pub(crate) fn read(
         r: &mut Reader<'_>,
         plans: &Plans,
         interner: &mut AttrsInterner,
+        with_local_from: bool,
     ) -> Result<ReadTables, DecodeError> {
         let n = r.len(1)?;
         let mut ids = Vec::with_capacity(n);
@@ -158,7 +173,7 @@ impl ReadTables {
         let n = r.len(4)?;
         let mut attrs = Vec::with_capacity(n);
         for _ in 0..n {
-            attrs.push(interner.intern(read_attrs(r)?));
+            attrs.push(interner.intern(read_attrs(r, with_local_from)?));
         }
         Ok(ReadTables { plans: ids, attrs })
     }
@@ -187,6 +202,19 @@ impl ReadTables {
             .get(r.varint()? as usize)
             .cloned()
             .ok_or(DecodeError::Invalid("attrs index out of range".into()))
+    }
+
+    /// Attributes that may be absent: 0, or an index plus one.
+    pub(crate) fn opt_attrs(&self, r: &mut Reader<'_>) -> Result<Option<Arc<Attrs>>, DecodeError> {
+        match r.varint()? {
+            0 => Ok(None),
+            i => self
+                .attrs
+                .get(i as usize - 1)
+                .cloned()
+                .map(Some)
+                .ok_or(DecodeError::Invalid("attrs index out of range".into())),
+        }
     }
 }
 
@@ -253,9 +281,10 @@ fn write_attrs(w: &mut Writer, a: &Attrs) {
         Validation::Valid => 1,
         Validation::Invalid => 2,
     });
+    w.varint(a.local_from.map_or(0, |n| u64::from(n) + 1));
 }
 
-fn read_attrs(r: &mut Reader<'_>) -> Result<Attrs, DecodeError> {
+fn read_attrs(r: &mut Reader<'_>, with_local_from: bool) -> Result<Attrs, DecodeError> {
     let source = read_source(r)?;
     let n = r.len(3)?;
     let mut next_hops = Vec::with_capacity(n);
@@ -284,6 +313,18 @@ fn read_attrs(r: &mut Reader<'_>) -> Result<Attrs, DecodeError> {
             });
         }
     };
+    let local_from = match with_local_from {
+        false => None,
+        true => match r.varint()? {
+            0 => None,
+            n => Some(
+                u8::try_from(n - 1)
+                    .ok()
+                    .filter(|&n| usize::from(n) <= trunkline_core::plan::MAX_DIGITS)
+                    .ok_or(DecodeError::Invalid("local_from out of range".into()))?,
+            ),
+        },
+    };
     Ok(Attrs {
         source,
         next_hops,
@@ -292,6 +333,7 @@ fn read_attrs(r: &mut Reader<'_>) -> Result<Attrs, DecodeError> {
         med,
         communities,
         validation,
+        local_from,
     })
 }
 
@@ -374,10 +416,11 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                     write_prefix(&mut body, i, px);
                 }
                 body.varint(rejected.len() as u64);
-                for (px, why) in rejected {
+                for (px, why, attrs) in rejected {
                     let i = tables.plan(plans, px.plan);
                     write_prefix(&mut body, i, px);
                     body.str(why);
+                    body.varint(attrs.as_ref().map_or(0, |a| tables.attrs(a) + 1));
                 }
             }
             Command::EndOfRib { peer, epoch, plan } => {
@@ -435,10 +478,11 @@ pub fn decode_batch(
 ) -> Result<Vec<Proposal>, DecodeError> {
     let mut r = Reader::new(data);
     let v = r.u8()?;
-    if v != BATCH_VERSION {
+    if v != BATCH_VERSION && v != BATCH_VERSION_1 {
         return Err(DecodeError::Version(v.into()));
     }
-    let t = ReadTables::read(&mut r, plans, interner)?;
+    let v2 = v == BATCH_VERSION;
+    let t = ReadTables::read(&mut r, plans, interner, v2)?;
     let n = r.len(4)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -494,7 +538,9 @@ pub fn decode_batch(
                 let mut rejected = Vec::with_capacity(k);
                 for _ in 0..k {
                     let px = t.prefix(&mut r, plans)?;
-                    rejected.push((px, r.str()?.to_owned()));
+                    let why = r.str()?.to_owned();
+                    let attrs = if v2 { t.opt_attrs(&mut r)? } else { None };
+                    rejected.push((px, why, attrs));
                 }
                 Command::PeerRoutes {
                     peer,

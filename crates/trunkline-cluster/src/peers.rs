@@ -9,8 +9,9 @@
 //! left it behind) therefore cannot change the table on its behalf.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use trunkline_core::Prefix;
+use trunkline_core::{Attrs, Prefix};
 
 use crate::codec::{DecodeError, Reader, Writer};
 
@@ -38,12 +39,20 @@ pub struct SessionMark {
     pub up: bool,
 }
 
+/// A route a peer sent that was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub why: String,
+    /// What the peer sent (next hops, path, ...), where the log recorded it.
+    pub attrs: Option<Arc<Attrs>>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peers {
     pub configs: BTreeMap<String, PeerEntry>,
     pub sessions: BTreeMap<String, SessionMark>,
     /// Per peer: prefix → why its route was not accepted.
-    pub rejected: BTreeMap<String, BTreeMap<Prefix, String>>,
+    pub rejected: BTreeMap<String, BTreeMap<Prefix, Rejection>>,
 }
 
 impl Peers {
@@ -52,15 +61,29 @@ impl Peers {
         self.sessions.get(peer).filter(|s| s.up).map(|s| s.epoch)
     }
 
-    pub(crate) fn reject(&mut self, peer: &str, prefix: Prefix, why: String) {
+    pub(crate) fn reject(&mut self, peer: &str, prefix: Prefix, rejection: Rejection) {
         let list = self.rejected.entry(peer.to_owned()).or_default();
-        list.insert(prefix, why);
+        list.insert(prefix, rejection);
         while list.len() > REJECTED_PER_PEER {
             list.pop_first();
         }
     }
 
-    pub(crate) fn write(&self, w: &mut Writer, mut prefix: impl FnMut(&mut Writer, &Prefix)) {
+    /// Every attribute set a refused route holds, for the encoder's tables.
+    pub(crate) fn rejected_attrs(&self) -> impl Iterator<Item = &Arc<Attrs>> {
+        self.rejected
+            .values()
+            .flat_map(|l| l.values())
+            .filter_map(|r| r.attrs.as_ref())
+    }
+
+    /// `attrs` gives an attribute set's table index.
+    pub(crate) fn write(
+        &self,
+        w: &mut Writer,
+        mut prefix: impl FnMut(&mut Writer, &Prefix),
+        mut attrs: impl FnMut(&Arc<Attrs>) -> u64,
+    ) {
         w.varint(self.configs.len() as u64);
         for (name, e) in &self.configs {
             w.str(name);
@@ -79,16 +102,22 @@ impl Peers {
         for (name, list) in &self.rejected {
             w.str(name);
             w.varint(list.len() as u64);
-            for (px, why) in list {
+            for (px, r) in list {
                 prefix(w, px);
-                w.str(why);
+                w.str(&r.why);
+                w.varint(r.attrs.as_ref().map_or(0, |a| attrs(a) + 1));
             }
         }
     }
 
+    /// `attrs` reads an optional attribute index; `None` for snapshots
+    /// written before refused routes kept their attributes.
     pub(crate) fn read(
         r: &mut Reader<'_>,
         mut prefix: impl FnMut(&mut Reader<'_>) -> Result<Prefix, DecodeError>,
+        mut attrs: Option<
+            &mut dyn FnMut(&mut Reader<'_>) -> Result<Option<Arc<Attrs>>, DecodeError>,
+        >,
     ) -> Result<Peers, DecodeError> {
         let mut p = Peers::default();
         for _ in 0..r.len(3)? {
@@ -115,7 +144,12 @@ impl Peers {
             let mut list = BTreeMap::new();
             for _ in 0..r.len(3)? {
                 let px = prefix(r)?;
-                list.insert(px, r.str()?.to_owned());
+                let why = r.str()?.to_owned();
+                let attrs = match attrs.as_mut() {
+                    Some(f) => f(r)?,
+                    None => None,
+                };
+                list.insert(px, Rejection { why, attrs });
             }
             p.rejected.insert(name, list);
         }

@@ -10,12 +10,15 @@ use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
-use crate::peers::{PeerEntry, Peers, SessionMark};
+use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
 
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP3";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP4";
+/// Snapshots from before removed members, `local_from` and the attributes
+/// of refused routes were kept still restore.
+const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"TRKSNAP3";
 /// Snapshots from before peering (no peers section) still restore.
 const SNAPSHOT_MAGIC_V2: &[u8; 8] = b"TRKSNAP2";
 
@@ -86,6 +89,9 @@ pub struct StateMachine {
     applied_term: u64,
     /// Addresses of members added at run time, from their conf changes.
     members: BTreeMap<u64, String>,
+    /// Nodes removed from the cluster, with the log index that removed
+    /// them. A removed id never comes back (its disk may hold an old log).
+    removed: BTreeMap<u64, u64>,
     peers: Arc<Peers>,
     /// Prefixes whose routes changed since [`StateMachine::take_changes`].
     changed: Vec<Prefix>,
@@ -112,6 +118,7 @@ impl StateMachine {
             applied_index: 0,
             applied_term: 0,
             members: BTreeMap::new(),
+            removed: BTreeMap::new(),
             peers: Arc::default(),
             changed: Vec::new(),
             resync: false,
@@ -167,6 +174,11 @@ impl StateMachine {
         &self.members
     }
 
+    /// Nodes removed from the cluster, and the log index of each removal.
+    pub fn removed(&self) -> &BTreeMap<u64, u64> {
+        &self.removed
+    }
+
     /// Records a membership change. The entry's context carries the
     /// address book (`id addr` per line) the leader knew, new node
     /// included, so a node that joins learns every member's address.
@@ -189,6 +201,9 @@ impl StateMachine {
         for c in &cc.changes {
             if c.get_change_type() == ConfChangeType::RemoveNode {
                 self.members.remove(&c.node_id);
+                self.removed.insert(c.node_id, index);
+            } else {
+                self.removed.remove(&c.node_id);
             }
         }
         self.skip(index, term);
@@ -349,9 +364,9 @@ impl StateMachine {
                 for px in withdraw {
                     changed += u64::from(self.remove_peer_route(&px, &peer));
                 }
-                for (px, why) in rejected {
+                for (px, why, attrs) in rejected {
                     changed += u64::from(self.remove_peer_route(&px, &peer));
-                    Arc::make_mut(&mut self.peers).reject(&peer, px, why);
+                    Arc::make_mut(&mut self.peers).reject(&peer, px, Rejection { why, attrs });
                 }
                 changed
             }
@@ -461,6 +476,9 @@ impl StateMachine {
                 tables.plan(&self.plans, px.plan);
             }
         }
+        for a in self.peers.rejected_attrs() {
+            tables.attrs(a);
+        }
         let mut w = Writer::default();
         w.buf.extend_from_slice(SNAPSHOT_MAGIC);
         w.varint(self.applied_index);
@@ -469,6 +487,11 @@ impl StateMachine {
         for (id, addr) in &self.members {
             w.varint(*id);
             w.str(addr);
+        }
+        w.varint(self.removed.len() as u64);
+        for (id, index) in &self.removed {
+            w.varint(*id);
+            w.varint(*index);
         }
         w.varint(self.dedupe.order.len() as u64);
         for id in &self.dedupe.order {
@@ -479,9 +502,11 @@ impl StateMachine {
         }
         tables.write(&mut w);
         let mut peers = Writer::default();
-        self.peers.write(&mut peers, |w, px| {
-            write_prefix(w, tables.plan_index(px.plan), px);
-        });
+        self.peers.write(
+            &mut peers,
+            |w, px| write_prefix(w, tables.plan_index(px.plan), px),
+            |a| tables.attrs_index(a),
+        );
         w.buf.extend_from_slice(&peers.buf);
         w.varint(self.table.route_count() as u64);
         self.table.walk_all(&mut |px, set| {
@@ -501,7 +526,7 @@ impl StateMachine {
     pub fn restore(&mut self, data: &[u8]) -> Result<(), DecodeError> {
         let mut r = Reader::new(data);
         let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
-        if magic != SNAPSHOT_MAGIC && magic != SNAPSHOT_MAGIC_V2 {
+        if magic != SNAPSHOT_MAGIC && magic != SNAPSHOT_MAGIC_V3 && magic != SNAPSHOT_MAGIC_V2 {
             return Err(DecodeError::Invalid("not a trunkline snapshot".into()));
         }
         for _ in 0..8 {
@@ -514,17 +539,30 @@ impl StateMachine {
             let id = r.varint()?;
             members.insert(id, r.str()?.to_owned());
         }
+        let v4 = magic == SNAPSHOT_MAGIC;
+        let mut removed = BTreeMap::new();
+        if v4 {
+            for _ in 0..r.len(2)? {
+                let id = r.varint()?;
+                removed.insert(id, r.varint()?);
+            }
+        }
         let mut dedupe = Dedupe::default();
         for _ in 0..r.len(3)? {
             let id = r.str()?.to_owned();
             dedupe.insert(id, r.varint()?, r.varint()?);
         }
         let mut interner = AttrsInterner::default();
-        let t = ReadTables::read(&mut r, &self.plans, &mut interner)?;
-        let peers = if magic == SNAPSHOT_MAGIC {
-            Peers::read(&mut r, |r| t.prefix(r, &self.plans))?
-        } else {
+        let t = ReadTables::read(&mut r, &self.plans, &mut interner, v4)?;
+        let peers = if magic == SNAPSHOT_MAGIC_V2 {
             Peers::default()
+        } else {
+            let mut attrs = |r: &mut Reader<'_>| t.opt_attrs(r);
+            Peers::read(
+                &mut r,
+                |r| t.prefix(r, &self.plans),
+                v4.then_some(&mut attrs as &mut dyn FnMut(&mut Reader<'_>) -> _),
+            )?
         };
         let mut table = RouteTable::new();
         for _ in 0..r.len(4)? {
@@ -546,6 +584,7 @@ impl StateMachine {
         self.interner = interner;
         self.dedupe = dedupe;
         self.members = members;
+        self.removed = removed;
         self.peers = Arc::new(peers);
         self.changed.clear();
         self.resync = true;

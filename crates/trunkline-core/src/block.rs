@@ -39,6 +39,26 @@ impl Block {
             Block::Range(r) => r.prefixes(),
         }
     }
+
+    /// How many leading digits of a dialed number `{local}` leaves out for
+    /// routes of this block, where that is not simply the matched prefix's
+    /// length: a range split into several prefixes keeps the digits after
+    /// its fixed part (the digits its first and last numbers share), so
+    /// `+15551230567` and `+15551234567` of `+15551230000..+15551234999`
+    /// give `0567` and `4567`, not `567` for both.
+    pub fn local_from(&self) -> Option<usize> {
+        let Block::Range(r) = self else { return None };
+        let shared =
+            r.lo.as_slice()
+                .iter()
+                .zip(r.hi.as_slice())
+                .take_while(|(a, b)| a == b)
+                .count();
+        match r.prefixes().as_slice() {
+            [p] if p.digits.len() == shared => None,
+            _ => Some(shared),
+        }
+    }
 }
 
 fn to_u128(d: &Digits) -> u128 {

@@ -175,6 +175,19 @@ pub struct Attrs {
     pub med: u32,
     pub communities: Vec<LargeCommunity>,
     pub validation: Validation,
+    /// Leading digits of the dialed number that `{local}` leaves out, when
+    /// not the matched prefix's length: the fixed part of the range the
+    /// origin announced (see [`crate::Block::local_from`]).
+    pub local_from: Option<u8>,
+}
+
+impl Attrs {
+    /// The digits of `number` that `{local}` stands for, on a route whose
+    /// prefix has `prefix_len` digits.
+    pub fn local_part<'a>(&self, digits: &'a str, prefix_len: usize) -> &'a str {
+        let from = self.local_from.map_or(prefix_len, usize::from);
+        digits.get(from.min(digits.len())..).unwrap_or("")
+    }
 }
 
 /// One candidate route for a prefix.

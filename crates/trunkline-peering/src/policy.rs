@@ -88,6 +88,9 @@ pub struct Announced {
     pub path: Vec<Itad>,
     pub med: u32,
     pub communities: Vec<LargeCommunity>,
+    /// Leading digits `{local}` leaves out, when not the prefix's length
+    /// (the origin announced a range; see `Attrs::local_from`).
+    pub local_from: Option<u8>,
 }
 
 /// Why a received route was not accepted, for `routes --received`.
@@ -109,6 +112,8 @@ pub enum Rejected {
     Filtered,
     MaxPrefixes(usize),
     NoNextHops,
+    /// `local_from` is longer than the prefix it belongs to.
+    LocalFrom(u8),
 }
 
 impl std::fmt::Display for Rejected {
@@ -133,6 +138,10 @@ impl std::fmt::Display for Rejected {
             Rejected::Filtered => write!(f, "rejected by the import filter"),
             Rejected::MaxPrefixes(n) => write!(f, "over the limit of {n} prefixes"),
             Rejected::NoNextHops => write!(f, "no next hops"),
+            Rejected::LocalFrom(n) => write!(
+                f,
+                "local_from {n} is longer than the prefix ({{local}} would cut into it)"
+            ),
         }
     }
 }
@@ -163,6 +172,11 @@ pub fn within(p: &Prefix, block: &Prefix) -> bool {
 pub fn import(peer: &PeerPolicy, me: Itad, r: &Announced) -> Result<Attrs, Rejected> {
     if r.next_hops.is_empty() {
         return Err(Rejected::NoNextHops);
+    }
+    if let Some(n) = r.local_from
+        && usize::from(n) > r.prefix.digits.len()
+    {
+        return Err(Rejected::LocalFrom(n));
     }
     if r.path.is_empty() {
         return Err(Rejected::EmptyPath);
@@ -222,7 +236,26 @@ pub fn import(peer: &PeerPolicy, me: Itad, r: &Announced) -> Result<Attrs, Rejec
         med: r.med,
         communities,
         validation: Validation::NotFound,
+        local_from: r.local_from,
     })
+}
+
+/// A received route's attributes exactly as the peer sent them (no
+/// filter applied), to show what was refused.
+pub fn as_received(peer: &PeerPolicy, r: &Announced) -> Attrs {
+    Attrs {
+        source: Source::Peer {
+            itad: peer.itad,
+            name: peer.name.clone(),
+        },
+        next_hops: r.next_hops.clone(),
+        path: r.path.clone(),
+        local_pref: peer.local_pref,
+        med: r.med,
+        communities: r.communities.clone(),
+        validation: Validation::NotFound,
+        local_from: r.local_from,
+    }
 }
 
 /// What to send `peer` for a prefix whose best route is `best` (`None`:
@@ -278,6 +311,7 @@ pub fn export(
         path,
         med,
         communities,
+        local_from: a.local_from,
     })
 }
 

@@ -413,7 +413,11 @@ impl Config {
                     r.med,
                     &r.communities,
                 )
-                .map_err(|(f, e)| invalid(field(f), e))?,
+                .map_err(|(f, e)| invalid(field(f), e))
+                .map(|a| Attrs {
+                    local_from: block.local_from().and_then(|n| u8::try_from(n).ok()),
+                    ..a
+                })?,
             );
             routes.extend(block.prefixes().into_iter().map(|p| (p, attrs.clone())));
         }
@@ -522,6 +526,7 @@ pub fn local_attrs<'a>(
         med,
         communities,
         validation: Validation::NotFound,
+        local_from: None,
     })
 }
 

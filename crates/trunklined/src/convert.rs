@@ -49,6 +49,10 @@ pub fn announce_routes(
             &communities,
         )
         .map_err(|(f, e)| invalid(format_args!("routes[{i}].{f}"), e))?;
+        let attrs = Attrs {
+            local_from: block.local_from().and_then(|n| u8::try_from(n).ok()),
+            ..attrs
+        };
         let attrs = shared
             .entry(attrs.clone())
             .or_insert_with(|| Arc::new(attrs))
@@ -134,6 +138,7 @@ pub fn route(plans: &Plans, prefix: &Prefix, r: &Route) -> pb::Route {
         .into(),
         installed_at: r.installed_at,
         stale: r.stale,
+        local_from: a.local_from.map(u32::from),
     }
 }
 
@@ -162,10 +167,10 @@ pub fn resolved_hops(
     } else {
         digits.clone()
     };
-    let local = &digits[matched_len.min(digits.len())..];
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (i, r) in routes.iter().enumerate() {
+        let local = r.attrs.local_part(&digits, matched_len);
         for h in &r.attrs.next_hops {
             let uri = h.expand(&e164, &digits, local);
             if seen.insert(uri.clone()) {

@@ -363,14 +363,27 @@ impl Neighbors for NeighborsApi {
                         ok
                     });
                     if ok && rib == pb::NeighborRib::Received {
-                        for (px, why) in &rejected {
-                            let r = pb::NeighborRoute {
-                                route: Some(pb::Route {
+                        for (px, rej) in &rejected {
+                            // What the peer sent, where the log kept it.
+                            let route = match &rej.attrs {
+                                Some(attrs) => convert::route(
+                                    &plans,
+                                    px,
+                                    &Route {
+                                        attrs: attrs.clone(),
+                                        installed_at: 0,
+                                        stale: false,
+                                    },
+                                ),
+                                None => pb::Route {
                                     prefix: plans.prefix_str(px),
                                     source: name.clone(),
                                     ..Default::default()
-                                }),
-                                rejected: why.clone(),
+                                },
+                            };
+                            let r = pb::NeighborRoute {
+                                route: Some(route),
+                                rejected: rej.why.clone(),
                             };
                             if !emit(&mut batch, r) {
                                 return;

@@ -13,6 +13,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
         med: 0,
         communities: vec![LargeCommunity(4200000001, 1, 2)],
         validation: Validation::NotFound,
+        local_from: None,
     });
     let peer = Arc::new(Attrs {
         source: Source::Peer {
@@ -21,6 +22,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
         },
         path: vec![4200000002, 4200000003],
         validation: Validation::Invalid,
+        local_from: None,
         ..(*trunk).clone()
     });
     let p = |s: &str| plans.parse_prefix(s).unwrap();
@@ -51,6 +53,17 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
                 routes: vec![(p("+49"), peer.clone())],
             },
         },
+        Proposal {
+            origin: Origin { node: 1, token: 10 },
+            request_id: String::new(),
+            command: Command::Announce(vec![(
+                p("+15551230"),
+                Arc::new(Attrs {
+                    local_from: Some(7),
+                    ..(*trunk).clone()
+                }),
+            )]),
+        },
     ]
     .into_iter()
     .chain(
@@ -68,9 +81,12 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
             Command::PeerRoutes {
                 peer: "club".into(),
                 epoch: 12,
-                announce: vec![(p("npstn:56"), peer)],
+                announce: vec![(p("npstn:56"), peer.clone())],
                 withdraw: vec![p("npstn:57")],
-                rejected: vec![(p("+1"), "not allowed".into())],
+                rejected: vec![
+                    (p("+1"), "not allowed".into(), Some(peer.clone())),
+                    (p("+2"), "unreadable".into(), None),
+                ],
             },
             Command::EndOfRib {
                 peer: "club".into(),
@@ -111,7 +127,38 @@ fn batches_round_trip_and_share_attrs() {
     let mut interner = AttrsInterner::default();
     let back = decode_batch(&data, &plans, &mut interner).unwrap();
     assert_eq!(back, batch);
-    assert_eq!(interner.len(), 2);
+    assert_eq!(interner.len(), 3);
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// An entry written by version 1 of the encoding (before `local_from` and
+/// the attributes of refused routes) still decodes: old logs replay.
+#[test]
+fn version_1_entries_still_decode() {
+    let plans = plans();
+    let data = unhex(include_str!("../../tests/fixtures/batch_v1.hex"));
+    let back = decode_batch(&data, &plans, &mut AttrsInterner::default()).unwrap();
+    let Command::PeerRoutes { rejected, .. } = &back[5].command else {
+        panic!("not the fixture's PeerRoutes: {:?}", back[5].command);
+    };
+    assert_eq!(
+        rejected,
+        &[(p_of(&plans, "+1"), "not allowed".into(), None)]
+    );
+    let Command::Announce(routes) = &back[0].command else {
+        panic!("not an announce");
+    };
+    assert!(routes.iter().all(|(_, a)| a.local_from.is_none()));
+}
+
+fn p_of(plans: &Plans, s: &str) -> Prefix {
+    plans.parse_prefix(s).unwrap()
 }
 
 #[test]

@@ -115,6 +115,7 @@ pub(super) fn announce(prefix: &str) -> Vec<Proposal> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        local_from: None,
     });
     vec![Proposal {
         origin: crate::command::Origin { node: 0, token: 0 },

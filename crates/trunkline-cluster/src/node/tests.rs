@@ -22,6 +22,7 @@ fn attrs(uri: &str) -> Arc<Attrs> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        local_from: None,
     })
 }
 

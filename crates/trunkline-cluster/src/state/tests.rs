@@ -66,6 +66,7 @@ fn attrs(peer: &str) -> Arc<Attrs> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        local_from: None,
     })
 }
 
@@ -201,10 +202,12 @@ fn rejections_are_remembered_and_replace_accepted_routes() {
         epoch: e,
         announce: vec![],
         withdraw: vec![],
-        rejected: vec![(p("+44"), "filtered".into())],
+        rejected: vec![(p("+44"), "filtered".into(), Some(attrs("bob")))],
     });
     assert!(sm.routes("bob").is_empty());
-    assert_eq!(sm.sm.peers().rejected["bob"][&p("+44")], "filtered");
+    let r = &sm.sm.peers().rejected["bob"][&p("+44")];
+    assert_eq!(r.why, "filtered");
+    assert_eq!(r.attrs.as_deref(), Some(&*attrs("bob")));
 }
 
 #[test]
@@ -231,7 +234,7 @@ fn peers_survive_a_snapshot_and_changes_are_reported() {
         epoch: e,
         announce: vec![],
         withdraw: vec![],
-        rejected: vec![(p("+1555"), "not allowed".into())],
+        rejected: vec![(p("+1555"), "not allowed".into(), Some(attrs("bob")))],
     });
     let changes = sm.sm.take_changes();
     assert_eq!(changes.prefixes, [p("+44")]);
@@ -243,4 +246,61 @@ fn peers_survive_a_snapshot_and_changes_are_reported() {
     assert_eq!(other.peers(), sm.sm.peers());
     assert_eq!(other.snapshot(), data);
     assert!(other.take_changes().resync);
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A snapshot written before version 4 (no removed members, refused
+/// routes without attributes) still restores.
+#[test]
+fn version_3_snapshots_still_restore() {
+    let data = unhex(include_str!("../../tests/fixtures/snapshot_v3.hex"));
+    let mut sm = StateMachine::new(Plans::default());
+    sm.restore(&data).unwrap();
+    assert!(sm.removed().is_empty());
+    let source = Source::Peer {
+        itad: 7,
+        name: "bob".into(),
+    };
+    assert_eq!(sm.routes_of(&source).len(), 2);
+    let r = &sm.peers().rejected["bob"][&p("+1555")];
+    assert_eq!((r.why.as_str(), r.attrs.is_none()), ("not allowed", true));
+}
+
+/// Removed members are replicated state: they survive a snapshot, and a
+/// node added again under the same id is no longer counted removed.
+#[test]
+fn removed_members_survive_a_snapshot() {
+    use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
+    let change = |kind, id| {
+        let mut c = ConfChangeSingle::default();
+        c.set_change_type(kind);
+        c.node_id = id;
+        let mut cc = ConfChangeV2::default();
+        cc.mut_changes().push(c);
+        cc
+    };
+    let mut sm = StateMachine::new(Plans::default());
+    sm.apply_membership(
+        5,
+        1,
+        &change(ConfChangeType::AddLearnerNode, 4),
+        b"4 http://h:1\n",
+    );
+    sm.apply_membership(6, 1, &change(ConfChangeType::RemoveNode, 3), b"");
+    assert_eq!(sm.removed().get(&3), Some(&6));
+    let mut other = StateMachine::new(Plans::default());
+    other.restore(&sm.snapshot()).unwrap();
+    assert_eq!(other.removed(), sm.removed());
+    assert_eq!(
+        other.members().get(&4).map(String::as_str),
+        Some("http://h:1")
+    );
+    sm.apply_membership(7, 1, &change(ConfChangeType::AddNode, 3), b"");
+    assert!(sm.removed().is_empty());
 }

@@ -129,3 +129,67 @@ proptest! {
         prop_assert_eq!(ranges_from_prefixes(&ps, len), vec![r]);
     }
 }
+
+/// The README's range: `{local}` is the digits after the range's fixed
+/// part (`+1555123`), whichever of its five prefixes matched.
+#[test]
+fn local_of_a_range_is_after_its_fixed_part() {
+    let plans = Plans::default();
+    let block = plans.parse_block("+15551230000..+15551234999").unwrap();
+    assert_eq!(block.local_from(), Some(7));
+    for (number, prefix_len, local) in [("15551230567", 8, "0567"), ("15551234567", 8, "4567")] {
+        let attrs = local_attrs(block.local_from());
+        assert_eq!(attrs.local_part(number, prefix_len), local);
+    }
+    // A block, a prefix, or a range that is exactly one prefix: {local} is
+    // the digits after the prefix, as before.
+    for b in ["+1555123XXXX", "+1555123", "+15551230000..+15551239999"] {
+        assert_eq!(plans.parse_block(b).unwrap().local_from(), None, "{b}");
+    }
+}
+
+fn local_attrs(local_from: Option<usize>) -> crate::Attrs {
+    crate::Attrs {
+        source: crate::Source::Api,
+        next_hops: vec![],
+        path: vec![],
+        local_pref: 100,
+        med: 0,
+        communities: vec![],
+        validation: crate::Validation::NotFound,
+        local_from: local_from.map(|n| n as u8),
+    }
+}
+
+proptest! {
+    /// For any range and any number in it, `{local}` is the number's digits
+    /// after the digits every number of the range shares, so two numbers
+    /// of one range never get the same `{local}`, whichever prefix of the
+    /// range matched each.
+    #[test]
+    fn local_is_unambiguous_within_a_range(
+        len in 1usize..=10, a in 0u64..10_000_000_000, b in 0u64..10_000_000_000, pick in any::<u64>(),
+    ) {
+        let m = 10u64.pow(len as u32);
+        let (lo, hi) = ((a % m).min(b % m), (a % m).max(b % m));
+        let r = Range { plan: PlanId::E164, lo: from_u128(lo.into(), len), hi: from_u128(hi.into(), len) };
+        let block = Block::Range(r);
+        let attrs = local_attrs(block.local_from());
+        let shared = r.lo.as_slice().iter().zip(r.hi.as_slice()).take_while(|(x, y)| x == y).count();
+        let prefixes = block.prefixes();
+        let mut seen = std::collections::HashSet::new();
+        // Up to 64 numbers of the range: its ends and some in between.
+        let span = hi - lo;
+        for k in 0..64u64 {
+            let n = match k { 0 => lo, 1 => hi, _ => lo + (pick.wrapping_mul(k) % (span + 1)) };
+            let digits = from_u128(n.into(), len).to_string();
+            let matched = prefixes.iter().find(|p| digits.starts_with(&p.digits.to_string()));
+            prop_assert!(matched.is_some(), "{digits} not covered");
+            let local = attrs.local_part(&digits, matched.unwrap().digits.len());
+            prop_assert_eq!(local, &digits[shared..]);
+            seen.insert((n, local.to_owned()));
+        }
+        let locals: std::collections::HashSet<_> = seen.iter().map(|(_, l)| l.clone()).collect();
+        prop_assert_eq!(locals.len(), seen.len());
+    }
+}

@@ -48,6 +48,7 @@ fn announced(prefix: &str, path: &[Itad]) -> Announced {
         path: path.to_vec(),
         med: 5,
         communities: vec![],
+        local_from: None,
     }
 }
 
@@ -212,6 +213,7 @@ fn route(source: Source, path: &[Itad]) -> Route {
             med: 7,
             communities: vec![LargeCommunity(1, 2, 3)],
             validation: Validation::NotFound,
+            local_from: None,
         }),
         installed_at: 1,
         stale: false,

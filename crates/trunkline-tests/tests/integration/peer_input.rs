@@ -94,6 +94,7 @@ fn route(prefix: &str, uri: &str, path: &[u32]) -> pb::PathRoute {
         path: path.to_vec(),
         med: 0,
         communities: vec![],
+        local_from: None,
     }
 }
 

@@ -148,6 +148,15 @@ pub fn announced(
     if r.communities.len() > 64 {
         return Err(format!("{}: more than 64 communities", r.prefix));
     }
+    let local_from = r
+        .local_from
+        .map(|n| {
+            u8::try_from(n)
+                .ok()
+                .filter(|&n| usize::from(n) <= prefix.digits.len())
+                .ok_or_else(|| format!("{}: local_from {n} is longer than the prefix", r.prefix))
+        })
+        .transpose()?;
     Ok(Announced {
         prefix,
         next_hops,
@@ -158,6 +167,7 @@ pub fn announced(
             .iter()
             .map(|c| LargeCommunity(c.global, c.local1, c.local2))
             .collect(),
+        local_from,
     })
 }
 
@@ -184,5 +194,6 @@ pub fn path_route(plans: &Plans, a: &Announced) -> pb::PathRoute {
                 local2: c.2,
             })
             .collect(),
+        local_from: a.local_from.map(u32::from),
     }
 }

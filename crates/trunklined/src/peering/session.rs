@@ -147,7 +147,7 @@ enum Write {
     Routes {
         announce: Vec<(Prefix, Arc<Attrs>)>,
         withdraw: Vec<Prefix>,
-        rejected: Vec<(Prefix, String)>,
+        rejected: Vec<trunkline_cluster::command::Refused>,
     },
     EndOfRib(PlanId),
     Down {
@@ -785,7 +785,7 @@ impl SessionTask {
                     match plans.parse_prefix(&r.prefix) {
                         Ok(px) if self.carried.contains(&px.plan) => {
                             self.accepted.remove(&px);
-                            rejected.push((px, why));
+                            rejected.push((px, why, None));
                         }
                         _ => tracing::info!(peer = %self.peer.name(), "unreadable route: {why}"),
                     }
@@ -801,7 +801,12 @@ impl SessionTask {
                         match action {
                             MaxPrefixAction::Refuse => {
                                 self.rejected += 1;
-                                rejected.push((a.prefix, Rejected::MaxPrefixes(limit).to_string()));
+                                let sent = Arc::new(policy::as_received(&self.peer.policy, &a));
+                                rejected.push((
+                                    a.prefix,
+                                    Rejected::MaxPrefixes(limit).to_string(),
+                                    Some(sent),
+                                ));
                                 continue;
                             }
                             MaxPrefixAction::Close => {
@@ -825,7 +830,8 @@ impl SessionTask {
                 Err(why) => {
                     self.rejected += 1;
                     self.accepted.remove(&a.prefix);
-                    rejected.push((a.prefix, why.to_string()));
+                    let sent = Arc::new(policy::as_received(&self.peer.policy, &a));
+                    rejected.push((a.prefix, why.to_string(), Some(sent)));
                 }
             }
         }
@@ -926,7 +932,7 @@ async fn writer(
                 // or refused in this batch must wait for the next one.
                 let mut removed: HashSet<Prefix> = withdraw
                     .iter()
-                    .chain(rejected.iter().map(|(p, _)| p))
+                    .chain(rejected.iter().map(|(p, ..)| p))
                     .copied()
                     .collect();
                 while announce.len() + withdraw.len() + rejected.len() < WRITE_ROUTES {
@@ -937,7 +943,7 @@ async fn writer(
                             rejected: r,
                         }) if !a.iter().any(|(p, _)| removed.contains(p)) => {
                             removed.extend(w.iter().copied());
-                            removed.extend(r.iter().map(|(p, _)| *p));
+                            removed.extend(r.iter().map(|(p, ..)| *p));
                             announce.extend(a);
                             withdraw.extend(w);
                             rejected.extend(r);

@@ -42,6 +42,7 @@ fn view() -> View {
             med: 0,
             communities: vec![],
             validation: Validation::NotFound,
+            local_from: None,
         }),
         installed_at: 1,
         stale: false,
