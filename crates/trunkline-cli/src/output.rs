@@ -284,10 +284,15 @@ pub fn status(s: &pb::StatusResponse, json: bool) {
             "plans": s.plans.iter().map(|p| json!({"name": p.name, "max_digits": p.max_digits, "prefixes": p.prefixes, "routes": p.routes})).collect::<Vec<_>>(),
             "prefixes": s.prefixes,
             "routes": s.routes,
+            "data_dir": s.data_dir,
+            "removed": s.removed.as_ref().map(|r| json!({"log_index": r.log_index, "detail": r.detail})),
         }));
         return;
     }
     let ids = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+    if let Some(r) = &s.removed {
+        say!("REMOVED: {}", r.detail);
+    }
     let mut rows = vec![
         vec![
             "node".into(),
@@ -296,6 +301,7 @@ pub fn status(s: &pb::StatusResponse, json: bool) {
         vec!["itad".into(), s.itad.to_string()],
         vec!["version".into(), s.version.clone()],
         vec!["uptime".into(), format!("{} s", s.uptime_seconds)],
+        vec!["data".into(), s.data_dir.clone()],
         vec![
             "raft".into(),
             format!(

@@ -33,6 +33,8 @@ pub struct Api {
     pub node_name: String,
     pub itad: u32,
     pub started: Instant,
+    /// The data directory, as an absolute path.
+    pub data_dir: String,
 }
 
 pub fn write_error(e: WriteError) -> Status {
@@ -44,6 +46,7 @@ pub fn write_error(e: WriteError) -> Status {
         WriteError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
         WriteError::NoQuorum(_) => Status::unavailable(e.to_string()),
         WriteError::Rejected(_) => Status::internal(e.to_string()),
+        WriteError::Removed(_) => Status::failed_precondition(e.to_string()),
     }
 }
 
@@ -128,6 +131,7 @@ impl Api {
 /// the longest matching prefix, its eligible routes best first, and every
 /// next hop expanded for the number, in the order to try them.
 pub fn lookup(store: &StoreHandle, number: &str) -> Result<pb::LookupResponse, Status> {
+    store.serving().map_err(write_error)?;
     let plans = store.plans();
     let number = convert::number(plans, number)?;
     let view = store.view().load();
@@ -204,6 +208,7 @@ impl Routes for Api {
         req: Request<pb::ListRoutesRequest>,
     ) -> Result<Response<ListStream>, Status> {
         let req = req.into_inner();
+        self.count("ListRoutes", self.store.serving().map_err(write_error))?;
         let plans = self.store.plans().clone();
         let filter = if req.prefix.is_empty() {
             None
@@ -288,6 +293,7 @@ impl Routes for Api {
             return self.count("Explain", Err(e));
         }
         let r = (|| {
+            self.store.serving().map_err(write_error)?;
             let plans = self.store.plans();
             let number = convert::number(plans, &req.get_ref().number)?;
             let view = self.store.view().load();
@@ -320,7 +326,8 @@ impl Node for Api {
         &self,
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let st = self.store.status().raft;
+        let status = self.store.status();
+        let st = status.raft;
         let view = self.store.view().load();
         let plans = self.store.plans();
         let mut plan_status = Vec::new();
@@ -341,6 +348,11 @@ impl Node for Api {
             plans: plan_status,
             prefixes: view.table.prefix_count() as u64,
             routes: view.table.route_count() as u64,
+            removed: status.removed.map(|r| pb::Removed {
+                log_index: r.log_index,
+                detail: r.to_string(),
+            }),
+            data_dir: self.data_dir.clone(),
         };
         self.metrics.rpc("Status", tonic::Code::Ok);
         Ok(Response::new(resp))

@@ -146,16 +146,26 @@ impl Cluster for Api {
                 other => return other,
             }
         }
-        let st = self.store.status().raft;
+        let status = self.store.status();
+        let st = &status.raft;
         if st.voters.contains(&r.id) || st.learners.contains(&r.id) {
             return Err(Status::already_exists(format!(
                 "node {} is already a member",
                 r.id
             )));
         }
+        if let Some(at) = status.removed_members.get(&r.id) {
+            return Err(Status::failed_precondition(format!(
+                "node {} was removed at log index {at}, and a removed id never comes back \
+                 (its disk may hold an old log): start the machine with an empty data_dir \
+                 and add it under a new id",
+                r.id
+            )));
+        }
+        check_reachable(&status.members, st, &r.addr)?;
         // Every member's address travels with the change, so the new node
         // can reach all of them.
-        let mut book = self.store.status().members;
+        let mut book = status.members.clone();
         book.insert(r.id, r.addr);
         let context: String = book
             .iter()
@@ -234,6 +244,42 @@ impl Cluster for Api {
             r.id
         )))
     }
+}
+
+/// Refuses a new member that could not reach every current one: a member
+/// with no address (a single node listening on 0.0.0.0 without
+/// `[cluster] advertise`), or one on loopback while the new node is not.
+fn check_reachable(
+    book: &std::collections::BTreeMap<u64, String>,
+    st: &trunkline_cluster::node::Status,
+    new_addr: &str,
+) -> Result<(), Status> {
+    let loopback = |a: &str| {
+        let host = a.split("://").nth(1).unwrap_or(a);
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    for id in st.voters.iter().chain(&st.learners) {
+        let Some(addr) = book.get(id) else {
+            return Err(Status::failed_precondition(format!(
+                "node {id} has no address the new node could reach it at (it listens on an \
+                 unspecified address such as 0.0.0.0): set [cluster] advertise = \
+                 \"http://HOST:PORT\" in node {id}'s config, restart it, and add the node again"
+            )));
+        };
+        if loopback(addr) && !loopback(new_addr) {
+            return Err(Status::failed_precondition(format!(
+                "node {id} is known by the loopback address {addr}, which {new_addr} cannot \
+                 reach: set [cluster] advertise (or [api] listen) of node {id} to an address \
+                 the new node can reach, restart it, and add the node again"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a request passed to the leader should be tried again: the

@@ -137,6 +137,11 @@ pub struct ClusterSection {
     /// instead of bootstrapping from `members`.
     #[serde(default)]
     pub join: bool,
+    /// The address other nodes reach this one at (`http://host:port`).
+    /// Default: its entry in `members`, else `[api] listen` when that is a
+    /// specific address (not 0.0.0.0 or ::).
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,11 +365,32 @@ impl Config {
             }
             check_addr(&m.addr).map_err(|e| invalid(format!("cluster.members[{i}].addr"), e))?;
         }
-        if !self.cluster.members.is_empty() && !ids.contains(&self.node.id) && !self.cluster.join {
+        if self.cluster.join && !self.cluster.members.is_empty() {
+            return Err(invalid(
+                "cluster.join",
+                "a joining node starts empty and learns the members when added; \
+                 remove cluster.members, or set join = false to start a new cluster",
+            ));
+        }
+        if !self.cluster.members.is_empty() && !ids.contains(&self.node.id) {
             return Err(invalid(
                 "cluster.members",
                 format!("must include this node (id {})", self.node.id),
             ));
+        }
+        if let Some(a) = &self.cluster.advertise {
+            check_addr(a).map_err(|e| invalid("cluster.advertise", e))?;
+            if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node.id)
+                && &m.addr != a
+            {
+                return Err(invalid(
+                    "cluster.advertise",
+                    format!(
+                        "differs from this node's entry in cluster.members ({:?})",
+                        m.addr
+                    ),
+                ));
+            }
         }
         if self.api.write_timeout_ms == 0 {
             return Err(invalid("api.write_timeout_ms", "must be at least 1"));
@@ -450,6 +476,19 @@ pub fn check_addr(addr: &str) -> Result<(), String> {
 }
 
 impl Config {
+    /// The address other nodes reach this node at, if it has one: see
+    /// [`ClusterSection::advertise`].
+    pub fn advertise(&self) -> Option<String> {
+        if let Some(a) = &self.cluster.advertise {
+            return Some(a.clone());
+        }
+        if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node.id) {
+            return Some(m.addr.clone());
+        }
+        let listen = self.api.listen;
+        (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
+    }
+
     /// Voters a fresh store starts with.
     pub fn initial_voters(&self) -> Vec<u64> {
         if self.cluster.join {

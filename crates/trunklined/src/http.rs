@@ -75,6 +75,9 @@ async fn metrics_text(
 /// Ready once a leader is known, this node has applied what it knows to
 /// be committed, and the routes of its config file are installed.
 async fn ready(State(s): State<HttpState>) -> (StatusCode, String) {
+    if let Err(e) = s.store.serving() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n"));
+    }
     let st = s.store.status().raft;
     let has_leader = st.leader_id != 0 || st.role == Role::Leader;
     if !*s.config_routes.borrow() {

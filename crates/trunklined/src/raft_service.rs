@@ -23,6 +23,19 @@ impl RaftTransport for RaftService {
         let mut stream = req.into_inner();
         let mut batches = 0;
         while let Some(batch) = stream.message().await? {
+            // A removed node that still campaigns (it never applied its
+            // removal) learns it here, and stops.
+            if let Some(&at) = self.store.status().removed_members.get(&batch.from) {
+                return Err(crate::transport::removed_status(batch.from, at));
+            }
+            if batch.removed_at > 0 {
+                // Only a member of this node's own configuration says so.
+                let st = self.store.status().raft;
+                if st.voters.contains(&batch.from) || st.learners.contains(&batch.from) {
+                    self.store.told_removed(batch.from, batch.removed_at).await;
+                }
+                continue;
+            }
             let mut msgs = Vec::with_capacity(batch.messages.len());
             for bytes in &batch.messages {
                 let m = Message::parse_from_bytes(bytes).map_err(|e| {

@@ -56,6 +56,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         );
     }
     let metrics = Metrics::new();
+    let data_dir = std::path::absolute(&cfg.node.data_dir).unwrap_or(cfg.node.data_dir.clone());
     let store = Store::start(
         StoreConfig {
             dir: cfg.node.data_dir.clone(),
@@ -76,6 +77,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
                 .members
                 .iter()
                 .map(|m| (m.id, m.addr.clone()))
+                .chain(cfg.advertise().map(|a| (cfg.node.id, a)))
                 .collect(),
         },
         metrics.clone(),
@@ -95,6 +97,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         node_name: cfg.node.name.clone(),
         itad: cfg.node.itad,
         started: Instant::now(),
+        data_dir: data_dir.display().to_string(),
     };
     let max = cfg.api.max_message_bytes;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -266,6 +269,10 @@ async fn install_config(
                     "config routes and peers installed"
                 );
                 let _ = done.send(true);
+                return;
+            }
+            Err(e @ crate::store::WriteError::Removed(_)) => {
+                tracing::warn!("config routes and peers not installed: {e}");
                 return;
             }
             Err(e) => {

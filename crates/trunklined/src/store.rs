@@ -70,7 +70,38 @@ pub enum WriteError {
     Rejected(String),
     #[error("no quorum confirmed a consistent read within {0:?}")]
     NoQuorum(Duration),
+    #[error("{0}")]
+    Removed(Removed),
 }
+
+/// This node was removed from its cluster: it takes no further part in
+/// raft, and its table is stale, so it answers no lookups. It stays so
+/// across restarts (a marker file in the data directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The log index of the membership change that removed it (0: unknown).
+    pub log_index: u64,
+    /// How it learned it.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "this node was removed from its cluster")?;
+        if self.log_index > 0 {
+            write!(f, " at log index {}", self.log_index)?;
+        }
+        write!(
+            f,
+            " ({}); its table is stale and it serves no routes: stop it, and to \
+             bring the machine back, wipe its data_dir and add it under a new id",
+            self.detail
+        )
+    }
+}
+
+/// The file that keeps a node removed across restarts.
+const REMOVED_MARKER: &str = "REMOVED";
 
 /// What the raft thread publishes after every pass.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +109,11 @@ pub struct StoreStatus {
     pub raft: Status,
     /// Every known member's address: config plus run-time additions.
     pub members: BTreeMap<u64, String>,
+    /// Nodes the cluster removed (their ids cannot come back), with the
+    /// removing log index.
+    pub removed_members: BTreeMap<u64, u64>,
+    /// Set once this node itself was removed.
+    pub removed: Option<Removed>,
 }
 
 pub(crate) enum StoreMsg {
@@ -90,6 +126,11 @@ pub(crate) enum StoreMsg {
     Step(Vec<Message>, Option<(u64, String)>),
     Unreachable(u64),
     SnapshotSent(u64, bool),
+    /// Node `by` says this node was removed at `log_index`.
+    Removed {
+        by: u64,
+        log_index: u64,
+    },
     ConfChange {
         cc: ConfChangeV2,
         context: Vec<u8>,
@@ -128,6 +169,7 @@ impl std::fmt::Debug for StoreMsg {
             StoreMsg::Step(..) => "Step",
             StoreMsg::Unreachable(_) => "Unreachable",
             StoreMsg::SnapshotSent(..) => "SnapshotSent",
+            StoreMsg::Removed { .. } => "Removed",
             StoreMsg::ConfChange { .. } => "ConfChange",
             StoreMsg::TransferLeader(_) => "TransferLeader",
             StoreMsg::ReadIndex(_) => "ReadIndex",
@@ -336,6 +378,7 @@ impl StoreHandle {
     pub async fn read_barrier(&self) -> Result<u64, WriteError> {
         let deadline = tokio::time::Instant::now() + self.write_timeout;
         loop {
+            self.serving()?;
             let (reply, rx) = oneshot::channel();
             self.send(StoreMsg::ReadIndex(reply)).await?;
             if let Ok(Ok(index)) = tokio::time::timeout(READ_ROUND, rx).await {
@@ -371,6 +414,20 @@ impl StoreHandle {
 
     pub fn view(&self) -> &SharedView {
         &self.view
+    }
+
+    /// Whether this node may answer from its table: not once it was
+    /// removed from the cluster.
+    pub fn serving(&self) -> Result<(), WriteError> {
+        match &self.status.borrow().removed {
+            Some(r) => Err(WriteError::Removed(r.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Node `by` said this node was removed at `log_index`.
+    pub(crate) async fn told_removed(&self, by: u64, log_index: u64) {
+        let _ = self.send(StoreMsg::Removed { by, log_index }).await;
     }
 
     /// Every later change to the table. A receiver that falls behind gets
@@ -425,15 +482,34 @@ impl Store {
         let (tx, rx) = mpsc::channel(QUEUE);
         let mut members = cfg.members.clone();
         members.extend(node.state().members().clone());
+        let removed = std::fs::read_to_string(cfg.dir.join(REMOVED_MARKER))
+            .ok()
+            .map(|text| {
+                let log_index = text
+                    .lines()
+                    .next()
+                    .and_then(|l| l.trim().parse().ok())
+                    .unwrap_or(0);
+                Removed {
+                    log_index,
+                    detail: format!("recorded in {}", cfg.dir.join(REMOVED_MARKER).display()),
+                }
+            });
+        if let Some(r) = &removed {
+            tracing::error!("{r}");
+        }
         let (status_tx, status) = watch::channel(StoreStatus {
             raft: node.status(),
             members,
+            removed_members: node.state().removed().clone(),
+            removed: removed.clone(),
         });
         let transport = Transport::new(node.id(), tx.clone(), tokio::runtime::Handle::current());
         let config_members = cfg.members;
         let (failed_tx, failed) = watch::channel(None);
         let (changes, _) = broadcast::channel(CHANGE_BACKLOG);
         let changes_tx = changes.clone();
+        let dir = cfg.dir.clone();
         let thread = std::thread::Builder::new()
             .name("raft".into())
             .spawn(move || {
@@ -448,6 +524,8 @@ impl Store {
                         transport,
                         config_members,
                         heard: BTreeMap::new(),
+                        removed,
+                        dir,
                         reads: HashMap::new(),
                         next_read: 1,
                         waiters: HashMap::new(),
@@ -548,6 +626,10 @@ struct RaftLoop {
     config_members: BTreeMap<u64, String>,
     /// Addresses peers gave for themselves; the least trusted source.
     heard: BTreeMap<u64, String>,
+    /// Set once this node was removed: it then ignores raft and answers
+    /// every request with the reason.
+    removed: Option<Removed>,
+    dir: PathBuf,
     /// Read-index requests in flight, by request number.
     reads: HashMap<u64, oneshot::Sender<u64>>,
     next_read: u64,
@@ -563,6 +645,24 @@ impl RaftLoop {
         m.extend(self.config_members.clone());
         m.extend(self.node.state().members().clone());
         m
+    }
+
+    /// This node was removed: stop taking part, and say so everywhere.
+    fn mark_removed(&mut self, log_index: u64, detail: String) {
+        if self.removed.is_some() {
+            return;
+        }
+        let r = Removed { log_index, detail };
+        tracing::error!("{r}");
+        let path = self.dir.join(REMOVED_MARKER);
+        let text = format!(
+            "{log_index}\nThis node was removed from its cluster ({}). It serves nothing.\n",
+            r.detail
+        );
+        if let Err(e) = std::fs::write(&path, text) {
+            tracing::warn!("cannot record the removal in {}: {e}", path.display());
+        }
+        self.removed = Some(r);
     }
 
     fn not_leader(&self) -> WriteError {
@@ -587,7 +687,27 @@ impl RaftLoop {
             let mut replies = Vec::new();
             let mut msg = Some(first);
             while let Some(m) = msg.take() {
+                if let Some(r) = &self.removed {
+                    // A removed node takes no part in raft (no campaigns)
+                    // and answers every request with the reason.
+                    let err = WriteError::Removed(r.clone());
+                    match m {
+                        StoreMsg::Shutdown => stopping = true,
+                        StoreMsg::Propose { reply, .. } => {
+                            let _ = reply.send(Err(err));
+                        }
+                        StoreMsg::ConfChange { reply, .. } => {
+                            let _ = reply.send(Err(err));
+                        }
+                        _ => {}
+                    }
+                    msg = self.rx.try_recv().ok();
+                    continue;
+                }
                 match m {
+                    StoreMsg::Removed { by, log_index } => {
+                        self.mark_removed(log_index, format!("told by node {by}"));
+                    }
                     StoreMsg::Tick => self.node.tick(),
                     StoreMsg::Shutdown => stopping = true,
                     StoreMsg::Step(msgs, from) => {
@@ -645,6 +765,10 @@ impl RaftLoop {
                     msg = self.rx.try_recv().ok();
                 }
             }
+            if self.removed.is_some() {
+                self.publish_status();
+                continue;
+            }
             if !batch.is_empty() {
                 self.metrics.proposals.inc_by(batch.len() as u64);
                 match self.node.propose(&batch) {
@@ -661,6 +785,8 @@ impl RaftLoop {
                     }
                 }
             }
+            // Addresses as they were before this pass applied any removal.
+            let book = self.members();
             let out = self
                 .node
                 .handle_ready()
@@ -701,6 +827,25 @@ impl RaftLoop {
             }
             // Callers of dropped reads gave up and retried.
             self.reads.retain(|_, r| !r.is_closed());
+            let removed_now: Vec<(u64, u64)> = self
+                .node
+                .state()
+                .removed()
+                .iter()
+                .filter(|(_, at)| out.conf_changes.contains(at))
+                .map(|(id, at)| (*id, *at))
+                .collect();
+            for (id, at) in removed_now {
+                if id == my_id {
+                    self.mark_removed(at, "it applied its own removal".into());
+                } else if self.node.is_leader()
+                    && let Some(addr) = book.get(&id)
+                {
+                    // It may never hear of it otherwise (a learner never
+                    // campaigns): tell it once.
+                    self.transport.farewell(id, addr.clone(), at);
+                }
+            }
             if let Some(&last) = out.conf_changes.last() {
                 // Conf changes apply in order; answer every waiter whose
                 // change is at or below the last one applied.
@@ -728,14 +873,20 @@ impl RaftLoop {
                 Ok(None) => {}
                 Err(e) => tracing::warn!("cannot promote a learner: {e}"),
             }
-            let st = self.node.status();
-            self.metrics.observe_raft(&st, &self.node.view().load());
-            self.status.send_replace(StoreStatus {
-                raft: st,
-                members: self.members(),
-            });
+            self.publish_status();
         }
         tracing::info!("raft thread stopped");
         Ok(())
+    }
+
+    fn publish_status(&self) {
+        let st = self.node.status();
+        self.metrics.observe_raft(&st, &self.node.view().load());
+        self.status.send_replace(StoreStatus {
+            raft: st,
+            members: self.members(),
+            removed_members: self.node.state().removed().clone(),
+            removed: self.removed.clone(),
+        });
     }
 }

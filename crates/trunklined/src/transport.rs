@@ -140,6 +140,40 @@ impl Transport {
         std::mem::take(&mut self.failures)
     }
 
+    /// Tells a node just removed from the cluster that it was, once (a
+    /// learner never campaigns, so it would not learn it otherwise). The
+    /// task gives up after a few tries: the node may be gone for good.
+    pub fn farewell(&mut self, to: u64, addr: String, log_index: u64) {
+        let me = self.me;
+        self.rt.spawn(async move {
+            for _ in 0..5 {
+                let told = async {
+                    let mut client = connect(&addr).await.map_err(|e| e.to_string())?;
+                    let batch = wire::RaftBatch {
+                        from: me,
+                        messages: Vec::new(),
+                        from_addr: String::new(),
+                        removed_at: log_index,
+                    };
+                    client
+                        .send(tokio_stream::iter([batch]))
+                        .await
+                        .map(|_| ())
+                        .map_err(|s| s.to_string())
+                };
+                match tokio::time::timeout(CONNECT_TIMEOUT, told).await {
+                    Ok(Ok(())) => {
+                        tracing::info!(node = to, "told node {to} it was removed");
+                        return;
+                    }
+                    Ok(Err(e)) => tracing::debug!(node = to, "cannot tell it of its removal: {e}"),
+                    Err(_) => tracing::debug!(node = to, "cannot tell it of its removal: timeout"),
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
     /// Drops links to nodes that are no longer members.
     pub fn retain(&mut self, members: &BTreeMap<u64, String>, st: &Status) {
         self.links.retain(|id, _| {
@@ -212,6 +246,12 @@ async fn stream(
     loop {
         tokio::select! {
             r = &mut call => {
+                if let Err(status) = &r
+                    && let Some(at) = removed_at(status)
+                {
+                    let _ = store.send(StoreMsg::Removed { by: to, log_index: at }).await;
+                    return Some(());
+                }
                 tracing::info!(to, "raft stream ended: {:?}", r.err());
                 return Some(());
             }
@@ -241,6 +281,7 @@ async fn stream(
                     from: me.0,
                     messages,
                     from_addr: me.1.clone(),
+                    removed_at: 0,
                 };
                 // A stream whose connection is alive but takes nothing (its
                 // flow-control window never reopens) would hold every later
@@ -256,6 +297,25 @@ async fn stream(
             }
         }
     }
+}
+
+/// The metadata key that says the caller was removed from the cluster.
+pub const REMOVED_KEY: &str = "trunkline-removed-at";
+
+/// The answer to traffic from a node the cluster removed at `log_index`.
+pub fn removed_status(from: u64, log_index: u64) -> tonic::Status {
+    let mut s = tonic::Status::failed_precondition(format!(
+        "node {from} was removed from the cluster at log index {log_index}"
+    ));
+    if let Ok(v) = log_index.to_string().parse() {
+        s.metadata_mut().insert(REMOVED_KEY, v);
+    }
+    s
+}
+
+/// The removing log index, if `s` says the caller was removed.
+fn removed_at(s: &tonic::Status) -> Option<u64> {
+    s.metadata().get(REMOVED_KEY)?.to_str().ok()?.parse().ok()
 }
 
 /// Streams one snapshot message: the message without its data first, then

@@ -119,7 +119,7 @@ fn membership_changes() {
     c.nodes[1].cli(&["cluster", "add-node", "4", &addr]).ok();
     joiner.wait_ready();
     c.nodes.push(joiner);
-    wait_voter(&c, 4);
+    c.wait_voter(4);
     c.converged_tables();
     let j = c.nodes[3].cli(&["lookup", "+4420", "--json"]).json();
     assert_eq!(j["next_hops"][0]["uri"], "sip:london@x");
@@ -248,27 +248,6 @@ fn assert_nothing_lost(c: &Cluster, acked: &[String], running: usize) {
     }
 }
 
-fn wait_voter(c: &Cluster, id: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = c.status();
-        let m = s["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["id"] == id)
-            .cloned();
-        if m.is_some_and(|m| m["membership"] == "voter") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {id} did not become a voter: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Grow 3 to 5 while clients write, then replace a node whose disk was
 /// wiped; nothing acknowledged is lost and all nodes converge.
 #[test]
@@ -289,7 +268,7 @@ fn grow_under_load_and_replace_a_wiped_node() {
             .ok();
         j.wait_ready();
         c.nodes.push(j);
-        wait_voter(&c, id);
+        c.wait_voter(id);
     }
     // Node 2 loses its disk: take it out, and bring a fresh node in its place.
     c.nodes[1].kill9();
@@ -300,7 +279,7 @@ fn grow_under_load_and_replace_a_wiped_node() {
     c.nodes[0].cli(&["cluster", "add-node", "6", &addr]).ok();
     fresh.wait_ready();
     c.nodes.push(fresh);
-    wait_voter(&c, 6);
+    c.wait_voter(6);
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let acked = writer.join().unwrap();

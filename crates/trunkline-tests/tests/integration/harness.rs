@@ -68,6 +68,8 @@ pub struct NodeSpec {
     pub raft_extra: String,
     /// Extra lines of the `[api]` section.
     pub api_extra: String,
+    /// The address gRPC listens on (the CLI still dials loopback).
+    pub api_host: &'static str,
 }
 
 impl NodeSpec {
@@ -82,6 +84,7 @@ impl NodeSpec {
             extra: String::new(),
             raft_extra: String::new(),
             api_extra: String::new(),
+            api_host: "127.0.0.1",
         }
     }
 }
@@ -114,11 +117,12 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"127.0.0.1:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
             self.spec.itad,
             self.dir.path().join("data").display(),
+            self.spec.api_host,
             self.spec.grpc,
             self.spec.api_extra,
             self.spec.http,
@@ -560,6 +564,28 @@ impl Cluster {
             free_port(),
             free_port(),
         ))
+    }
+
+    /// Waits (up to 30 s) until node `id` is a voter.
+    pub fn wait_voter(&self, id: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status();
+            let m = s["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == id)
+                .cloned();
+            if m.is_some_and(|m| m["membership"] == "voter") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id} did not become a voter: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `cluster status --json` as seen from a running node.

@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod cli;
 mod cluster;
+mod cluster_growth;
 mod config;
 mod demo;
 mod durability;

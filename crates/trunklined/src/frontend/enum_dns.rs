@@ -419,6 +419,19 @@ impl Shared {
     fn answer(&self, packet: &[u8], udp: bool) -> Option<Vec<u8>> {
         let start = Instant::now();
         let (resp, outcome) = match Message::from_vec(packet) {
+            Ok(req) if self.store.serving().is_err() => {
+                // A node removed from its cluster holds a stale table: a
+                // server failure sends the resolver to the next server.
+                if req.metadata.message_type != MessageType::Query {
+                    return None;
+                }
+                let resp = Message::error_msg(
+                    req.metadata.id,
+                    req.metadata.op_code,
+                    ResponseCode::ServFail,
+                );
+                (resp.to_vec().ok()?, Outcome::ServFail)
+            }
             Ok(req) => {
                 let view = self.store.view().load();
                 let (resp, outcome) = self.zones.respond(&req, &view, self.store.plans())?;

@@ -133,6 +133,7 @@ fn answer(
             let (result, code) = match status.code() {
                 tonic::Code::NotFound => ("miss", StatusCode::NOT_FOUND),
                 tonic::Code::InvalidArgument => ("bad-request", StatusCode::BAD_REQUEST),
+                tonic::Code::FailedPrecondition => ("error", StatusCode::SERVICE_UNAVAILABLE),
                 _ => ("error", StatusCode::INTERNAL_SERVER_ERROR),
             };
             return (result, error(code, json, status.message()));

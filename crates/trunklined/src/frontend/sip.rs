@@ -280,6 +280,11 @@ pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
                     r(302, "Moved Temporarily", &contacts)
                 }
                 Err(s) if s.code() == tonic::Code::NotFound => r(404, "Not Found", &[]),
+                // This node cannot answer (it was removed from its
+                // cluster): the proxy should ask another.
+                Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                    r(503, "Service Unavailable - this node serves no routes", &[])
+                }
                 Err(s) => {
                     let reason =
                         format!("Bad Request - {}", s.message().replace(['\r', '\n'], " "));
