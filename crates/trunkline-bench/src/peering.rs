@@ -62,7 +62,7 @@ fn peer(name: &str, itad: u32, dial: Option<u16>, extra: &str) -> String {
         format!("addresses = [\"http://127.0.0.1:{p}\"]\n")
     });
     format!(
-        "[[peer]]\nname = \"{name}\"\nitad = {itad}\n{addresses}{extra}\n[[peer.import]]\naction = \"accept\"\n"
+        "[[peer]]\nname = \"{name}\"\nitad = {itad}\n{addresses}{extra}\n[[peer.import]]\naction = \"accept\"\n[[peer.export]]\naction = \"accept\"\n"
     )
 }
 

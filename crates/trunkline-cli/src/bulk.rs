@@ -76,9 +76,10 @@ fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
         .filter(|(i, cols)| !(*i == 1 && cols[0].eq_ignore_ascii_case("prefix")))
 }
 
-pub fn read_prefix_column(path: &Path) -> Result<Vec<String>> {
+/// The first column of every data line, with its line number.
+pub fn read_prefix_column(path: &Path) -> Result<Vec<(String, usize)>> {
     Ok(data_lines(&read(path)?)
-        .map(|(_, c)| c[0].to_owned())
+        .map(|(i, c)| (c[0].to_owned(), i))
         .collect())
 }
 
@@ -113,8 +114,8 @@ fn parse(a: &AnnounceArgs, path: &Path) -> Result<(Vec<pb::RouteSpec>, Vec<usize
             None if !a.via.is_empty() => a
                 .via
                 .iter()
-                .map(|v| (v.clone(), a.priority, a.weight))
-                .collect(),
+                .map(|v| crate::parse_via(v, a.priority, a.weight))
+                .collect::<Result<_>>()?,
             None => {
                 return Err(Failure::input(format!(
                     "{}: no next hop (add a URI column or --via)",
@@ -146,16 +147,22 @@ fn parse(a: &AnnounceArgs, path: &Path) -> Result<(Vec<pb::RouteSpec>, Vec<usize
     Ok((specs, lines))
 }
 
-/// Points an error about `routes[N]` of a request at the file line.
+/// Points an error about `routes[N].FIELD` of a request at the file's
+/// line, in the file's words: `blocks.csv:12: prefix "+1x": ...`.
 fn locate(status: tonic::Status, path: &Path, lines: &[usize]) -> Failure {
     let msg = status.message();
-    let index = msg
-        .strip_prefix("routes[")
-        .and_then(|r| r.split(']').next())
-        .and_then(|n| n.parse::<usize>().ok());
+    let located = msg.strip_prefix("routes[").and_then(|r| {
+        let (n, rest) = r.split_once(']')?;
+        let line = lines.get(n.parse::<usize>().ok()?)?;
+        let rest = rest.strip_prefix('.').unwrap_or(rest);
+        let rest = rest
+            .strip_prefix("next_hops: ")
+            .map_or(rest.to_owned(), |r| format!("uri: {r}"));
+        Some(format!("{}:{line}: {rest}", path.display()))
+    });
     let mut f = Failure::from(status.clone());
-    if let Some(line) = index.and_then(|n| lines.get(n)) {
-        f.message = format!("{}:{line}: {msg}", path.display());
+    if let Some(m) = located {
+        f.message = m;
     }
     f
 }
@@ -164,6 +171,7 @@ pub async fn announce_file(
     client: RoutesClient<Channel>,
     a: &AnnounceArgs,
     path: &Path,
+    json: bool,
 ) -> Result<()> {
     let (specs, lines) = parse(a, path)?;
     let batch = a.batch.max(1);
@@ -217,12 +225,20 @@ pub async fn announce_file(
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    say!(
-        "announced {} prefixes from {} entries in {:.2} s ({:.0} routes/s)",
-        announced,
-        specs.len(),
-        secs,
-        specs.len() as f64 / secs.max(1e-9)
-    );
+    if json {
+        crate::output::print_json(&serde_json::json!({
+            "announced": announced,
+            "entries": specs.len(),
+            "seconds": secs,
+        }));
+    } else {
+        say!(
+            "announced {} from {} in {:.2} s ({:.0} routes/s)",
+            crate::count(announced, "prefix", "prefixes"),
+            crate::count(specs.len() as u64, "entry", "entries"),
+            secs,
+            specs.len() as f64 / secs.max(1e-9)
+        );
+    }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! `trunkline`: the command line for Trunkline nodes. It speaks only the
 //! public gRPC API (`trunkline.v1`).
 //!
-//! Exit codes: 0 success, 1 other failure, 2 bad input, 3 no route,
-//! 4 server unreachable.
+//! Exit codes: 0 success; 1 refused (the request was understood but
+//! cannot be done, the message says why); 2 bad input; 3 not found (no
+//! route, no such neighbor or member, nothing to withdraw); 4 the server
+//! could not answer (unreachable, timed out, no leader or no quorum).
 
 /// `println!` that ends the program quietly when stdout is closed
 /// (`trunkline routes | head`), instead of panicking on the broken pipe.
@@ -39,11 +41,12 @@ struct Args {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
-    /// Print JSON instead of tables (read commands).
+    /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds to wait for the server.
-    #[arg(long, global = true, default_value_t = 30)]
+    /// Seconds to wait for an answer; longer than the node's own write
+    /// timeout (10 s by default), so its answer comes first.
+    #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
     #[command(subcommand)]
     cmd: Cmd,
@@ -64,7 +67,7 @@ enum Cmd {
     },
     /// Where does a dialed number go?
     Lookup {
-        /// `+15551234567` or `plan:digits`.
+        /// The dialed number: `+15551234567` or `plan:digits`.
         number: String,
         /// Linearizable: include every write acknowledged before now.
         #[arg(long)]
@@ -102,6 +105,7 @@ enum Cmd {
     },
     /// Show every candidate route for a number and why each one lost.
     Explain {
+        /// The dialed number: `+15551234567` or `plan:digits`.
         number: String,
         /// Linearizable: include every write acknowledged before now.
         #[arg(long)]
@@ -123,32 +127,44 @@ enum ClusterCmd {
     Status,
     /// Add a node (as a learner; it becomes a voter once caught up).
     AddNode {
+        /// The new node's id (its `[node] id`), never used before in this cluster.
         id: u64,
         /// Its gRPC address, e.g. http://10.0.0.4:50051.
         addr: String,
     },
-    /// Remove a node from the cluster.
-    RemoveNode { id: u64 },
+    /// Remove a node from the cluster; it stops serving once it learns it.
+    RemoveNode {
+        /// The node's id.
+        id: u64,
+    },
     /// Hand leadership to another voter.
-    TransferLeader { id: u64 },
+    TransferLeader {
+        /// The voter's id.
+        id: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AnnounceArgs {
     /// Prefix, block (`+1555123XXXX`) or range (`+15551230000..+15551234999`).
+    /// Announcing a prefix again replaces the route announced before for it.
     #[arg(required_unless_present = "file")]
     prefix: Option<String>,
-    /// Trunk URI; may hold {e164}, {digits}, {local}. Repeat for several.
-    #[arg(long)]
+    /// Next hop `URI[,PRIORITY[,WEIGHT]]`: a trunk URI, which may hold
+    /// {e164}, {digits} or {local}, with its own priority and weight
+    /// (else --priority and --weight). Repeat for several.
+    #[arg(long, value_name = "URI[,PRIORITY[,WEIGHT]]")]
     via: Vec<String>,
-    /// Priority of the --via next hops (lower first).
+    /// Priority of --via next hops that give none (lower is tried first).
     #[arg(long, default_value_t = 10)]
     priority: u32,
-    /// Weight of the --via next hops.
+    /// Weight of --via next hops that give none (share among equal priorities).
     #[arg(long, default_value_t = 100)]
     weight: u32,
+    /// Local preference (higher wins; default 100).
     #[arg(long)]
     local_pref: Option<u32>,
+    /// Multi-exit discriminator (lower wins among equal paths).
     #[arg(long, default_value_t = 0)]
     med: u32,
     /// Large community `global:local1:local2`; repeat for several.
@@ -181,6 +197,9 @@ impl Failure {
     }
 }
 
+/// The exit code that means the server could not answer.
+pub const UNAVAILABLE: u8 = 4;
+
 impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Failure {
         let code = match s.code() {
@@ -188,10 +207,14 @@ impl From<tonic::Status> for Failure {
             | tonic::Code::OutOfRange
             | tonic::Code::ResourceExhausted => 2,
             tonic::Code::NotFound => 3,
-            tonic::Code::Unavailable => 4,
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => UNAVAILABLE,
+            // tonic's own client timeout.
+            tonic::Code::Cancelled if s.message().contains("Timeout expired") => UNAVAILABLE,
             _ => 1,
         };
-        let message = if s.code() == tonic::Code::Unavailable && s.message().contains("transport") {
+        let message = if s.code() == tonic::Code::Cancelled && code == UNAVAILABLE {
+            "no answer in time (see --timeout)".to_owned()
+        } else if s.code() == tonic::Code::Unavailable && s.message().contains("transport") {
             format!("server unavailable: {}", s.message())
         } else {
             s.message().to_owned()
@@ -202,15 +225,86 @@ impl From<tonic::Status> for Failure {
 
 pub type Result<T> = std::result::Result<T, Failure>;
 
+/// Longest wait for a connection; a node that accepts and then says
+/// nothing (stopped, overloaded) is reported well before --timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 async fn connect(server: &str, timeout: u64) -> Result<Channel> {
+    if !server.starts_with("http://") && !server.starts_with("https://") {
+        return Err(Failure::input(format!(
+            "--server {server:?}: give a URL with its scheme, e.g. http://{server}"
+        )));
+    }
     let ep = Endpoint::from_shared(server.to_owned())
         .map_err(|e| Failure::input(format!("--server {server:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(timeout.min(10)))
-        .timeout(Duration::from_secs(timeout));
-    ep.connect().await.map_err(|e| Failure {
-        code: 4,
-        message: format!("cannot reach trunklined at {server}: {}", source_chain(&e)),
-    })
+        .connect_timeout(CONNECT_TIMEOUT.min(Duration::from_secs(timeout.max(1))))
+        .timeout(Duration::from_secs(timeout.max(1)));
+    let connect = ep.connect();
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(ch)) => Ok(ch),
+        Ok(Err(e)) => Err(Failure {
+            code: UNAVAILABLE,
+            message: format!("cannot reach trunklined at {server}: {}", source_chain(&e)),
+        }),
+        Err(_) => Err(Failure {
+            code: UNAVAILABLE,
+            message: format!(
+                "trunklined at {server} accepted the connection but did not answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+/// `n` and the noun in the right number: `1 prefix`, `5 prefixes`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Parses `URI[,PRIORITY[,WEIGHT]]`: trailing numbers after the last
+/// commas are the priority and weight, so a URI may hold commas itself.
+pub fn parse_via(v: &str, priority: u32, weight: u32) -> Result<(String, u32, u32)> {
+    let mut parts: Vec<&str> = v.rsplitn(3, ',').collect();
+    parts.reverse();
+    let numeric = |s: &str| !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit());
+    let n = |s: &str, what: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| Failure::input(format!("--via {v:?}: {what} {s:?} is not a number")))
+    };
+    match parts.as_slice() {
+        [uri, p, w] if numeric(p) && numeric(w) => {
+            Ok(((*uri).to_owned(), n(p, "priority")?, n(w, "weight")?))
+        }
+        [head @ .., p, w] if numeric(w) => {
+            let uri = head
+                .iter()
+                .chain([p])
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",");
+            Ok((uri, n(w, "priority")?, weight))
+        }
+        _ => Ok((v.to_owned(), priority, weight)),
+    }
+}
+
+/// An error about `routes[0].FIELD` or `prefixes[0]` of a request made
+/// from one command-line argument, in the command line's words.
+fn for_one_argument(mut f: Failure) -> Failure {
+    for (api, cli) in [
+        ("routes[0].prefix ", ""),
+        ("routes[0].next_hops: ", "--via: "),
+        ("routes[0].communities: ", "--community: "),
+        ("routes[0].local_pref: ", "--local-pref: "),
+        ("prefixes[0] ", ""),
+    ] {
+        if let Some(rest) = f.message.strip_prefix(api) {
+            f.message = format!("{cli}{rest}");
+            break;
+        }
+    }
+    f
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {
@@ -243,52 +337,57 @@ async fn run(args: Args) -> Result<()> {
         Cmd::Announce(a) => {
             let mut client = routes_client(ch);
             match &a.file {
-                Some(f) => bulk::announce_file(client, &a, f).await,
+                Some(f) => bulk::announce_file(client, &a, f, json).await,
                 None => {
                     let prefix = a.prefix.clone().unwrap_or_default();
                     if a.via.is_empty() {
                         return Err(Failure::input("announce: give at least one --via URI"));
                     }
-                    let spec = bulk::spec(
-                        &a,
-                        prefix,
-                        a.via.iter().map(|v| (v.clone(), a.priority, a.weight)),
-                    )?;
+                    let hops = a
+                        .via
+                        .iter()
+                        .map(|v| parse_via(v, a.priority, a.weight))
+                        .collect::<Result<Vec<_>>>()?;
+                    let spec = bulk::spec(&a, prefix, hops.into_iter())?;
                     let r = client
                         .announce(pb::AnnounceRequest {
                             routes: vec![spec],
                             request_id: a.request_id.clone().unwrap_or_default(),
                         })
-                        .await?
+                        .await
+                        .map_err(|s| for_one_argument(s.into()))?
                         .into_inner();
-                    say!(
-                        "announced {} prefixes (log index {})",
-                        r.announced,
-                        r.log_index
-                    );
+                    if json {
+                        output::print_json(&serde_json::json!({
+                            "announced": r.announced,
+                            "log_index": r.log_index,
+                        }));
+                    } else {
+                        say!(
+                            "announced {} (log index {})",
+                            count(r.announced, "prefix", "prefixes"),
+                            r.log_index
+                        );
+                    }
                     Ok(())
                 }
             }
         }
         Cmd::Withdraw { prefixes, file } => {
-            let mut prefixes = prefixes;
-            if let Some(f) = file {
-                prefixes.extend(bulk::read_prefix_column(&f)?);
+            let one = file.is_none() && prefixes.len() == 1;
+            // Where each prefix came from, for errors: an argument or a line.
+            let mut items: Vec<(String, String)> = prefixes
+                .into_iter()
+                .map(|p| (p.clone(), format!("{p:?}")))
+                .collect();
+            if let Some(f) = &file {
+                items.extend(
+                    bulk::read_prefix_column(f)?
+                        .into_iter()
+                        .map(|(p, line)| (p, format!("{}:{line}", f.display()))),
+                );
             }
-            let mut client = routes_client(ch);
-            let mut total = (0, 0);
-            for chunk in prefixes.chunks(50_000) {
-                let r = client
-                    .withdraw(pb::WithdrawRequest {
-                        prefixes: chunk.to_vec(),
-                        request_id: String::new(),
-                    })
-                    .await?
-                    .into_inner();
-                total = (total.0 + r.withdrawn, r.log_index);
-            }
-            say!("withdrew {} prefixes (log index {})", total.0, total.1);
-            Ok(())
+            withdraw(routes_client(ch), items, one, json).await
         }
         Cmd::Lookup { number, consistent } => {
             let r = routes_client(ch)
@@ -374,9 +473,13 @@ async fn run(args: Args) -> Result<()> {
                         .add_node(pb::AddNodeRequest { id, addr })
                         .await?
                         .into_inner();
-                    say!(
-                        "node {id} added as a learner (log index {}); it becomes a voter once caught up",
-                        r.log_index
+                    done(
+                        json,
+                        serde_json::json!({"node": id, "log_index": r.log_index}),
+                        format_args!(
+                            "node {id} added as a learner (log index {}); it becomes a voter once caught up",
+                            r.log_index
+                        ),
                     );
                 }
                 ClusterCmd::RemoveNode { id } => {
@@ -384,18 +487,125 @@ async fn run(args: Args) -> Result<()> {
                         .remove_node(pb::RemoveNodeRequest { id })
                         .await?
                         .into_inner();
-                    say!("node {id} removed (log index {})", r.log_index);
+                    done(
+                        json,
+                        serde_json::json!({"node": id, "log_index": r.log_index}),
+                        format_args!(
+                            "node {id} removed (log index {}); once it learns it, it serves nothing: stop it",
+                            r.log_index
+                        ),
+                    );
                 }
                 ClusterCmd::TransferLeader { id } => {
-                    client
+                    let r = client
                         .transfer_leader(pb::TransferLeaderRequest { id })
-                        .await?;
-                    say!("node {id} is the leader");
+                        .await?
+                        .into_inner();
+                    done(
+                        json,
+                        serde_json::json!({"leader": id, "log_index": r.log_index}),
+                        format_args!("node {id} is the leader"),
+                    );
                 }
             }
             Ok(())
         }
     }
+}
+
+/// What a write command prints: JSON with --json, else one line.
+pub fn done(json: bool, value: serde_json::Value, text: std::fmt::Arguments<'_>) {
+    if json {
+        output::print_json(&value);
+    } else {
+        emit(text);
+    }
+}
+
+/// Withdraws `(prefix, where it was given)` items, in requests of at most
+/// 50,000.
+async fn withdraw(
+    mut client: RoutesClient<Channel>,
+    items: Vec<(String, String)>,
+    one: bool,
+    json: bool,
+) -> Result<()> {
+    let (mut withdrawn, mut log_index, mut absent) = (0, 0, 0);
+    let mut config_owned = Vec::new();
+    for chunk in items.chunks(50_000) {
+        let r = client
+            .withdraw(pb::WithdrawRequest {
+                prefixes: chunk.iter().map(|(p, _)| p.clone()).collect(),
+                request_id: String::new(),
+            })
+            .await
+            .map_err(|s| {
+                let mut f = Failure::from(s);
+                // `prefixes[N] "x": why` names where the item was given.
+                let at = f.message.strip_prefix("prefixes[").and_then(|r| {
+                    let (n, rest) = r.split_once("] ")?;
+                    let (_, given) = chunk.get(n.parse::<usize>().ok()?)?;
+                    let why = rest.split_once(": ").map_or(rest, |(_, w)| w);
+                    Some(format!("{given}: {why}"))
+                });
+                if let Some(m) = at {
+                    f.message = m;
+                }
+                if one { for_one_argument(f) } else { f }
+            })?
+            .into_inner();
+        withdrawn += r.withdrawn;
+        log_index = r.log_index;
+        absent += r.absent;
+        config_owned.extend(r.config_owned);
+    }
+    let owned: Vec<String> = config_owned
+        .iter()
+        .map(|c| format!("{} (config file of node {})", c.prefix, c.node))
+        .collect();
+    if json {
+        output::print_json(&serde_json::json!({
+            "withdrawn": withdrawn,
+            "log_index": log_index,
+            "absent": absent,
+            "config_owned": config_owned.iter().map(|c| serde_json::json!({"prefix": c.prefix, "node": c.node})).collect::<Vec<_>>(),
+        }));
+    }
+    if withdrawn == 0 && !owned.is_empty() {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "nothing withdrawn: {} from a config file, not the API; remove it there \
+                 (then reload with SIGHUP or restart)",
+                owned.join(", ")
+            ),
+        });
+    }
+    if withdrawn == 0 {
+        return Err(Failure {
+            code: 3,
+            message: "nothing withdrawn: no route announced through the API matches".into(),
+        });
+    }
+    if !json {
+        say!(
+            "withdrew {} (log index {log_index})",
+            count(withdrawn, "prefix", "prefixes")
+        );
+    }
+    if !owned.is_empty() {
+        eprintln!(
+            "trunkline: kept {}: from a config file; remove it there",
+            owned.join(", ")
+        );
+    }
+    if absent > 0 {
+        eprintln!(
+            "trunkline: {} had no route announced through the API",
+            count(absent, "prefix", "prefixes")
+        );
+    }
+    Ok(())
 }
 
 pub fn emit(args: std::fmt::Arguments<'_>) {
@@ -413,10 +623,16 @@ pub fn emit(args: std::fmt::Arguments<'_>) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let server = args.server.clone();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("trunkline: {}", f.message);
+            // Say which server could not answer, once.
+            if f.code == UNAVAILABLE && !f.message.contains(&server) {
+                eprintln!("trunkline: trunklined at {server}: {}", f.message);
+            } else {
+                eprintln!("trunkline: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }

@@ -16,19 +16,32 @@ pub enum NeighborCmd {
     /// Every neighbor and its session.
     List,
     /// One neighbor in detail.
-    Show { name: String },
+    Show {
+        /// The neighbor's name.
+        name: String,
+    },
     /// Add a neighbor (or replace one of the same name).
     Add(Box<AddArgs>),
     /// Remove a neighbor; its routes are withdrawn.
-    Del { name: String },
+    Del {
+        /// The neighbor's name.
+        name: String,
+    },
     /// Close the session (it reconnects).
-    Reset { name: String },
+    Reset {
+        /// The neighbor's name.
+        name: String,
+    },
     /// Ask the neighbor to send all its routes again.
-    Refresh { name: String },
+    Refresh {
+        /// The neighbor's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
+    /// The neighbor's name: 1-64 of A-Z a-z 0-9 - _ .
     name: String,
     /// The neighbor's ITAD.
     #[arg(long, required_unless_present = "config")]
@@ -49,10 +62,18 @@ pub struct AddArgs {
     #[arg(long)]
     transparent: bool,
     /// Accept every route it sends (an import policy of one accept term).
+    /// A peer without an import policy gets nothing accepted.
     #[arg(long)]
     import_all: bool,
+    /// Send it every best route (an export policy of one accept term).
+    /// A peer without an export policy is sent nothing; a member or
+    /// route-server client gets every best route anyway.
+    #[arg(long)]
+    export_all: bool,
+    /// Local preference of the routes it sends (default 100).
     #[arg(long)]
     local_pref: Option<u32>,
+    /// Most prefixes accepted from it; see --max-prefixes-action.
     #[arg(long)]
     max_prefixes: Option<u64>,
     /// `close` (default) or `refuse`.
@@ -61,12 +82,16 @@ pub struct AddArgs {
     /// Networks it may connect from (CIDR); repeat for several.
     #[arg(long)]
     source: Vec<String>,
+    /// Secret both sides configure; checked in the session's Open.
     #[arg(long)]
     password: Option<String>,
+    /// Hold time in seconds (0, or at least 3); overrides [peering] hold_secs.
     #[arg(long)]
     hold_secs: Option<u32>,
-    /// A `[[peer]]` table in TOML (without the header) instead of the flags.
-    #[arg(long, conflicts_with_all = ["itad", "address", "allowed", "import_all"])]
+    /// A file holding the neighbor as in the config file: a `[[peer]]`
+    /// table with its `[[peer.import]]` and `[[peer.export]]` terms (or the
+    /// same table without the `[[peer]]` header), instead of the flags.
+    #[arg(long, conflicts_with_all = ["itad", "address", "allowed", "import_all", "export_all"])]
     config: Option<PathBuf>,
 }
 
@@ -95,10 +120,8 @@ impl AddArgs {
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
-            if text.contains("name") {
-                return Ok(text);
-            }
-            return Ok(format!("name = {}\n{text}", quoted(&self.name)));
+            return peer_table(&text, &self.name)
+                .map_err(|e| Failure::input(format!("{}: {e}", path.display())));
         }
         let mut t = format!("name = {}\n", quoted(&self.name));
         let mut line = |k: &str, v: String| t.push_str(&format!("{k} = {v}\n"));
@@ -137,8 +160,42 @@ impl AddArgs {
         if self.import_all {
             t.push_str("[[import]]\naction = \"accept\"\n");
         }
+        if self.export_all {
+            t.push_str("[[export]]\naction = \"accept\"\n");
+        }
         Ok(t)
     }
+}
+
+/// The neighbor's table from a file as the config file writes it
+/// (`[[peer]]` with `[[peer.import]]`...), or as the bare table, with the
+/// name from the command line where the file gives none.
+fn peer_table(text: &str, name: &str) -> std::result::Result<String, String> {
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let mut table = match doc.remove("peer") {
+        Some(toml::Value::Array(mut peers)) if doc.is_empty() => match (peers.pop(), peers.len()) {
+            (Some(toml::Value::Table(t)), 0) => t,
+            _ => return Err("expected exactly one [[peer]] table".into()),
+        },
+        Some(_) if doc.is_empty() => return Err("peer: expected a [[peer]] table".into()),
+        Some(v) => {
+            doc.insert("peer".into(), v);
+            doc
+        }
+        None => doc,
+    };
+    match table.get("name") {
+        None => {
+            table.insert("name".into(), toml::Value::String(name.to_owned()));
+        }
+        Some(toml::Value::String(n)) if n == name => {}
+        Some(other) => {
+            return Err(format!(
+                "the file names the neighbor {other}, the command {name:?}"
+            ));
+        }
+    }
+    toml::to_string(&table).map_err(|e| e.to_string())
 }
 
 fn state(s: i32) -> &'static str {
@@ -233,13 +290,13 @@ pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
         }
         NeighborCmd::Show { name } => {
             let r = client
-                .list_neighbors(pb::ListNeighborsRequest { name })
+                .list_neighbors(pb::ListNeighborsRequest { name: name.clone() })
                 .await?
                 .into_inner();
             let Some(n) = r.neighbors.first() else {
                 return Err(Failure {
                     code: 3,
-                    message: "no such neighbor".into(),
+                    message: format!("no neighbor named {name:?} (see `trunkline neighbor list`)"),
                 });
             };
             if json {
@@ -269,7 +326,14 @@ pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
                 .await?
                 .into_inner();
             let verb = if r.replaced { "replaced" } else { "added" };
-            say!("neighbor {} {verb} (log index {})", a.name, r.log_index);
+            crate::done(
+                json,
+                json!({"neighbor": a.name, "replaced": r.replaced, "log_index": r.log_index, "warnings": r.warnings}),
+                format_args!("neighbor {} {verb} (log index {})", a.name, r.log_index),
+            );
+            for w in &r.warnings {
+                eprintln!("trunkline: warning: {w}");
+            }
         }
         NeighborCmd::Del { name } => {
             let r = client
@@ -279,21 +343,33 @@ pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
                 })
                 .await?
                 .into_inner();
-            say!("neighbor {name} deleted (log index {})", r.log_index);
+            crate::done(
+                json,
+                json!({"neighbor": name, "log_index": r.log_index}),
+                format_args!("neighbor {name} deleted (log index {})", r.log_index),
+            );
         }
         NeighborCmd::Reset { name } => {
             let r = client
                 .reset_neighbor(pb::NeighborRequest { name: name.clone() })
                 .await?
                 .into_inner();
-            say!("session with {name} reset on node {}", r.node);
+            crate::done(
+                json,
+                json!({"neighbor": name, "node": r.node}),
+                format_args!("session with {name} reset on node {}", r.node),
+            );
         }
         NeighborCmd::Refresh { name } => {
             let r = client
                 .refresh_neighbor(pb::NeighborRequest { name: name.clone() })
                 .await?
                 .into_inner();
-            say!("route refresh asked of {name} (node {})", r.node);
+            crate::done(
+                json,
+                json!({"neighbor": name, "node": r.node}),
+                format_args!("route refresh asked of {name} (node {})", r.node),
+            );
         }
     }
     Ok(())

@@ -79,6 +79,7 @@ pub fn route_json(r: &pb::Route) -> Value {
         "validation": validation(r),
         "installed_at": r.installed_at,
         "stale": r.stale,
+        "local_from": r.local_from,
     })
 }
 
@@ -98,26 +99,29 @@ pub fn lookup(r: &pb::LookupResponse, json: bool) {
         return;
     }
     say!(
-        "{} matches {} ({} routes)",
+        "{} matches {} ({})",
         r.number,
         r.matched_prefix,
-        r.routes.len()
+        crate::count(r.routes.len() as u64, "route", "routes")
     );
     let rows: Vec<Vec<String>> = r
         .next_hops
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let src = r
-                .routes
-                .get(h.route as usize)
-                .map_or("?", |x| x.source.as_str());
+            let src = r.routes.get(h.route as usize).map_or("?".to_owned(), |x| {
+                if x.stale {
+                    format!("{} (stale)", x.source)
+                } else {
+                    x.source.clone()
+                }
+            });
             vec![
                 (i + 1).to_string(),
                 h.uri.clone(),
                 h.priority.to_string(),
                 h.weight.to_string(),
-                src.to_owned(),
+                src,
             ]
         })
         .collect();
@@ -193,7 +197,8 @@ fn step(s: pb::SelectionStep) -> &'static str {
         pb::SelectionStep::LocallyOriginated => "local-origin",
         pb::SelectionStep::PathLength => "path-length",
         pb::SelectionStep::Med => "med",
-        pb::SelectionStep::AnnouncedEarlier => "announced-earlier",
+        // The candidate lost because the best was announced earlier.
+        pb::SelectionStep::AnnouncedEarlier => "announced-later",
         pb::SelectionStep::Peer => "peer",
         pb::SelectionStep::Unspecified => "?",
     }
@@ -213,10 +218,10 @@ pub fn explain(r: &pb::ExplainResponse, json: bool) {
         return;
     }
     say!(
-        "{} matches {} ({} candidates)",
+        "{} matches {} ({})",
         r.number,
         r.matched_prefix,
-        r.candidates.len()
+        crate::count(r.candidates.len() as u64, "candidate", "candidates")
     );
     let rows: Vec<Vec<String>> = r
         .candidates

@@ -19,6 +19,11 @@ pub enum StoreError {
     Snapshot(#[from] crate::codec::DecodeError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    #[error(
+        "another process is using the data directory {0} (is another trunklined, \
+         or this one still stopping, running on it?)"
+    )]
+    InUse(std::path::PathBuf),
 }
 
 macro_rules! from_redb {

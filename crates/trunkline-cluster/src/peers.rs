@@ -39,6 +39,10 @@ pub struct SessionMark {
     pub up: bool,
 }
 
+/// Reads an optional attribute-table reference.
+pub(crate) type ReadAttrs<'a> =
+    dyn FnMut(&mut Reader<'_>) -> Result<Option<Arc<Attrs>>, DecodeError> + 'a;
+
 /// A route a peer sent that was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -115,9 +119,7 @@ impl Peers {
     pub(crate) fn read(
         r: &mut Reader<'_>,
         mut prefix: impl FnMut(&mut Reader<'_>) -> Result<Prefix, DecodeError>,
-        mut attrs: Option<
-            &mut dyn FnMut(&mut Reader<'_>) -> Result<Option<Arc<Attrs>>, DecodeError>,
-        >,
+        mut attrs: Option<&mut ReadAttrs<'_>>,
     ) -> Result<Peers, DecodeError> {
         let mut p = Peers::default();
         for _ in 0..r.len(3)? {

@@ -561,7 +561,7 @@ impl StateMachine {
             Peers::read(
                 &mut r,
                 |r| t.prefix(r, &self.plans),
-                v4.then_some(&mut attrs as &mut dyn FnMut(&mut Reader<'_>) -> _),
+                v4.then_some(&mut attrs as &mut crate::peers::ReadAttrs<'_>),
             )?
         };
         let mut table = RouteTable::new();

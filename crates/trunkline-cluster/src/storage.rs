@@ -75,7 +75,11 @@ impl RedbStorage {
         std::fs::create_dir_all(dir).map_err(StoreError::Io)?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
-            .create(dir.join("raft.redb"))?;
+            .create(dir.join("raft.redb"))
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(dir.to_owned()),
+                e => e.into(),
+            })?;
         let mut s = RedbStorage {
             db,
             dir: dir.to_owned(),

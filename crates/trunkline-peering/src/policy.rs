@@ -72,7 +72,10 @@ pub struct PeerPolicy {
     /// `None` on a peer session: nothing is accepted (RFC 8212's default
     /// deny). On a member session the allowed blocks already decide.
     pub import: Option<Filter>,
-    /// `None`: every eligible best route is sent.
+    /// `None`: what the role implies. A member, or a route-server client
+    /// (`route_server`), gets every eligible best route, as an exchange
+    /// member expects; a peer session gets nothing (RFC 8212's default
+    /// deny, as for import).
     pub export: Option<Filter>,
     /// Local preference of accepted routes unless a filter term sets one.
     pub local_pref: u32,
@@ -280,16 +283,20 @@ pub fn export(
         return None;
     }
     let mut communities = a.communities.clone();
-    if let Some(filter) = &peer.export {
-        let t = filter.decide(prefix, &a.communities)?;
-        if t.action == Some(Action::Reject) {
-            return None;
-        }
-        for c in &t.add_communities {
-            if !communities.contains(c) {
-                communities.push(*c);
+    match &peer.export {
+        Some(filter) => {
+            let t = filter.decide(prefix, &a.communities)?;
+            if t.action == Some(Action::Reject) {
+                return None;
+            }
+            for c in &t.add_communities {
+                if !communities.contains(c) {
+                    communities.push(*c);
+                }
             }
         }
+        None if peer.role == Role::Member || peer.route_server => {}
+        None => return None,
     }
     let path = if a.path.is_empty() {
         vec![me]

@@ -97,6 +97,33 @@ impl Api {
     ) -> Result<pb::WithdrawResponse, Status> {
         let id = request_id(&req.request_id)?;
         let prefixes = convert::withdraw_prefixes(self.store.plans(), &req.prefixes)?;
+        // What will not be withdrawn, to say so: prefixes without an API
+        // route, some of them held by a config file.
+        let (mut absent, mut config_owned) = (0, Vec::new());
+        {
+            let view = self.store.view().load();
+            for px in &prefixes {
+                let set = view.table.get(px);
+                if set.is_some_and(|s| s.iter().any(|r| r.attrs.source == Source::Api)) {
+                    continue;
+                }
+                absent += 1;
+                let owner = set.and_then(|s| {
+                    s.iter().find_map(|r| match r.attrs.source {
+                        Source::Config { node } => Some(node),
+                        _ => None,
+                    })
+                });
+                if let Some(node) = owner
+                    && config_owned.len() < 100
+                {
+                    config_owned.push(pb::ConfigOwned {
+                        prefix: self.store.plans().prefix_str(px),
+                        node,
+                    });
+                }
+            }
+        }
         let (withdrawn, log_index) = self
             .write(
                 id,
@@ -109,6 +136,8 @@ impl Api {
         Ok(pb::WithdrawResponse {
             withdrawn,
             log_index,
+            absent,
+            config_owned,
         })
     }
 

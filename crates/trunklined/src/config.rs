@@ -99,8 +99,9 @@ pub struct ApiSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
-    #[serde(default = "default_http_listen")]
-    pub listen: SocketAddr,
+    /// Default: `[api] listen`'s address, port 9180 (see [`Config::http_listen`]).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
     /// Serve `GET /v1/lookup/{number}`.
     #[serde(default = "default_true")]
     pub lookup: bool,
@@ -221,9 +222,8 @@ fn default_true() -> bool {
 fn default_lookup_max_in_flight() -> usize {
     1024
 }
-fn default_http_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 9180))
-}
+/// Port of the HTTP listener when `[http] listen` is not given.
+pub const DEFAULT_HTTP_PORT: u16 = 9180;
 fn default_max_message_bytes() -> usize {
     16 << 20
 }
@@ -277,7 +277,7 @@ impl Default for ApiSection {
 impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
-            listen: default_http_listen(),
+            listen: None,
             lookup: true,
             lookup_max_in_flight: default_lookup_max_in_flight(),
         }
@@ -395,8 +395,7 @@ impl Config {
         if self.api.write_timeout_ms == 0 {
             return Err(invalid("api.write_timeout_ms", "must be at least 1"));
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| invalid("log.level", e))?;
+        check_log_level(&self.log.level).map_err(|e| invalid("log.level", e))?;
         let plans = Plans::with_private(self.plans.iter().map(|p| (p.name.as_str(), p.max_digits)))
             .map_err(|e| invalid("plan", e))?;
         let p = &self.peering;
@@ -460,6 +459,25 @@ impl Config {
     }
 }
 
+/// A tracing filter whose every directive names a level: `info`, or
+/// `trunklined=debug,warn`. tracing itself takes a bare word such as
+/// `loud` for a module name, which silences everything else.
+fn check_log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for d in level.split(',').map(str::trim) {
+        let lvl = d.rsplit_once('=').map_or(d, |(_, l)| l);
+        if !LEVELS.contains(&lvl.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{d:?} names no level: use one of {} (for one module: module=level)",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// A node address: `http://host:port` (or `https://`).
 pub fn check_addr(addr: &str) -> Result<(), String> {
     let rest = addr
@@ -476,6 +494,15 @@ pub fn check_addr(addr: &str) -> Result<(), String> {
 }
 
 impl Config {
+    /// Where HTTP listens: `[http] listen`, else the gRPC listener's
+    /// address at port 9180, so nodes on 127.0.0.1, .2 and .3 of one
+    /// machine do not collide.
+    pub fn http_listen(&self) -> SocketAddr {
+        self.http
+            .listen
+            .unwrap_or_else(|| SocketAddr::new(self.api.listen.ip(), DEFAULT_HTTP_PORT))
+    }
+
     /// The address other nodes reach this node at, if it has one: see
     /// [`ClusterSection::advertise`].
     pub fn advertise(&self) -> Option<String> {

@@ -29,7 +29,9 @@ impl slog::Drain for SlogToTracing {
         match record.level() {
             slog::Level::Critical | slog::Level::Error => tracing::error!(target: "raft", "{msg}"),
             slog::Level::Warning => tracing::warn!(target: "raft", "{msg}"),
-            slog::Level::Info => tracing::info!(target: "raft", "{msg}"),
+            // raft-rs's info is its internals (`newRaft`, `RawNode created`,
+            // each vote); the raft thread logs role changes itself.
+            slog::Level::Info => tracing::debug!(target: "raft", "{msg}"),
             slog::Level::Debug | slog::Level::Trace => tracing::debug!(target: "raft", "{msg}"),
         }
         Ok(())

@@ -99,11 +99,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(server::run(loaded, server::shutdown_signal())) {
+            match rt.block_on(server::run(loaded, args.config.clone())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    // The log goes to stderr already: say it once.
                     tracing::error!("{e:#}");
-                    eprintln!("trunklined: {e:#}");
                     ExitCode::FAILURE
                 }
             }

@@ -128,12 +128,19 @@ impl NeighborsApi {
     async fn act(&self, name: &str, refresh: bool) -> Result<u64, Status> {
         let view = self.store.view().load_full();
         self.resolve(&view, name)?;
-        let holder = view
+        let what = if refresh { "refresh" } else { "reset" };
+        let Some(holder) = view
             .peers
             .sessions
             .get(name)
             .filter(|m| m.up)
-            .map_or(self.node_id, |m| m.node);
+            .map(|m| m.node)
+        else {
+            return Err(Status::failed_precondition(format!(
+                "{name} has no established session, so there is nothing to {what}; \
+                 `trunkline neighbor show {name}` says why (state, last error)"
+            )));
+        };
         if holder == self.node_id {
             let r = if refresh {
                 self.manager.refresh(name.to_owned()).await
@@ -255,6 +262,7 @@ impl Neighbors for NeighborsApi {
         Ok(Response::new(pb::AddNeighborResponse {
             log_index: c.index,
             replaced: existing.is_some(),
+            warnings: section.warnings(),
         }))
     }
 

@@ -12,6 +12,9 @@ use crate::store::StoreHandle;
 #[derive(Debug, Clone)]
 pub struct RaftService {
     pub store: StoreHandle,
+    /// Set on shutdown: long-lived streams end, so the server's graceful
+    /// stop need not wait for peers to hang up.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 #[tonic::async_trait]
@@ -22,7 +25,17 @@ impl RaftTransport for RaftService {
     ) -> Result<Response<wire::SendSummary>, Status> {
         let mut stream = req.into_inner();
         let mut batches = 0;
-        while let Some(batch) = stream.message().await? {
+        let mut stop = self.stop.clone();
+        loop {
+            let batch = tokio::select! {
+                b = stream.message() => match b? {
+                    Some(b) => b,
+                    None => break,
+                },
+                _ = stop.wait_for(|s| *s) => {
+                    return Err(Status::unavailable("this node is shutting down"));
+                }
+            };
             // A removed node that still campaigns (it never applied its
             // removal) learns it here, and stops.
             if let Some(&at) = self.store.status().removed_members.get(&batch.from) {

@@ -2,11 +2,11 @@
 //! caller's future) stops the listeners, in-flight requests finish, then
 //! the raft thread drains and stops.
 
-use std::future::Future;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tonic::transport::server::TcpIncoming;
 use trunkline_cluster::Command;
 use trunkline_cluster::node::NodeConfig;
@@ -24,30 +24,56 @@ use crate::metrics::Metrics;
 use crate::raft_service::RaftService;
 use crate::store::{Store, StoreConfig, StoreHandle};
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("cannot watch SIGTERM: {e}");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+/// What a signal asks of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGTERM, SIGINT: finish in-flight requests and stop.
+    Stop,
+    /// SIGHUP: read `[[route]]` and `[[peer]]` from the config file again.
+    Reload,
 }
 
-pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Watches the process's signals; the task ends when the receiver goes.
+fn watch_signals() -> (mpsc::Receiver<Signal>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::hangup()),
+            ) else {
+                tracing::warn!("cannot watch signals; only Ctrl-C stops the node");
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(Signal::Stop).await;
+                return;
+            };
+            loop {
+                let s = tokio::select! {
+                    _ = term.recv() => Signal::Stop,
+                    _ = int.recv() => Signal::Stop,
+                    _ = hup.recv() => Signal::Reload,
+                };
+                if tx.send(s).await.is_err() {
+                    return;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = tx.send(Signal::Stop).await;
+        }
+    });
+    (rx, task)
+}
+
+/// Runs the node until a signal stops it or its store fails. `config` is
+/// the file it was started from (None: the embedded default), read again
+/// on SIGHUP.
+pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> {
     let cfg = &loaded.config;
     if !cfg.itad_is_private() {
         tracing::info!(
@@ -55,8 +81,16 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
             "ITAD is outside the private range 4200000000-4294967294: make sure it is yours"
         );
     }
+    for p in &cfg.peers {
+        for w in p.warnings() {
+            tracing::warn!("peer {w}");
+        }
+    }
     let metrics = Metrics::new();
     let data_dir = std::path::absolute(&cfg.node.data_dir).unwrap_or(cfg.node.data_dir.clone());
+    if !data_dir.exists() {
+        tracing::info!(data_dir = %data_dir.display(), "no data directory yet: starting a new, empty node");
+    }
     let store = Store::start(
         StoreConfig {
             dir: cfg.node.data_dir.clone(),
@@ -87,9 +121,12 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     let grpc_listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
         .with_context(|| format!("cannot listen for gRPC on {}", cfg.api.listen))?;
-    let http_listener = tokio::net::TcpListener::bind(cfg.http.listen)
+    let http_listen = cfg.http_listen();
+    let http_listener = tokio::net::TcpListener::bind(http_listen)
         .await
-        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http.listen))?;
+        .with_context(|| {
+            format!("cannot listen for HTTP on {http_listen} (another node on this machine? set [http] listen)")
+        })?;
 
     let api = Api {
         store: handle.clone(),
@@ -129,7 +166,16 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    tracing::info!(grpc = %cfg.api.listen, http = %cfg.http.listen, node = cfg.node.id, itad = cfg.node.itad, "trunklined serving");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        grpc = %cfg.api.listen,
+        http = %http_listen,
+        node = cfg.node.id,
+        itad = cfg.node.itad,
+        data_dir = %data_dir.display(),
+        config = %config.as_ref().map_or("embedded default".into(), |p| p.display().to_string()),
+        "trunklined serving"
+    );
     let grpc = tonic::transport::Server::builder()
         .add_service(
             RoutesServer::new(api.clone())
@@ -141,6 +187,7 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
         .add_service(
             RaftTransportServer::new(RaftService {
                 store: handle.clone(),
+                stop: stop_rx.clone(),
             })
             .max_decoding_message_size(crate::transport::MAX_MESSAGE)
             .max_encoding_message_size(crate::transport::MAX_MESSAGE),
@@ -195,19 +242,32 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     let grpc = tokio::spawn(grpc);
     let http = tokio::spawn(async move { http.await });
-    let config_routes = tokio::spawn(install_config(
-        handle,
+    let config_done_tx = std::sync::Arc::new(config_done_tx);
+    let mut config_routes = tokio::spawn(install_config(
+        handle.clone(),
         cfg.node.id,
         loaded.routes.clone(),
         cfg.peers.clone(),
-        config_done_tx,
+        config_done_tx.clone(),
     ));
 
-    let failed = store.failed();
-    let failure = tokio::select! {
-        _ = shutdown => None,
-        why = failed => Some(why),
+    let (mut signals, signal_task) = watch_signals();
+    let mut failed = std::pin::pin!(store.failed());
+    let failure = loop {
+        tokio::select! {
+            s = signals.recv() => match s {
+                Some(Signal::Reload) => {
+                    if let Some(task) = reload(&loaded, config.as_deref(), &handle, &config_done_tx) {
+                        config_routes.abort();
+                        config_routes = task;
+                    }
+                }
+                Some(Signal::Stop) | None => break None,
+            },
+            why = &mut failed => break Some(why),
+        }
     };
+    signal_task.abort();
     config_routes.abort();
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
@@ -243,6 +303,90 @@ pub async fn run(loaded: Loaded, shutdown: impl Future<Output = ()>) -> anyhow::
     Ok(())
 }
 
+/// SIGHUP: reads the config file again and installs its `[[route]]` and
+/// `[[peer]]` tables, as a restart would (routes and peers removed from
+/// the file go). Everything else needs a restart, and the log says so. A
+/// file that does not load changes nothing. Returns the new install task.
+fn reload(
+    running: &Loaded,
+    path: Option<&std::path::Path>,
+    store: &StoreHandle,
+    done: &std::sync::Arc<watch::Sender<bool>>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: running from the embedded default config; nothing to reload");
+        return None;
+    };
+    let new = match crate::config::Config::from_file(path) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(
+                "SIGHUP: {}: {e}; keeping the running config",
+                path.display()
+            );
+            return None;
+        }
+    };
+    if new.plans != running.plans {
+        tracing::error!(
+            "SIGHUP: {}: [[plan]] changed, which needs a restart; keeping the running config",
+            path.display()
+        );
+        return None;
+    }
+    let restart = restart_only_changes(&running.config, &new.config);
+    if !restart.is_empty() {
+        tracing::warn!(
+            "SIGHUP: changes to {} take effect only at the next restart",
+            restart.join(", ")
+        );
+    }
+    tracing::info!(
+        prefixes = new.routes.len(),
+        peers = new.config.peers.len(),
+        "SIGHUP: reloading [[route]] and [[peer]] from {}",
+        path.display()
+    );
+    for p in &new.config.peers {
+        for w in p.warnings() {
+            tracing::warn!("peer {w}");
+        }
+    }
+    Some(tokio::spawn(install_config(
+        store.clone(),
+        running.config.node.id,
+        new.routes,
+        new.config.peers.clone(),
+        done.clone(),
+    )))
+}
+
+/// Sections that differ between two configs and only a restart applies.
+fn restart_only_changes(a: &crate::config::Config, b: &crate::config::Config) -> Vec<&'static str> {
+    // The sections compare by their Debug form: they are plain data, and
+    // this spares every section type a PartialEq it has no other use for.
+    let same =
+        |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| format!("{x:?}") == format!("{y:?}");
+    let mut out = Vec::new();
+    let sections: [(&'static str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 9] = [
+        ("[node]", &a.node, &b.node),
+        ("[api]", &a.api, &b.api),
+        ("[http]", &a.http, &b.http),
+        ("[raft]", &a.raft, &b.raft),
+        ("[cluster]", &a.cluster, &b.cluster),
+        ("[log]", &a.log, &b.log),
+        ("[peering]", &a.peering, &b.peering),
+        ("[dns]", &a.dns, &b.dns),
+        ("[sip]", &a.sip, &b.sip),
+    ];
+    for (name, x, y) in sections {
+        if !same(x, y) {
+            out.push(name);
+        }
+    }
+    out
+}
+
 /// Config routes and peers are replicated like any other write.
 /// Replacing this node's whole route set withdraws what was removed from
 /// the file; peers this node's file listed before and no longer does are
@@ -256,7 +400,7 @@ async fn install_config(
         std::sync::Arc<trunkline_core::Attrs>,
     )>,
     peers: Vec<crate::peering::config::PeerSection>,
-    done: watch::Sender<bool>,
+    done: std::sync::Arc<watch::Sender<bool>>,
 ) {
     let mut wait = Duration::from_millis(50);
     loop {

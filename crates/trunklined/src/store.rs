@@ -526,6 +526,7 @@ impl Store {
                         heard: BTreeMap::new(),
                         removed,
                         dir,
+                        last_role: None,
                         reads: HashMap::new(),
                         next_read: 1,
                         waiters: HashMap::new(),
@@ -630,6 +631,8 @@ struct RaftLoop {
     /// every request with the reason.
     removed: Option<Removed>,
     dir: PathBuf,
+    /// Role and leader last logged.
+    last_role: Option<(trunkline_cluster::node::Role, u64)>,
     /// Read-index requests in flight, by request number.
     reads: HashMap<u64, oneshot::Sender<u64>>,
     next_read: u64,
@@ -879,8 +882,26 @@ impl RaftLoop {
         Ok(())
     }
 
-    fn publish_status(&self) {
+    fn publish_status(&mut self) {
         let st = self.node.status();
+        // raft-rs logs its internals at DEBUG; role changes belong at INFO.
+        let seen = (st.role, st.leader_id);
+        if self.last_role != Some(seen) {
+            use trunkline_cluster::node::Role;
+            match st.role {
+                Role::Leader => tracing::info!(term = st.term, "this node is the leader"),
+                Role::Follower if st.leader_id != 0 => {
+                    tracing::info!(
+                        term = st.term,
+                        leader = st.leader_id,
+                        "following node {}",
+                        st.leader_id
+                    )
+                }
+                _ => tracing::debug!(term = st.term, role = ?st.role, "no leader known"),
+            }
+            self.last_role = Some(seen);
+        }
         self.metrics.observe_raft(&st, &self.node.view().load());
         self.status.send_replace(StoreStatus {
             raft: st,

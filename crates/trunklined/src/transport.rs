@@ -193,23 +193,43 @@ async fn run_link(
     store: mpsc::Sender<StoreMsg>,
 ) {
     let mut backoff = Duration::from_millis(50);
+    // A peer that is down fails every few hundred milliseconds: the first
+    // failure and then one a minute go to the log at INFO, with the cause;
+    // the rest at DEBUG.
+    let mut failures = 0u64;
+    let mut last_said: Option<tokio::time::Instant> = None;
     loop {
         // The TCP connect has its own timeout, but the HTTP/2 handshake
         // after it does not: a peer (or middlebox) that accepts and then
         // says nothing would hold the link forever.
         let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&addr)).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
+            Ok(r) => r.map_err(|e| source_chain(&e)),
             Err(_) => Err(format!("no HTTP/2 handshake within {CONNECT_TIMEOUT:?}")),
         };
         match connected {
             Ok(client) => {
-                tracing::debug!(to, %addr, "raft link connected");
+                if failures > 0 {
+                    tracing::info!(to, %addr, "raft link connected after {failures} failed attempts");
+                } else {
+                    tracing::debug!(to, %addr, "raft link connected");
+                }
+                failures = 0;
+                last_said = None;
                 backoff = Duration::from_millis(50);
                 if stream(&me, to, client, &mut rx, &store).await.is_none() {
                     return;
                 }
             }
-            Err(e) => tracing::info!(to, %addr, "cannot connect: {e}"),
+            Err(e) => {
+                failures += 1;
+                let now = tokio::time::Instant::now();
+                if last_said.is_none_or(|t| now - t >= Duration::from_secs(60)) {
+                    last_said = Some(now);
+                    tracing::info!(to, %addr, failures, "cannot connect to node {to}: {e}");
+                } else {
+                    tracing::debug!(to, %addr, "cannot connect: {e}");
+                }
+            }
         }
         let _ = store.send(StoreMsg::Unreachable(to)).await;
         while let Ok(m) = rx.try_recv() {
@@ -297,6 +317,21 @@ async fn stream(
             }
         }
     }
+}
+
+/// An error with its causes: tonic's "transport error" alone says nothing.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let part = c.to_string();
+        if !s.ends_with(&part) {
+            s.push_str(": ");
+            s.push_str(&part);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 /// The metadata key that says the caller was removed from the cluster.

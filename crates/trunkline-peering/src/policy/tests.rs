@@ -249,8 +249,35 @@ fn export_rules() {
             ..Term::default()
         }],
     });
+    // A peer session exports what its export filter accepts, and nothing
+    // without one (RFC 8212); a member or route-server client gets every
+    // best route.
+    let mut peer_all = peer();
+    peer_all.export = Some(Filter {
+        terms: vec![Term {
+            action: Some(Action::Accept),
+            ..Term::default()
+        }],
+    });
+    let mut rs_client = peer();
+    rs_client.route_server = true;
+    let peer = || peer_all.clone();
     let cases: Vec<ExportCase> = vec![
         ("nothing", peer(), "+1", None, None),
+        (
+            "a peer without an export policy gets nothing",
+            super::tests::peer(),
+            "+1",
+            Some(route(Source::Api, &[])),
+            None,
+        ),
+        (
+            "a route-server client without one gets every best route",
+            rs_client,
+            "+1",
+            Some(route(Source::Api, &[])),
+            Some((vec![ME], 7)),
+        ),
         (
             "local route to a peer",
             peer(),

@@ -17,14 +17,14 @@ fn route(prefix: &str, via: &str) -> String {
     format!("[[route]]\nprefix = \"{prefix}\"\nvia = [\"{via}\"]\n")
 }
 
-/// A `[[peer]]` table accepting everything; `extra` adds lines to it.
+/// A `[[peer]]` table accepting and sending everything; `extra` adds lines to it.
 fn peer(name: &str, itad: u32, dial: &[u16], extra: &str) -> String {
     let addrs: Vec<String> = dial
         .iter()
         .map(|p| format!("\"http://127.0.0.1:{p}\""))
         .collect();
     format!(
-        "[[peer]]\nname = \"{name}\"\nitad = {itad}\naddresses = [{}]\n{extra}\n[[peer.import]]\naction = \"accept\"\n",
+        "[[peer]]\nname = \"{name}\"\nitad = {itad}\naddresses = [{}]\n{extra}\n[[peer.import]]\naction = \"accept\"\n[[peer.export]]\naction = \"accept\"\n",
         addrs.join(", ")
     )
 }
@@ -426,6 +426,7 @@ fn two_exchanges_federate_and_their_members_reach_each_other() {
         "--address",
         &format!("http://127.0.0.1:{py}"),
         "--import-all",
+        "--export-all",
     ])
     .ok();
     wait_hop(&bob, "+15551234567", Some("sip:+15551234567@alice.example"));

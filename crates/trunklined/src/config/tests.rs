@@ -9,7 +9,7 @@ fn the_embedded_default_is_valid() {
     let l = Config::from_toml(DEFAULT_CONFIG).unwrap();
     assert!(l.config.itad_is_private());
     assert_eq!(l.config.api.listen.to_string(), "127.0.0.1:50051");
-    assert_eq!(l.config.http.listen.to_string(), "127.0.0.1:9180");
+    assert_eq!(l.config.http_listen().to_string(), "127.0.0.1:9180");
     assert_eq!(l.config.node.data_dir, PathBuf::from("./trunkline-data"));
     assert!(l.routes.is_empty());
 }
@@ -101,4 +101,51 @@ fn cluster_members() {
         Config::from_toml(base).unwrap().config.initial_voters(),
         [2]
     );
+}
+
+/// Configs that would load and then misbehave are refused, naming the
+/// field: a log level that is no level (tracing reads `loud` as a module
+/// name and logs nothing), and a joining node that also lists members (it
+/// would wait forever).
+#[test]
+fn configs_that_would_misbehave_are_refused() {
+    let base = "[node]\nid = 2\nitad = 4200000000\n";
+    let e = err(&format!("{base}[log]\nlevel = \"loud\"\n"));
+    assert!(e.starts_with("log.level: \"loud\" names no level"), "{e}");
+    let e = err(&format!("{base}[log]\nlevel = \"trunklined=loud\"\n"));
+    assert!(e.starts_with("log.level:"), "{e}");
+    for ok in ["info", "trunklined=debug,warn", "raft=trace,info", "OFF"] {
+        Config::from_toml(&format!("{base}[log]\nlevel = \"{ok}\"\n")).unwrap();
+    }
+    let e = err(&format!(
+        "{base}[cluster]\njoin = true\nmembers = [{{ id = 2, addr = \"http://127.0.0.1:2\" }}]\n"
+    ));
+    assert!(e.starts_with("cluster.join:"), "{e}");
+}
+
+/// A node's own address: its `members` entry, `advertise`, or `[api]
+/// listen` when that is a specific address; HTTP listens beside gRPC.
+#[test]
+fn own_address_and_http_listener() {
+    let base = "[node]\nid = 1\nitad = 4200000000\n";
+    let l = Config::from_toml(&format!("{base}[api]\nlisten = \"127.0.0.2:50051\"\n")).unwrap();
+    assert_eq!(
+        l.config.advertise().as_deref(),
+        Some("http://127.0.0.2:50051")
+    );
+    assert_eq!(l.config.http_listen().to_string(), "127.0.0.2:9180");
+    let l = Config::from_toml(&format!("{base}[api]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
+    assert_eq!(l.config.advertise(), None);
+    let l = Config::from_toml(&format!(
+        "{base}[api]\nlisten = \"0.0.0.0:50051\"\n[cluster]\nadvertise = \"http://10.0.0.1:50051\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        l.config.advertise().as_deref(),
+        Some("http://10.0.0.1:50051")
+    );
+    let e = err(&format!(
+        "{base}[cluster]\nadvertise = \"http://10.0.0.9:1\"\nmembers = [{{ id = 1, addr = \"http://10.0.0.1:1\" }}]\n"
+    ));
+    assert!(e.starts_with("cluster.advertise:"), "{e}");
 }

@@ -145,7 +145,8 @@ pub struct PeerSection {
     /// Import filter. Absent on a peer session: nothing is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<Vec<TermSection>>,
-    /// Export filter. Absent: every best route is sent.
+    /// Export filter. Absent: a member or route-server client gets every
+    /// best route, a peer nothing (RFC 8212).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<Vec<TermSection>>,
 }
@@ -180,6 +181,27 @@ impl PeerSection {
     /// Parses the TOML text of one peer table (as replicated).
     pub fn from_toml(text: &str) -> Result<PeerSection, ConfigError> {
         Ok(toml::from_str(text)?)
+    }
+
+    /// What flows by default and may surprise: a peer session without an
+    /// import or export policy accepts or sends nothing.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.role == RoleSection::Peer && self.import.is_none() {
+            out.push(format!(
+                "{}: no import policy, so nothing it sends is accepted (add [[peer.import]] \
+                 terms, or --import-all)",
+                self.name
+            ));
+        }
+        if self.role == RoleSection::Peer && !self.route_server && self.export.is_none() {
+            out.push(format!(
+                "{}: no export policy, so nothing is sent to it (add [[peer.export]] terms, \
+                 or --export-all)",
+                self.name
+            ));
+        }
+        out
     }
 
     pub fn to_toml(&self) -> String {
