@@ -214,8 +214,11 @@ impl From<tonic::Status> for Failure {
         };
         let message = if s.code() == tonic::Code::Cancelled && code == UNAVAILABLE {
             "no answer in time (see --timeout)".to_owned()
-        } else if s.code() == tonic::Code::Unavailable && s.message().contains("transport") {
-            format!("server unavailable: {}", s.message())
+        } else if let Some(cause) = std::error::Error::source(&s)
+            && s.code() == tonic::Code::Unavailable
+        {
+            // A connection failure: "transport error" alone says nothing.
+            format!("server unavailable: {}", source_chain(cause))
         } else {
             s.message().to_owned()
         };
@@ -228,6 +231,8 @@ pub type Result<T> = std::result::Result<T, Failure>;
 /// Longest wait for a connection; a node that accepts and then says
 /// nothing (stopped, overloaded) is reported well before --timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// HTTP/2 ping interval, and how long a ping may go unanswered.
+const KEEPALIVE: Duration = Duration::from_secs(2);
 
 async fn connect(server: &str, timeout: u64) -> Result<Channel> {
     if !server.starts_with("http://") && !server.starts_with("https://") {
@@ -238,7 +243,13 @@ async fn connect(server: &str, timeout: u64) -> Result<Channel> {
     let ep = Endpoint::from_shared(server.to_owned())
         .map_err(|e| Failure::input(format!("--server {server:?}: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT.min(Duration::from_secs(timeout.max(1))))
-        .timeout(Duration::from_secs(timeout.max(1)));
+        .timeout(Duration::from_secs(timeout.max(1)))
+        // A node that is frozen (stopped, wedged) answers no HTTP/2 pings:
+        // give up on it in seconds, while a node busy with a long request
+        // still answers them.
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE)
+        .keep_alive_while_idle(true);
     let connect = ep.connect();
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(ch)) => Ok(ch),

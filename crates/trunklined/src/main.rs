@@ -54,15 +54,24 @@ fn main() -> ExitCode {
     match args.cmd {
         Some(Cmd::CheckConfig { file }) => match Config::from_file(&file) {
             Ok(l) => {
+                let count = |n: usize, one: &str, many: &str| {
+                    format!("{n} {}", if n == 1 { one } else { many })
+                };
                 println!(
-                    "{}: ok (node {} \"{}\", ITAD {}, {} plans, {} configured prefixes)",
+                    "{}: ok (node {} \"{}\", ITAD {}, {}, {}, {})",
                     file.display(),
                     l.config.node.id,
                     l.config.node.name,
                     l.config.node.itad,
-                    l.plans.len(),
-                    l.routes.len()
+                    count(l.plans.len(), "plan", "plans"),
+                    count(l.routes.len(), "configured prefix", "configured prefixes"),
+                    count(l.config.peers.len(), "peer", "peers"),
                 );
+                for p in &l.config.peers {
+                    for w in p.warnings() {
+                        println!("warning: peer {w}");
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

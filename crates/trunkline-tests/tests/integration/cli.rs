@@ -5,28 +5,66 @@ use crate::harness::{Node, cli};
 #[test]
 fn announce_lookup_routes_explain_withdraw() {
     let node = Node::start();
+    // A main trunk and a real backup: each --via has its own priority.
     let out = node.cli(&[
         "announce",
         "+1555123XXXX",
         "--via",
-        "sip:{e164}@pbx.example.org",
+        "sip:{e164}@pbx.example.org,10",
         "--via",
-        "sip:{digits}@backup.example.org",
+        "sip:{digits}@backup.example.org,20",
     ]);
     assert!(
-        out.ok().starts_with("announced 1 prefixes"),
+        out.ok().starts_with("announced 1 prefix "),
         "{}",
         out.stdout
     );
-    node.cli(&[
+    let out = node.cli(&[
         "announce",
         "+15551230000..+15551234999",
         "--via",
         "iax2:club/{local}",
         "--local-pref",
-        "50",
-    ])
-    .ok();
+        "200",
+    ]);
+    assert!(
+        out.ok().starts_with("announced 5 prefixes"),
+        "{}",
+        out.stdout
+    );
+
+    // The block's number: the main trunk first, the backup after it.
+    let j = node.cli(&["lookup", "+1 (555) 123-9876", "--json"]).json();
+    assert_eq!(j["number"], "+15551239876");
+    assert_eq!(j["matched_prefix"], "+1555123");
+    let hops: Vec<(&str, u64)> = j["next_hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["uri"].as_str().unwrap(), h["priority"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            ("sip:+15551239876@pbx.example.org", 10),
+            ("sip:15551239876@backup.example.org", 20)
+        ]
+    );
+
+    // {local} on a range is the digits after the range's fixed part,
+    // whichever of its prefixes matched: never the same for two numbers.
+    let j = node.cli(&["lookup", "+15551234567", "--json"]).json();
+    assert_eq!(j["matched_prefix"], "+15551234");
+    assert_eq!(j["next_hops"][0]["uri"], "iax2:club/4567");
+    let j = node.cli(&["lookup", "+15551230567", "--json"]).json();
+    assert_eq!(j["next_hops"][0]["uri"], "iax2:club/0567");
+
+    // The human table names the next hop too.
+    let out = node.cli(&["lookup", "+15551234567"]);
+    assert!(out.ok().contains("iax2:club/4567"), "{}", out.stdout);
+    assert!(out.stdout.contains("(1 route)"), "{}", out.stdout);
+
+    // Announcing a prefix again replaces the route announced before.
     node.cli(&[
         "announce",
         "+1555123",
@@ -36,30 +74,14 @@ fn announce_lookup_routes_explain_withdraw() {
         "5",
     ])
     .ok();
-
-    // Lookup: the longest prefix wins; templates are expanded, in order.
-    let j = node.cli(&["lookup", "+1 (555) 123-9876", "--json"]).json();
-    assert_eq!(j["number"], "+15551239876");
-    assert_eq!(j["matched_prefix"], "+1555123");
+    let j = node.cli(&["lookup", "+15551239876", "--json"]).json();
     let hops: Vec<&str> = j["next_hops"]
         .as_array()
         .unwrap()
         .iter()
         .map(|h| h["uri"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        hops,
-        ["sip:other@x"],
-        "a re-announce replaces the route from the same source"
-    );
-
-    let j = node.cli(&["lookup", "+15551234567", "--json"]).json();
-    assert_eq!(j["matched_prefix"], "+15551234");
-    assert_eq!(j["next_hops"][0]["uri"], "iax2:club/567");
-
-    // The human table names the next hop too.
-    let out = node.cli(&["lookup", "+15551234567"]);
-    assert!(out.ok().contains("iax2:club/567"), "{}", out.stdout);
+    assert_eq!(hops, ["sip:other@x"], "a re-announce replaces the route");
 
     // routes: longer (default), exact, shorter.
     let all = node.cli(&["routes", "--json"]).json();
@@ -127,6 +149,15 @@ fn clear_errors_and_exit_codes() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("lone '+'"), "{}", bad.stderr);
 
+    // An error about the one argument given names it, not an API field.
+    let bad = node.cli(&["announce", "+1X5", "--via", "sip:a@b"]);
+    assert_eq!(bad.code, 2);
+    assert!(!bad.stderr.contains("routes["), "{}", bad.stderr);
+    assert!(bad.stderr.contains("\"+1X5\""), "{}", bad.stderr);
+    let bad = node.cli(&["withdraw", "+1x2"]);
+    assert_eq!(bad.code, 2);
+    assert!(!bad.stderr.contains("prefixes["), "{}", bad.stderr);
+
     let port = crate::harness::free_port();
     let down = cli(&["--server", &format!("http://127.0.0.1:{port}"), "status"]);
     assert_eq!(down.code, 4, "{down:?}");
@@ -135,6 +166,116 @@ fn clear_errors_and_exit_codes() {
         "{}",
         down.stderr
     );
+    // A server address without its scheme is bad input, with the fix.
+    let bad = cli(&["--server", &format!("127.0.0.1:{port}"), "status"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("http://127.0.0.1"), "{}", bad.stderr);
+    // A server that accepts connections and never answers: 4, naming it,
+    // well before the default --timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let stalled = cli(&["--server", &url, "status"]);
+    assert_eq!(stalled.code, 4, "{stalled:?}");
+    assert!(stalled.stderr.contains(&url), "{}", stalled.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a silent server held the CLI for {:?}",
+        started.elapsed()
+    );
+}
+
+/// Write commands say what they did, or why they did nothing: nothing is
+/// a silent success.
+#[test]
+fn writes_say_what_they_did_not_do() {
+    let node = Node::start_with(
+        "[[route]]\nprefix = \"+4930\"\nvia = [\"sip:berlin@x\"]\n",
+        "",
+    );
+    // Nothing to withdraw: not found.
+    let out = node.cli(&["withdraw", "+1999"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("nothing withdrawn"), "{}", out.stderr);
+    // A config route: only its file can withdraw it, and the CLI says so.
+    let out = node.cli(&["withdraw", "+4930"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("config file"), "{}", out.stderr);
+    node.cli(&["lookup", "+493012"]).ok();
+    // A mixed request withdraws what it can and names the rest.
+    node.cli(&["announce", "+1555", "--via", "sip:a@b"]).ok();
+    let out = node.cli(&["withdraw", "+1555", "+4930"]);
+    assert!(out.ok().starts_with("withdrew 1 prefix "), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("+4930 (config file of node 1)"),
+        "{}",
+        out.stderr
+    );
+
+    // --json on a write prints what it did.
+    let j = node
+        .cli(&["announce", "+1556", "--via", "sip:a@b", "--json"])
+        .json();
+    assert_eq!(j["announced"], 1);
+    assert!(j["log_index"].as_u64().unwrap() > 0);
+
+    // The later of two equal local routes loses as "announced-later".
+    node.cli(&["announce", "+4930", "--via", "sip:api@x"]).ok();
+    let j = node.cli(&["explain", "+493012", "--json"]).json();
+    assert_eq!(j["candidates"][0]["route"]["source"], "config@1");
+    assert_eq!(j["candidates"][1]["lost_at"], "announced-later");
+}
+
+/// Every argument has help text.
+#[test]
+fn every_flag_and_argument_has_help() {
+    for (cmd, wanted) in [
+        (
+            vec!["announce"],
+            vec!["--local-pref", "Local preference", "PRIORITY"],
+        ),
+        (vec!["lookup"], vec!["<NUMBER>", "dialed number"]),
+        (vec!["explain"], vec!["<NUMBER>", "dialed number"]),
+        (
+            vec!["neighbor", "add"],
+            vec![
+                "<NAME>",
+                "neighbor's name",
+                "Most prefixes accepted",
+                "Secret both sides",
+                "Hold time",
+                "--export-all",
+            ],
+        ),
+        (vec!["neighbor", "show"], vec!["<NAME>", "neighbor's name"]),
+        (vec!["cluster", "remove-node"], vec!["<ID>", "node's id"]),
+        (
+            vec!["cluster", "add-node"],
+            vec!["<ID>", "never used before"],
+        ),
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let out = cli(&args);
+        let help = out.ok();
+        for w in wanted {
+            assert!(help.contains(w), "{cmd:?} --help lacks {w:?}:\n{help}");
+        }
+        // clap prints an argument's help beside it or on the lines below
+        // it; an argument without help is followed by a blank line.
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim();
+            let is_arg = t.starts_with('-') || t.starts_with('<');
+            if is_arg && !t.contains("  ") {
+                let next = lines.get(i + 1).map_or("", |l| l.trim());
+                assert!(
+                    !next.is_empty() && !next.starts_with('-') && !next.starts_with('<'),
+                    "{cmd:?}: no help for {t:?}:\n{help}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -182,7 +323,8 @@ fn bulk_load_from_a_csv_file() {
     std::fs::write(&bad, "+1999,sip:a@x\n+1998,sip:b@x\n+19ab,sip:c@x\n").unwrap();
     let out = node.cli(&["announce", "--file", bad.to_str().unwrap()]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("bad.csv:3"), "{}", out.stderr);
+    assert!(out.stderr.contains("bad.csv:3: prefix"), "{}", out.stderr);
+    assert!(!out.stderr.contains("routes["), "{}", out.stderr);
     assert_eq!(node.cli(&["lookup", "+19991"]).code, 3);
 
     // Withdraw from the same kind of file.

@@ -199,8 +199,22 @@ fn body(r: &pb::LookupResponse) -> Value {
             "communities": rt.communities.iter()
                 .map(|c| format!("{}:{}:{}", c.global, c.local1, c.local2))
                 .collect::<Vec<_>>(),
+            "origin": match rt.origin() {
+                pb::RouteOrigin::Api => "api",
+                pb::RouteOrigin::Config => "config",
+                pb::RouteOrigin::Peer => "peer",
+                pb::RouteOrigin::Unspecified => "unknown",
+            },
             "source": rt.source,
+            "peer_itad": rt.peer_itad,
+            "validation": match rt.validation() {
+                pb::Validation::Valid => "valid",
+                pb::Validation::Invalid => "invalid",
+                pb::Validation::NotFound | pb::Validation::Unspecified => "not-found",
+            },
+            "installed_at": rt.installed_at,
             "stale": rt.stale,
+            "local_from": rt.local_from,
         })).collect::<Vec<_>>(),
     })
 }

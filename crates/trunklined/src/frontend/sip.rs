@@ -351,15 +351,28 @@ fn lenient(head: &str) -> Option<Request> {
             headers.push((n.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let req = Request {
+    let mut req = Request {
         method: String::new(),
         uri: String::new(),
         headers,
     };
-    ["via", "from", "to", "call-id", "cseq"]
+    if !["via", "from", "to", "call-id"]
         .iter()
         .all(|h| req.one(h).is_some())
-        .then_some(req)
+    {
+        return None;
+    }
+    if req.one("cseq").is_none() {
+        // Without a CSeq there is still a client to tell: the answer's
+        // CSeq names the request line's method, so the client's
+        // transaction (matched by Via branch and method) gets it.
+        let method = head.split_whitespace().next().unwrap_or_default();
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        req.headers.push(("CSeq".into(), format!("0 {method}")));
+    }
+    Some(req)
 }
 
 /// How long a TCP connection may stay idle.

@@ -96,6 +96,16 @@ fn a_bad_request_is_answered_only_when_it_can_be() {
     let no_version = INVITE.replace("SIP/2.0\r\nVia", "SIP/9.9\r\nVia");
     assert!(lenient(&no_version).is_some());
     assert!(lenient("INVITE x SIP/2.0\r\nFrom: a\r\n\r\n").is_none());
+    // Without a CSeq, the client can still be told: the 400 names the
+    // request line's method.
+    let no_cseq: String = INVITE
+        .split("\r\n")
+        .filter(|l| !l.starts_with("CSeq"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    assert!(parse(&no_cseq).unwrap_err().contains("no cseq"));
+    let r = lenient(&no_cseq).unwrap();
+    assert!(response(&r, 400, "Bad Request", &[]).contains("\r\nCSeq: 0 INVITE\r\n"));
 }
 
 /// Byte edits of a valid request: (position, byte, replace/insert/delete).
