@@ -346,6 +346,9 @@ impl StoreHandle {
                 Err(WriteError::NotLeader(id, _)) => {
                     R::NotLeader(wire::NotLeader { leader_id: id })
                 }
+                // A leader that removed itself: the caller waits for the
+                // next leader.
+                Err(WriteError::Removed(_)) => R::NotLeader(wire::NotLeader { leader_id: 0 }),
                 Err(e) => R::Rejected(e.to_string()),
             },
             Ok(_) => R::Rejected("a forward carries exactly one proposal".into()),

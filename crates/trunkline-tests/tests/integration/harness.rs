@@ -165,10 +165,21 @@ impl Node {
         self.wait_ready();
     }
 
+    /// Writes the config file from the spec (a running node reads it
+    /// again on SIGHUP).
+    pub fn write_config(&self) {
+        std::fs::write(self.config_path(), self.config_text()).unwrap();
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Starts the process without waiting for it to be ready.
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "node is running");
-        std::fs::write(self.config_path(), self.config_text()).unwrap();
+        self.write_config();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -15,6 +15,7 @@ mod frontend_dns;
 mod frontend_http;
 mod frontend_sip;
 mod http;
+mod operations;
 mod pbx_kamailio;
 mod peer_input;
 mod peering;
