@@ -34,6 +34,24 @@ fn check_config_accepts_good_files_and_names_bad_fields() {
     assert_eq!(code, 2);
     assert!(err.contains("route[0].prefix: letter 'a'"), "{err}");
 
+    // Configs that would load and then misbehave: a level tracing would
+    // read as a module name (logging nothing), a joining node with members
+    // (waiting forever).
+    let (code, _, err) = check("[node]\nid = 3\nitad = 4200000009\n[log]\nlevel = \"loud\"\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("log.level: \"loud\" names no level"), "{err}");
+    let (code, _, err) = check(
+        "[node]\nid = 3\nitad = 4200000009\n[cluster]\njoin = true\nmembers = [{ id = 1, addr = \"http://10.0.0.1:50051\" }]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("cluster.join:"), "{err}");
+    // A peer that will exchange nothing is valid, with a warning.
+    let (code, out, _) = check(
+        "[node]\nid = 3\nitad = 4200000009\n[[peer]]\nname = \"bob\"\nitad = 4200000202\n",
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("1 peer)") && out.contains("warning: peer bob: no import policy"), "{out}");
+
     let missing = std::process::Command::new(bin("trunklined"))
         .args(["--config", "/nonexistent/trunkline.toml"])
         .output()

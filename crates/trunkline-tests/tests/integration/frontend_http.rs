@@ -44,6 +44,21 @@ fn http_lookup_answers_json_and_dial_strings() {
     );
     assert_eq!(j["next_hops"][2]["uri"], "sip:4567@second.example");
     assert_eq!(j["routes"][0]["source"], "config@1");
+    // Each route as `trunkline lookup --json` shows it.
+    let cli = node.cli(&["lookup", "+15551234567", "--json"]).json();
+    for field in [
+        "origin",
+        "source",
+        "peer_itad",
+        "validation",
+        "installed_at",
+        "stale",
+        "path",
+        "local_pref",
+    ] {
+        assert_eq!(j["routes"][0][field], cli["routes"][0][field], "{field}");
+    }
+    assert_eq!(j["routes"][0]["origin"], "config");
 
     let dial = |q: &str| curl(port, &format!("/v1/lookup/+15551234567?format=dial&{q}"));
     assert_eq!(

@@ -75,6 +75,15 @@ fn sip_redirects_with_sipp_and_answers_every_method() {
             .starts_with("SIP/2.0 400 Bad Request - version")
     );
     assert!(sipp::udp_exchange(port, "\u{0}\u{1}garbage").is_none());
+    // No CSeq: still answered, so the client is not left retransmitting.
+    let no_cseq: String = sipp::request("INVITE", "sip:+15551234567@t")
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("cseq"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let r = sipp::udp_exchange(port, &no_cseq).unwrap();
+    assert!(r.starts_with("SIP/2.0 400 Bad Request - no cseq"), "{r}");
+    assert!(r.contains("\r\nCSeq: 0 INVITE\r\n"), "{r}");
     assert!(ask("OPTIONS", "sip:t.example").is_some());
 
     let (_, metrics) = http_get(node.spec.http, "/metrics").unwrap();

@@ -19,6 +19,7 @@ mod operations;
 mod pbx_kamailio;
 mod peer_input;
 mod peering;
+mod peering_defaults;
 mod proxy;
 mod python_client;
 mod sipp;
