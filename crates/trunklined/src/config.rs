@@ -210,8 +210,13 @@ pub struct NextHopSection {
 fn default_name() -> String {
     "trunkline".to_owned()
 }
+/// `$STATE_DIRECTORY` when systemd gives one (`StateDirectory=` in the
+/// unit), so a service keeps its data in /var/lib; otherwise
+/// `./trunkline-data`, relative to the directory the node starts in.
 fn default_data_dir() -> PathBuf {
-    PathBuf::from("./trunkline-data")
+    std::env::var_os("STATE_DIRECTORY")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("./trunkline-data"), PathBuf::from)
 }
 fn default_api_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50051))

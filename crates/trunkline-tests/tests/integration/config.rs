@@ -46,11 +46,13 @@ fn check_config_accepts_good_files_and_names_bad_fields() {
     assert_eq!(code, 2);
     assert!(err.contains("cluster.join:"), "{err}");
     // A peer that will exchange nothing is valid, with a warning.
-    let (code, out, _) = check(
-        "[node]\nid = 3\nitad = 4200000009\n[[peer]]\nname = \"bob\"\nitad = 4200000202\n",
-    );
+    let (code, out, _) =
+        check("[node]\nid = 3\nitad = 4200000009\n[[peer]]\nname = \"bob\"\nitad = 4200000202\n");
     assert_eq!(code, 0);
-    assert!(out.contains("1 peer)") && out.contains("warning: peer bob: no import policy"), "{out}");
+    assert!(
+        out.contains("1 peer)") && out.contains("warning: peer bob: no import policy"),
+        "{out}"
+    );
 
     let missing = std::process::Command::new(bin("trunklined"))
         .args(["--config", "/nonexistent/trunkline.toml"])

@@ -140,9 +140,18 @@ fn neighbor_commands_say_what_will_and_will_not_happen() {
     assert_eq!(out.stderr, "");
     let j = n.cli(&["neighbor", "show", "frank", "--json"]).json();
     let config = j["config"].as_str().unwrap();
-    assert!(config.contains("[[import]]") && config.contains("\"+49\""), "{config}");
+    assert!(
+        config.contains("[[import]]") && config.contains("\"+49\""),
+        "{config}"
+    );
     // A file naming another neighbor than the command is refused.
-    let out = n.cli(&["neighbor", "add", "gina", "--config", file.to_str().unwrap()]);
+    let out = n.cli(&[
+        "neighbor",
+        "add",
+        "gina",
+        "--config",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 2, "{out:?}");
 
     for verb in ["refresh", "reset"] {
