@@ -193,11 +193,7 @@ async fn run_link(
     store: mpsc::Sender<StoreMsg>,
 ) {
     let mut backoff = Duration::from_millis(50);
-    // A peer that is down fails every few hundred milliseconds: the first
-    // failure and then one a minute go to the log at INFO, with the cause;
-    // the rest at DEBUG.
-    let mut failures = 0u64;
-    let mut last_said: Option<tokio::time::Instant> = None;
+    let mut quiet = Quiet::default();
     loop {
         // The TCP connect has its own timeout, but the HTTP/2 handshake
         // after it does not: a peer (or middlebox) that accepts and then
@@ -208,28 +204,20 @@ async fn run_link(
         };
         match connected {
             Ok(client) => {
-                if failures > 0 {
-                    tracing::info!(to, %addr, "raft link connected after {failures} failed attempts");
-                } else {
-                    tracing::debug!(to, %addr, "raft link connected");
-                }
-                failures = 0;
-                last_said = None;
-                backoff = Duration::from_millis(50);
-                if stream(&me, to, client, &mut rx, &store).await.is_none() {
+                tracing::debug!(to, %addr, "raft link connected");
+                let started = tokio::time::Instant::now();
+                let Some(why) = stream(&me, to, client, &mut rx, &store).await else {
                     return;
+                };
+                // Only a stream that carried traffic for a while counts
+                // as the link working again.
+                if started.elapsed() >= STABLE {
+                    quiet.worked(to, &addr);
+                    backoff = Duration::from_millis(50);
                 }
+                quiet.failed(to, &addr, format!("raft stream to node {to} ended: {why}"));
             }
-            Err(e) => {
-                failures += 1;
-                let now = tokio::time::Instant::now();
-                if last_said.is_none_or(|t| now - t >= Duration::from_secs(60)) {
-                    last_said = Some(now);
-                    tracing::info!(to, %addr, failures, "cannot connect to node {to}: {e}");
-                } else {
-                    tracing::debug!(to, %addr, "cannot connect: {e}");
-                }
-            }
+            Err(e) => quiet.failed(to, &addr, format!("cannot connect to node {to}: {e}")),
         }
         let _ = store.send(StoreMsg::Unreachable(to)).await;
         while let Ok(m) = rx.try_recv() {
@@ -242,6 +230,41 @@ async fn run_link(
     }
 }
 
+/// How long a stream must last to count as the link working.
+const STABLE: Duration = Duration::from_secs(1);
+
+/// A link to a node that is down fails every second or so: its first
+/// failure, and then one a minute, go to the log at INFO with the cause
+/// and a count; the rest at DEBUG.
+#[derive(Debug, Default)]
+struct Quiet {
+    failures: u64,
+    last_said: Option<tokio::time::Instant>,
+}
+
+impl Quiet {
+    fn failed(&mut self, to: u64, addr: &str, what: String) {
+        self.failures += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_said
+            .is_none_or(|t| now - t >= Duration::from_secs(60))
+        {
+            self.last_said = Some(now);
+            tracing::info!(to, %addr, failures = self.failures, "{what}");
+        } else {
+            tracing::debug!(to, %addr, "{what}");
+        }
+    }
+
+    fn worked(&mut self, to: u64, addr: &str) {
+        if self.failures > 1 {
+            tracing::info!(to, %addr, "raft link to node {to} works again after {} failures", self.failures);
+        }
+        *self = Quiet::default();
+    }
+}
+
 async fn connect(
     addr: &str,
 ) -> Result<RaftTransportClient<tonic::transport::Channel>, tonic::transport::Error> {
@@ -251,14 +274,15 @@ async fn connect(
         .max_decoding_message_size(MAX_MESSAGE))
 }
 
-/// Streams batches until the call fails (`Some`) or the queue closes (`None`).
+/// Streams batches until the call fails (`Some`, with why) or the queue
+/// closes (`None`).
 async fn stream(
     me: &(u64, String),
     to: u64,
     mut client: RaftTransportClient<tonic::transport::Channel>,
     rx: &mut mpsc::Receiver<Message>,
     store: &mpsc::Sender<StoreMsg>,
-) -> Option<()> {
+) -> Option<String> {
     let (tx, batches) = mpsc::channel::<wire::RaftBatch>(8);
     // Snapshots go on their own call over the same connection.
     let mut snapshot_client = client.clone();
@@ -270,10 +294,15 @@ async fn stream(
                     && let Some(at) = removed_at(status)
                 {
                     let _ = store.send(StoreMsg::Removed { by: to, log_index: at }).await;
-                    return Some(());
+                    return Some("this node was removed".into());
                 }
-                tracing::info!(to, "raft stream ended: {:?}", r.err());
-                return Some(());
+                return Some(match r {
+                    Ok(_) => "closed by the other side".into(),
+                    Err(s) => match std::error::Error::source(&s) {
+                        Some(cause) => format!("{}: {}", s.message(), source_chain(cause)),
+                        None => s.message().to_owned(),
+                    },
+                });
             }
             m = rx.recv() => {
                 let first = m?;
@@ -308,10 +337,10 @@ async fn stream(
                 // message silently: give up on it and reconnect.
                 match tokio::time::timeout(STALL_TIMEOUT, tx.send(batch)).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Some(()),
+                    Ok(Err(_)) => return Some("the stream closed".into()),
                     Err(_) => {
                         tracing::info!(to, "raft stream stalled for {STALL_TIMEOUT:?}; reconnecting");
-                        return Some(());
+                        return Some(format!("stalled for {STALL_TIMEOUT:?}"));
                     }
                 }
             }

@@ -16,16 +16,36 @@ fn a_cluster_node_restarts_at_once_after_sigterm() {
         .cli(&["announce", "+44", "--via", "sip:london@x"])
         .ok();
     c.converged_tables();
+    // Stop a follower; the leader is the node that keeps a link to it.
+    let leader = c.leader();
+    let victim = (leader + 1) % 3;
     let started = Instant::now();
-    assert_eq!(c.nodes[1].terminate(), Some(0));
+    assert_eq!(c.nodes[victim].terminate(), Some(0));
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(10),
         "SIGTERM took {took:?}: the node waited for idle peer links\n{}",
-        c.nodes[1].log_tail(30)
+        c.nodes[victim].log_tail(30)
     );
-    c.nodes[1].restart();
-    c.nodes[1].cli(&["lookup", "+4420"]).ok();
+    // While it is down, the leader says so once, with the cause, not at
+    // every reconnect attempt.
+    std::thread::sleep(Duration::from_secs(3));
+    let to = format!("to={}", victim + 1);
+    let log = c.nodes[leader].log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("trunklined::transport") && l.contains(&to))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", c.nodes[leader].log_tail(40));
+    assert!(
+        ["shutting down", "reset", "refused", "closed"]
+            .iter()
+            .any(|c| said[0].contains(c)),
+        "no cause: {}",
+        said[0]
+    );
+    c.nodes[victim].restart();
+    c.nodes[victim].cli(&["lookup", "+4420"]).ok();
 }
 
 /// Two processes on one data directory: the second says which directory
