@@ -130,19 +130,12 @@ fn batches_round_trip_and_share_attrs() {
     assert_eq!(interner.len(), 3);
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.trim().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// An entry written by version 1 of the encoding (before `local_from` and
 /// the attributes of refused routes) still decodes: old logs replay.
 #[test]
 fn version_1_entries_still_decode() {
     let plans = plans();
-    let data = unhex(include_str!("../../tests/fixtures/batch_v1.hex"));
+    let data = crate::codec::unhex(include_str!("../../tests/fixtures/batch_v1.hex"));
     let back = decode_batch(&data, &plans, &mut AttrsInterner::default()).unwrap();
     let Command::PeerRoutes { rejected, .. } = &back[5].command else {
         panic!("not the fixture's PeerRoutes: {:?}", back[5].command);

@@ -248,18 +248,11 @@ fn peers_survive_a_snapshot_and_changes_are_reported() {
     assert!(other.take_changes().resync);
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.trim().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// A snapshot written before version 4 (no removed members, refused
 /// routes without attributes) still restores.
 #[test]
 fn version_3_snapshots_still_restore() {
-    let data = unhex(include_str!("../../tests/fixtures/snapshot_v3.hex"));
+    let data = crate::codec::unhex(include_str!("../../tests/fixtures/snapshot_v3.hex"));
     let mut sm = StateMachine::new(Plans::default());
     sm.restore(&data).unwrap();
     assert!(sm.removed().is_empty());
