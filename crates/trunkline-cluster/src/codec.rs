@@ -120,6 +120,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Bytes from a hex fixture (tests of older encodings).
+#[cfg(test)]
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    let s = s.trim();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,14 +157,4 @@ mod tests {
             Err(DecodeError::Truncated)
         );
     }
-}
-
-/// Bytes from a hex fixture (tests of older encodings).
-#[cfg(test)]
-pub(crate) fn unhex(s: &str) -> Vec<u8> {
-    let s = s.trim();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
