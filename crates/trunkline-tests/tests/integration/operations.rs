@@ -22,6 +22,7 @@ fn a_cluster_node_restarts_at_once_after_sigterm() {
     let started = Instant::now();
     assert_eq!(c.nodes[victim].terminate(), Some(0));
     let took = started.elapsed();
+    eprintln!("SIGTERM to exit of a cluster node: {took:?}");
     assert!(
         took < Duration::from_secs(10),
         "SIGTERM took {took:?}: the node waited for idle peer links\n{}",
