@@ -106,7 +106,7 @@ fn shipped_configs_are_valid() {
             }
         }
     }
-    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     let mut files = Vec::new();
     tomls(&deploy, &mut files);
     assert!(

@@ -9,7 +9,7 @@ use crate::harness::Node;
 
 #[test]
 fn a_python_grpcio_client_looks_up_a_number() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let stubs = tempfile::tempdir().unwrap();
     let generated = Command::new("protoc")
         .arg(format!("-I{}", root.join("proto").display()))
@@ -27,7 +27,7 @@ fn a_python_grpcio_client_looks_up_a_number() {
     );
     let lookup = |number: &str| {
         let out = Command::new("/usr/bin/python3")
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/lookup.py"))
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/python/lookup.py"))
             .arg(format!("127.0.0.1:{}", node.spec.grpc))
             .arg(number)
             .env("PYTHONPATH", stubs.path())

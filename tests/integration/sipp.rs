@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::harness::free_port;
 
 pub fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/sipp/{name}.xml"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/sipp/{name}.xml"))
 }
 
 fn command(dir: &Path, scenario_name: &str, local_port: u16, transport: &str) -> Command {

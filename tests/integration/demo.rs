@@ -6,7 +6,7 @@ use crate::harness::bin;
 
 fn demo(which: &str) -> String {
     let dir = bin("trunklined").parent().unwrap().to_owned();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new(root.join("scripts/demo"))
         .arg(which)
         .env("TRUNKLINE_DEMO_BIN", dir)

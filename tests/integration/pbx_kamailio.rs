@@ -20,7 +20,7 @@ use crate::sipp::{self, Uas};
 const NUMBER: &str = "+15551234567";
 
 fn example_config() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/pbx/kamailio/kamailio.cfg")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/pbx/kamailio/kamailio.cfg")
 }
 
 /// A Kamailio process; stopped (with its children) on drop.
