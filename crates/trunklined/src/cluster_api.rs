@@ -137,7 +137,7 @@ impl Cluster for Api {
         if r.id == 0 {
             return Err(Status::invalid_argument("id: must be at least 1"));
         }
-        crate::config::check_addr(&r.addr)
+        crate::parse::check_addr(&r.addr)
             .map_err(|e| Status::invalid_argument(format!("addr: {e}")))?;
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         while let Some(mut leader) = self.leader().await? {

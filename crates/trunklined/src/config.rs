@@ -6,33 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use thiserror::Error;
-use trunkline_core::route::{DEFAULT_LOCAL_PREF, PRIVATE_ITADS};
-use trunkline_core::{Attrs, Itad, LargeCommunity, NextHop, Plans, Prefix, Source, Validation};
+use trunkline_core::route::PRIVATE_ITADS;
+use trunkline_core::{Attrs, Itad, Plans, Prefix, Source};
+
+use crate::logging::{LogSection, check_log_level};
+use crate::parse::{
+    ConfigError, check_addr, default_priority, default_weight, invalid, local_attrs,
+};
 
 /// The config `trunklined` runs with when given none.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
-
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Toml(#[from] toml::de::Error),
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-}
-
-fn invalid(field: impl Into<String>, message: impl ToString) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        message: message.to_string(),
-    }
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,24 +136,6 @@ pub struct MemberSection {
     pub addr: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSection {
-    /// A tracing filter: `info`, `debug`, `trunklined=debug,info`. The
-    /// `RUST_LOG` environment variable overrides it.
-    #[serde(default = "default_log_level")]
-    pub level: String,
-    #[serde(default = "default_log_format")]
-    pub format: LogFormat,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanSection {
@@ -253,21 +218,6 @@ fn default_snapshot_entries() -> u64 {
 fn default_trailing_entries() -> u64 {
     1_000
 }
-fn default_log_level() -> String {
-    "info".to_owned()
-}
-fn default_log_format() -> LogFormat {
-    LogFormat::Text
-}
-/// Priority of a next hop given without one.
-pub fn default_priority() -> u32 {
-    10
-}
-/// Weight of a next hop given without one.
-pub fn default_weight() -> u32 {
-    100
-}
-
 impl Default for ApiSection {
     fn default() -> Self {
         ApiSection {
@@ -297,15 +247,6 @@ impl Default for RaftSection {
             heartbeat_ticks: default_heartbeat_ticks(),
             snapshot_entries: default_snapshot_entries(),
             trailing_entries: default_trailing_entries(),
-        }
-    }
-}
-
-impl Default for LogSection {
-    fn default() -> Self {
-        LogSection {
-            level: default_log_level(),
-            format: default_log_format(),
         }
     }
 }
@@ -464,40 +405,6 @@ impl Config {
     }
 }
 
-/// A tracing filter whose every directive names a level: `info`, or
-/// `trunklined=debug,warn`. tracing itself takes a bare word such as
-/// `loud` for a module name, which silences everything else.
-fn check_log_level(level: &str) -> Result<(), String> {
-    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-    for d in level.split(',').map(str::trim) {
-        let lvl = d.rsplit_once('=').map_or(d, |(_, l)| l);
-        if !LEVELS.contains(&lvl.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "{d:?} names no level: use one of {} (for one module: module=level)",
-                LEVELS.join(", ")
-            ));
-        }
-    }
-    tracing_subscriber::EnvFilter::try_new(level)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// A node address: `http://host:port` (or `https://`).
-pub fn check_addr(addr: &str) -> Result<(), String> {
-    let rest = addr
-        .strip_prefix("http://")
-        .or_else(|| addr.strip_prefix("https://"))
-        .ok_or_else(|| format!("{addr:?} must start with http:// or https://"))?;
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{addr:?} needs a port"))?;
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(format!("{addr:?} is not host:port"));
-    }
-    Ok(())
-}
-
 impl Config {
     /// Where HTTP listens: `[http] listen`, else the gRPC listener's
     /// address at port 9180, so nodes on 127.0.0.1, .2 and .3 of one
@@ -531,74 +438,6 @@ impl Config {
             self.cluster.members.iter().map(|m| m.id).collect()
         }
     }
-}
-
-/// Parses `global:local1:local2`.
-pub fn parse_community(s: &str) -> Result<LargeCommunity, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let [a, b, c] = parts.as_slice() else {
-        return Err(format!("{s:?} is not global:local1:local2"));
-    };
-    let n = |x: &str| {
-        x.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{s:?}: {x:?} is not a u32"))
-    };
-    Ok(LargeCommunity(n(a)?, n(b)?, n(c)?))
-}
-
-/// Builds the attributes of a locally originated route, from `via`
-/// shorthands and explicit next hops. Errors name the offending field.
-pub fn local_attrs<'a>(
-    source: Source,
-    via: &[String],
-    next_hops: impl Iterator<Item = (&'a str, u32, u32)>,
-    local_pref: Option<u32>,
-    med: u32,
-    communities: &[String],
-) -> Result<Attrs, (&'static str, String)> {
-    let mut hops = Vec::new();
-    for uri in via {
-        hops.push(
-            NextHop::new(uri, default_priority(), default_weight())
-                .map_err(|e| ("via", e.to_string()))?,
-        );
-    }
-    for (uri, p, w) in next_hops {
-        hops.push(NextHop::new(uri, p, w).map_err(|e| ("next_hops", e.to_string()))?);
-    }
-    if hops.is_empty() {
-        return Err((
-            "next_hops",
-            trunkline_core::route::NextHopError::None.to_string(),
-        ));
-    }
-    if hops.len() > trunkline_core::route::MAX_NEXT_HOPS {
-        return Err((
-            "next_hops",
-            trunkline_core::route::NextHopError::TooMany(hops.len()).to_string(),
-        ));
-    }
-    trunkline_core::route::order_next_hops(&mut hops);
-    let mut seen = std::collections::HashSet::new();
-    hops.retain(|h| seen.insert(h.uri.clone()));
-    let mut communities = communities
-        .iter()
-        .map(|c| parse_community(c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ("communities", e))?;
-    communities.sort();
-    communities.dedup();
-    Ok(Attrs {
-        source,
-        next_hops: hops,
-        path: Vec::new(),
-        local_pref: local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
-        med,
-        communities,
-        validation: Validation::NotFound,
-        local_from: None,
-    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use trunkline_core::select::Step;
 use trunkline_core::{Attrs, Number, Plans, Prefix, Route, Source, Validation};
 use trunkline_proto::v1 as pb;
 
-use crate::config::local_attrs;
+use crate::parse::local_attrs;
 
 /// Most prefixes one request may expand to.
 pub const MAX_PREFIXES_PER_REQUEST: usize = 2_000_000;

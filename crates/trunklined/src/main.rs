@@ -17,6 +17,7 @@ mod http;
 mod logging;
 mod metrics;
 mod neighbors_api;
+mod parse;
 mod peering;
 mod raft_service;
 mod server;

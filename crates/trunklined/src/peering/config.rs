@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use trunkline_core::{Itad, Plans, Prefix};
 use trunkline_peering::policy::{Action, Filter, MaxPrefixAction, PeerPolicy, Role, Term};
 
-use crate::config::{ConfigError, check_addr, parse_community};
+use crate::parse::{ConfigError, check_addr, parse_community};
 
 /// Node-wide peering settings (`[peering]`).
 #[derive(Debug, Clone, Deserialize)]
