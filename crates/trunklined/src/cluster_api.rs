@@ -47,7 +47,7 @@ impl Api {
             .members
             .get(&st.raft.leader_id)
             .ok_or_else(|| write_error(WriteError::NoLeader))?;
-        let ch = crate::transport::endpoint(addr)
+        let ch = crate::store::transport::endpoint(addr)
             .map_err(|e| Status::unavailable(e.to_string()))?
             .connect_lazy();
         Ok(Some(ClusterClient::new(ch)))
@@ -290,7 +290,7 @@ fn retry(s: &Status, deadline: tokio::time::Instant) -> bool {
 }
 
 async fn ask_status(addr: &str) -> Option<pb::RaftStatus> {
-    let ch = crate::transport::endpoint(addr).ok()?.connect_lazy();
+    let ch = crate::store::transport::endpoint(addr).ok()?.connect_lazy();
     let mut req = Request::new(pb::StatusRequest {});
     req.set_timeout(MEMBER_TIMEOUT);
     tokio::time::timeout(MEMBER_TIMEOUT, NodeClient::new(ch).status(req))

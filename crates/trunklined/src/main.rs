@@ -22,7 +22,6 @@ mod peering;
 mod raft_service;
 mod server;
 mod store;
-mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -39,7 +39,7 @@ impl RaftTransport for RaftService {
             // A removed node that still campaigns (it never applied its
             // removal) learns it here, and stops.
             if let Some(&at) = self.store.status().removed_members.get(&batch.from) {
-                return Err(crate::transport::removed_status(batch.from, at));
+                return Err(crate::store::transport::removed_status(batch.from, at));
             }
             if batch.removed_at > 0 {
                 // Only a member of this node's own configuration says so.
@@ -82,7 +82,7 @@ impl RaftTransport for RaftService {
             .map_err(|e| Status::invalid_argument(format!("undecodable snapshot message: {e}")))?;
         let mut data = first.data;
         while let Some(chunk) = stream.message().await? {
-            if data.len() + chunk.data.len() > crate::transport::MAX_SNAPSHOT {
+            if data.len() + chunk.data.len() > crate::store::transport::MAX_SNAPSHOT {
                 return Err(Status::resource_exhausted(
                     "snapshot larger than this node accepts",
                 ));

@@ -189,8 +189,8 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
                 store: handle.clone(),
                 stop: stop_rx.clone(),
             })
-            .max_decoding_message_size(crate::transport::MAX_MESSAGE)
-            .max_encoding_message_size(crate::transport::MAX_MESSAGE),
+            .max_decoding_message_size(crate::store::transport::MAX_MESSAGE)
+            .max_encoding_message_size(crate::store::transport::MAX_MESSAGE),
         )
         .add_service(
             PeeringServer::new(crate::peering::service::PeeringService {

@@ -20,7 +20,7 @@ use trunkline_cluster::node::Status;
 use trunkline_proto::cluster::v1 as wire;
 use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
 
-use crate::store::StoreMsg;
+use super::msg::StoreMsg;
 
 /// Messages waiting for one peer; beyond this the peer is unreachable.
 const PEER_QUEUE: usize = 4096;
