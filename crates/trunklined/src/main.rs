@@ -9,17 +9,14 @@
 //! - `server`: starts everything and owns the one shutdown path.
 
 mod api;
-mod cluster_api;
 mod config;
-mod convert;
 mod frontend;
 mod http;
 mod logging;
+mod lookup;
 mod metrics;
-mod neighbors_api;
 mod parse;
 mod peering;
-mod raft_service;
 mod server;
 mod store;
 

@@ -18,10 +18,9 @@ use trunkline_proto::v1::neighbors_server::NeighborsServer;
 use trunkline_proto::v1::node_server::NodeServer;
 use trunkline_proto::v1::routes_server::RoutesServer;
 
-use crate::api::Api;
+use crate::api::{Api, NeighborsApi, RaftService};
 use crate::config::Loaded;
 use crate::metrics::Metrics;
-use crate::raft_service::RaftService;
 use crate::store::{Store, StoreConfig, StoreHandle};
 
 /// What a signal asks of the node.
@@ -199,7 +198,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
             .max_decoding_message_size(crate::peering::session::MAX_MESSAGE)
             .max_encoding_message_size(crate::peering::session::MAX_MESSAGE),
         )
-        .add_service(NeighborsServer::new(crate::neighbors_api::NeighborsApi {
+        .add_service(NeighborsServer::new(NeighborsApi {
             store: handle.clone(),
             manager: peering.clone(),
             node_id: cfg.node.id,

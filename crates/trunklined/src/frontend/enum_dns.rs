@@ -329,36 +329,24 @@ impl Zones {
             plan: zone.plan,
             digits,
         };
-        let Some(m) = view
-            .table
-            .lookup(&number)
-            .filter(|m| !m.eligible().is_empty())
-        else {
+        let Some(answer) = crate::lookup::lookup_number(view, &number) else {
             // A name above routed prefixes exists, though it holds no
             // records: NODATA, not NXDOMAIN, which would tell resolvers
             // that nothing below it exists either (RFC 8020).
-            let mut below_it = false;
-            view.table.walk_longer(
-                &Prefix {
-                    plan: zone.plan,
-                    digits: number.digits,
-                },
-                &mut |_, set| {
-                    below_it = set.iter().next().is_some();
-                    !below_it
-                },
-            );
-            return Some(if below_it {
+            let name = Prefix {
+                plan: zone.plan,
+                digits: number.digits,
+            };
+            return Some(if crate::lookup::has_routes_below(view, &name) {
                 nodata(resp)
             } else {
                 nxdomain(resp)
             });
         };
-        let eligible = m.eligible();
         if qtype != RecordType::NAPTR && qtype != RecordType::ANY {
             return Some(nodata(resp));
         }
-        let hops = crate::convert::resolved_hops(&number, m.prefix.digits.len(), eligible);
+        let hops = answer.hops;
         // Order groups the hops by (route, priority), in the order to try
         // them; preference ranks the hops within a group (heaviest first,
         // as they are already sorted).

@@ -17,9 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use trunkline_proto::v1 as pb;
+use trunkline_core::{Plans, Prefix, Route, Source, Validation};
 
 use super::dial::{Tech, dial_string};
+use crate::lookup::{Answer, LookupError};
 use crate::metrics::Metrics;
 use crate::store::StoreHandle;
 
@@ -127,22 +128,22 @@ fn answer(
         Ok(t) => t,
         Err(why) => return ("bad-request", error(StatusCode::BAD_REQUEST, json, &why)),
     };
-    let r = match crate::api::lookup(&s.store, number) {
+    let r = match crate::lookup::lookup(&s.store, number) {
         Ok(r) => r,
-        Err(status) => {
-            let (result, code) = match status.code() {
-                tonic::Code::NotFound => ("miss", StatusCode::NOT_FOUND),
-                tonic::Code::InvalidArgument => ("bad-request", StatusCode::BAD_REQUEST),
-                tonic::Code::FailedPrecondition => ("error", StatusCode::SERVICE_UNAVAILABLE),
-                _ => ("error", StatusCode::INTERNAL_SERVER_ERROR),
+        Err(e) => {
+            let (result, code) = match e {
+                LookupError::NoRoute(_) => ("miss", StatusCode::NOT_FOUND),
+                LookupError::Number { .. } => ("bad-request", StatusCode::BAD_REQUEST),
+                LookupError::Removed(_) => ("error", StatusCode::SERVICE_UNAVAILABLE),
             };
-            return (result, error(code, json, status.message()));
+            return (result, error(code, json, &e.to_string()));
         }
     };
+    let plans = s.store.plans();
     if json {
         return (
             "hit",
-            (StatusCode::OK, axum::Json(body(&r))).into_response(),
+            (StatusCode::OK, axum::Json(body(plans, &r))).into_response(),
         );
     }
     let endpoint = q.endpoint.as_deref().unwrap_or("trunkline");
@@ -164,57 +165,64 @@ fn answer(
         );
     }
     match r
-        .next_hops
+        .hops
         .iter()
         .filter_map(|h| dial_string(tech, endpoint, &h.uri))
         .nth(index - 1)
     {
         Some(d) => ("hit", text(StatusCode::OK, d)),
         None => {
-            let why = format!("no next hop {index} for {tech} towards {}", r.number);
+            let why = format!(
+                "no next hop {index} for {tech} towards {}",
+                r.number_str(plans)
+            );
             ("miss", error(StatusCode::NOT_FOUND, false, &why))
         }
     }
 }
 
-fn body(r: &pb::LookupResponse) -> Value {
+/// The JSON answer: what `trunkline lookup --json` prints.
+fn body(plans: &Plans, a: &Answer) -> Value {
     json!({
-        "number": r.number,
-        "matched_prefix": r.matched_prefix,
-        "applied_index": r.applied_index,
-        "next_hops": r.next_hops.iter().map(|h| json!({
+        "number": a.number_str(plans),
+        "matched_prefix": a.matched_str(plans),
+        "applied_index": a.applied_index,
+        "next_hops": a.hops.iter().map(|h| json!({
             "uri": h.uri,
             "priority": h.priority,
             "weight": h.weight,
             "route": h.route,
         })).collect::<Vec<_>>(),
-        "routes": r.routes.iter().map(|rt| json!({
-            "prefix": rt.prefix,
-            "next_hops": rt.next_hops.iter().map(|h| json!({
-                "uri": h.uri, "priority": h.priority, "weight": h.weight,
-            })).collect::<Vec<_>>(),
-            "path": rt.path,
-            "local_pref": rt.local_pref,
-            "med": rt.med,
-            "communities": rt.communities.iter()
-                .map(|c| format!("{}:{}:{}", c.global, c.local1, c.local2))
-                .collect::<Vec<_>>(),
-            "origin": match rt.origin() {
-                pb::RouteOrigin::Api => "api",
-                pb::RouteOrigin::Config => "config",
-                pb::RouteOrigin::Peer => "peer",
-                pb::RouteOrigin::Unspecified => "unknown",
-            },
-            "source": rt.source,
-            "peer_itad": rt.peer_itad,
-            "validation": match rt.validation() {
-                pb::Validation::Valid => "valid",
-                pb::Validation::Invalid => "invalid",
-                pb::Validation::NotFound | pb::Validation::Unspecified => "not-found",
-            },
-            "installed_at": rt.installed_at,
-            "stale": rt.stale,
-            "local_from": rt.local_from,
+        "routes": a.routes.iter().map(|r| route(plans, &a.matched, r)).collect::<Vec<_>>(),
+    })
+}
+
+fn route(plans: &Plans, prefix: &Prefix, r: &Route) -> Value {
+    let a = &*r.attrs;
+    let (origin, peer_itad) = match &a.source {
+        Source::Api => ("api", 0),
+        Source::Config { .. } => ("config", 0),
+        Source::Peer { itad, .. } => ("peer", *itad),
+    };
+    json!({
+        "prefix": plans.prefix_str(prefix),
+        "next_hops": a.next_hops.iter().map(|h| json!({
+            "uri": h.uri, "priority": h.priority, "weight": h.weight,
         })).collect::<Vec<_>>(),
+        "path": a.path,
+        "local_pref": a.local_pref,
+        "med": a.med,
+        "communities": a.communities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "origin": origin,
+        "source": a.source.name(),
+        "peer_itad": peer_itad,
+        "validation": match a.validation {
+            Validation::Valid => "valid",
+            Validation::Invalid => "invalid",
+            Validation::NotFound => "not-found",
+        },
+        "installed_at": r.installed_at,
+        "stale": r.stale,
+        "local_from": a.local_from,
     })
 }

@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::{Listeners, Sizing};
+use crate::lookup::LookupError;
 use crate::metrics::Metrics;
 use crate::store::StoreHandle;
 
@@ -256,10 +257,10 @@ pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
                 // Trunkline can route.
                 return r(404, "Not Found - not in E.164 form (+ and digits)", &[]);
             }
-            match crate::api::lookup(store, &number) {
+            match crate::lookup::lookup(store, &number) {
                 Ok(found) => {
                     let contacts: Vec<(String, String)> = found
-                        .next_hops
+                        .hops
                         .iter()
                         .filter(|h| redirectable(&h.uri))
                         .take(10)
@@ -279,15 +280,15 @@ pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
                     }
                     r(302, "Moved Temporarily", &contacts)
                 }
-                Err(s) if s.code() == tonic::Code::NotFound => r(404, "Not Found", &[]),
+                Err(LookupError::NoRoute(_)) => r(404, "Not Found", &[]),
                 // This node cannot answer (it was removed from its
                 // cluster): the proxy should ask another.
-                Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                Err(LookupError::Removed(_)) => {
                     r(503, "Service Unavailable - this node serves no routes", &[])
                 }
-                Err(s) => {
+                Err(e @ LookupError::Number { .. }) => {
                     let reason =
-                        format!("Bad Request - {}", s.message().replace(['\r', '\n'], " "));
+                        format!("Bad Request - {}", e.to_string().replace(['\r', '\n'], " "));
                     r(400, &reason, &[])
                 }
             }

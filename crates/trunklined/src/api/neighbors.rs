@@ -17,8 +17,8 @@ use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::neighbors_client::NeighborsClient;
 use trunkline_proto::v1::neighbors_server::Neighbors;
 
-use crate::api::write_error;
-use crate::convert;
+use super::convert;
+use super::errors::write_error;
 use crate::peering::config::{Peer, PeerSection};
 use crate::peering::manager::ManagerHandle;
 use crate::peering::session::SessionStatus;

@@ -11,8 +11,9 @@ use trunkline_proto::v1::cluster_client::ClusterClient;
 use trunkline_proto::v1::cluster_server::Cluster;
 use trunkline_proto::v1::node_client::NodeClient;
 
-use crate::api::{Api, write_error};
-use crate::convert;
+use super::convert;
+use super::errors::write_error;
+use super::routes::Api;
 use crate::store::WriteError;
 
 /// How long a membership change waits for an election in progress.

@@ -1,4 +1,4 @@
-//! The gRPC services: `trunkline.v1.Routes` and `trunkline.v1.Node`.
+//! `trunkline.v1.Routes`: announce, withdraw, lookup, list and explain.
 //!
 //! Reads answer from the published view (no lock, no raft round trip);
 //! writes go to the store task and return once applied.
@@ -13,12 +13,12 @@ use trunkline_cluster::{Command, Outcome};
 use trunkline_core::select::explain;
 use trunkline_core::{Prefix, Source};
 use trunkline_proto::v1 as pb;
-use trunkline_proto::v1::node_server::Node;
 use trunkline_proto::v1::routes_server::Routes;
 
-use crate::convert;
+use super::convert;
+use super::errors::{lookup_error, write_error};
 use crate::metrics::{LookupLabels, Metrics};
-use crate::store::{StoreHandle, WriteError};
+use crate::store::StoreHandle;
 
 /// Routes streamed per ListRoutes message.
 const LIST_BATCH: usize = 1000;
@@ -35,19 +35,6 @@ pub struct Api {
     pub started: Instant,
     /// The data directory, as an absolute path.
     pub data_dir: String,
-}
-
-pub fn write_error(e: WriteError) -> Status {
-    match e {
-        WriteError::NoLeader
-        | WriteError::NotLeader(..)
-        | WriteError::ShuttingDown
-        | WriteError::Forward(_) => Status::unavailable(e.to_string()),
-        WriteError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
-        WriteError::NoQuorum(_) => Status::unavailable(e.to_string()),
-        WriteError::Rejected(_) => Status::internal(e.to_string()),
-        WriteError::Removed(_) => Status::failed_precondition(e.to_string()),
-    }
 }
 
 fn request_id(id: &str) -> Result<String, Status> {
@@ -156,31 +143,12 @@ impl Api {
     }
 }
 
-/// A lookup from the node's applied state, as every front end answers it:
-/// the longest matching prefix, its eligible routes best first, and every
-/// next hop expanded for the number, in the order to try them.
+/// The gRPC Lookup: the shared answer (`lookup.rs`) as protobuf.
 pub fn lookup(store: &StoreHandle, number: &str) -> Result<pb::LookupResponse, Status> {
-    store.serving().map_err(write_error)?;
-    let plans = store.plans();
-    let number = convert::number(plans, number)?;
-    let view = store.view().load();
-    let m = view.table.lookup(&number);
-    let no_route = || Status::not_found(format!("no route for {}", plans.number_str(&number)));
-    let m = m.ok_or_else(no_route)?;
-    let eligible = m.eligible();
-    if eligible.is_empty() {
-        return Err(no_route());
+    match crate::lookup::lookup(store, number) {
+        Ok(a) => Ok(convert::answer(store.plans(), &a)),
+        Err(e) => Err(lookup_error(e)),
     }
-    Ok(pb::LookupResponse {
-        number: plans.number_str(&number),
-        matched_prefix: plans.prefix_str(&m.prefix),
-        routes: eligible
-            .iter()
-            .map(|r| convert::route(plans, &m.prefix, r))
-            .collect(),
-        next_hops: convert::resolved_hops(&number, m.prefix.digits.len(), eligible),
-        applied_index: view.applied_index,
-    })
 }
 
 type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListRoutesResponse, Status>> + Send>>;
@@ -346,44 +314,5 @@ impl Routes for Api {
             })
         })();
         self.count("Explain", r).map(Response::new)
-    }
-}
-
-#[tonic::async_trait]
-impl Node for Api {
-    async fn status(
-        &self,
-        _: Request<pb::StatusRequest>,
-    ) -> Result<Response<pb::StatusResponse>, Status> {
-        let status = self.store.status();
-        let st = status.raft;
-        let view = self.store.view().load();
-        let plans = self.store.plans();
-        let mut plan_status = Vec::new();
-        for (id, plan) in plans.iter() {
-            plan_status.push(pb::PlanStatus {
-                name: plan.name.clone(),
-                max_digits: plan.max_digits.into(),
-                prefixes: view.table.prefix_count_in(id) as u64,
-                routes: view.table.route_count_in(id) as u64,
-            });
-        }
-        let resp = pb::StatusResponse {
-            node_name: self.node_name.clone(),
-            itad: self.itad,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_seconds: self.started.elapsed().as_secs(),
-            raft: Some(convert::raft_status(&st)),
-            plans: plan_status,
-            prefixes: view.table.prefix_count() as u64,
-            routes: view.table.route_count() as u64,
-            removed: status.removed.map(|r| pb::Removed {
-                log_index: r.log_index,
-                detail: r.to_string(),
-            }),
-            data_dir: self.data_dir.clone(),
-        };
-        self.metrics.rpc("Status", tonic::Code::Ok);
-        Ok(Response::new(resp))
     }
 }

@@ -155,35 +155,28 @@ pub fn step(s: Option<Step>) -> pb::SelectionStep {
     }
 }
 
-/// The next hops to try for a dialed number, in order, templates expanded.
-pub fn resolved_hops(
-    number: &Number,
-    matched_len: usize,
-    routes: &[Route],
-) -> Vec<pb::ResolvedHop> {
-    let digits = number.digits.to_string();
-    let e164 = if number.plan == trunkline_core::PlanId::E164 {
-        format!("+{digits}")
-    } else {
-        digits.clone()
-    };
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for (i, r) in routes.iter().enumerate() {
-        let local = r.attrs.local_part(&digits, matched_len);
-        for h in &r.attrs.next_hops {
-            let uri = h.expand(&e164, &digits, local);
-            if seen.insert(uri.clone()) {
-                out.push(pb::ResolvedHop {
-                    uri,
-                    priority: h.priority,
-                    weight: h.weight,
-                    route: i as u32,
-                });
-            }
-        }
+/// A lookup's answer as the gRPC Lookup gives it.
+pub fn answer(plans: &Plans, a: &crate::lookup::Answer) -> pb::LookupResponse {
+    pb::LookupResponse {
+        number: plans.number_str(&a.number),
+        matched_prefix: plans.prefix_str(&a.matched),
+        routes: a
+            .routes
+            .iter()
+            .map(|r| route(plans, &a.matched, r))
+            .collect(),
+        next_hops: a
+            .hops
+            .iter()
+            .map(|h| pb::ResolvedHop {
+                uri: h.uri.clone(),
+                priority: h.priority,
+                weight: h.weight,
+                route: h.route as u32,
+            })
+            .collect(),
+        applied_index: a.applied_index,
     }
-    out
 }
 
 pub fn raft_status(st: &trunkline_cluster::node::Status) -> pb::RaftStatus {

@@ -1,0 +1,16 @@
+//! The gRPC services. The public ones (`trunkline.v1`: routes, node,
+//! cluster, neighbors) speak only through `convert.rs`, the one place that
+//! knows both protobuf and core types; `raft.rs` is the internal
+//! node-to-node service, kept apart.
+
+mod cluster;
+mod convert;
+mod errors;
+mod neighbors;
+mod node;
+mod raft;
+mod routes;
+
+pub use neighbors::NeighborsApi;
+pub use raft::RaftService;
+pub use routes::Api;
