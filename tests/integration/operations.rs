@@ -35,7 +35,7 @@ fn a_cluster_node_restarts_at_once_after_sigterm() {
     let log = c.nodes[leader].log();
     let said: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("INFO") && l.contains("trunklined::transport") && l.contains(&to))
+        .filter(|l| l.contains("INFO") && l.contains("::transport:") && l.contains(&to))
         .collect();
     assert_eq!(said.len(), 1, "{}", c.nodes[leader].log_tail(40));
     assert!(
