@@ -118,6 +118,11 @@ pub enum Input<U> {
     /// Start or stop dialling (in a cluster only one node dials a peer).
     /// A stream already up is left alone.
     Activate(bool),
+    /// Messages from the peer wait unread because this side is behind (its
+    /// writes are backed up, so it reads no further). The peer is alive:
+    /// in Established this restarts the hold timer, as a message would, so
+    /// this side's slowness never reads as the peer's death.
+    Pending,
 }
 
 /// Why an established session ended.
@@ -291,6 +296,11 @@ impl Session {
                 }
             }
             Input::Tick => self.tick(now, &mut out),
+            Input::Pending => {
+                if self.state == State::Established {
+                    self.heard(now);
+                }
+            }
             Input::Send(msg) => {
                 if self.state == State::Established
                     && matches!(

@@ -67,6 +67,7 @@ fn input(text: &str, now: &mut Millis) -> Input<String> {
         ["connected"] => Input::Connected,
         ["connect-failed"] => Input::ConnectFailed("refused".into()),
         ["closed"] => Input::Closed("reset".into()),
+        ["pending"] => Input::Pending,
         ["malformed"] => Input::Malformed("garbage".into()),
         ["activate"] => Input::Activate(true),
         ["deactivate"] => Input::Activate(false),

@@ -101,23 +101,22 @@ impl NeighborsApi {
         if let Some(l) = local {
             // This node's own session task knows the details.
             let holds = mark.is_none_or(|m| !m.up || m.node == self.node_id);
-            if holds {
-                n.state = state(l.state).into();
+            if holds && let Some(st) = l.state {
+                n.state = state(st).into();
             }
             n.dialing = l.active;
             n.last_error = l.last_error.clone().unwrap_or_default();
-            if l.state == State::Established {
+            if let Some(up) = &l.established {
                 n.session_node = self.node_id;
-                n.established_secs = l.established_secs.unwrap_or(0);
+                n.established_secs = up.secs;
                 n.received = l.received;
-                n.advertised = l.advertised as u64;
+                n.advertised = up.advertised as u64;
                 n.remote = l.remote.clone().unwrap_or_default();
-                if let Some(neg) = &l.negotiated {
-                    n.hold_time_secs = neg.hold_secs;
-                    n.plans = neg.plans.clone();
-                    n.restart_time_secs = neg.peer_restart_secs.unwrap_or(0);
-                    n.route_refresh = neg.route_refresh;
-                }
+                let neg = &up.negotiated;
+                n.hold_time_secs = neg.hold_secs;
+                n.plans = neg.plans.clone();
+                n.restart_time_secs = neg.peer_restart_secs.unwrap_or(0);
+                n.route_refresh = neg.route_refresh;
             }
         }
         n

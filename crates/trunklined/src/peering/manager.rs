@@ -175,12 +175,16 @@ impl Manager {
                 let _ = reply.send(r);
             }
             ManagerMsg::Status { reply } => {
-                let mut out = Vec::new();
-                for s in self.sessions.values() {
-                    let (tx, rx) = oneshot::channel();
-                    let _ = s.handle.tx.send(Control::Status(tx)).await;
-                    out.push((s.handle.peer.clone(), rx.await.ok()));
-                }
+                // Each session publishes its status: reading it never
+                // waits on a session.
+                let out = self
+                    .sessions
+                    .values()
+                    .map(|s| {
+                        let st = s.handle.status.borrow().clone();
+                        (s.handle.peer.clone(), st.state.is_some().then_some(st))
+                    })
+                    .collect();
                 let _ = reply.send(out);
             }
         }

@@ -168,7 +168,7 @@ impl StoreHandle {
                 outcome: if a.duplicate {
                     Outcome::Duplicate {
                         changed: a.changed,
-                        index: a.log_index,
+                        index: a.first_index,
                     }
                 } else {
                     Outcome::Applied { changed: a.changed }
@@ -190,9 +190,9 @@ impl StoreHandle {
                 .await
             {
                 Ok(c) => {
-                    let (changed, duplicate) = match c.outcome {
-                        Outcome::Applied { changed } => (changed, false),
-                        Outcome::Duplicate { changed, .. } => (changed, true),
+                    let (changed, first_index) = match c.outcome {
+                        Outcome::Applied { changed } => (changed, 0),
+                        Outcome::Duplicate { changed, index } => (changed, index),
                         Outcome::Rejected(why) => {
                             return wire::ForwardResponse {
                                 result: Some(R::Rejected(why)),
@@ -202,7 +202,8 @@ impl StoreHandle {
                     R::Applied(wire::Applied {
                         log_index: c.index,
                         changed,
-                        duplicate,
+                        duplicate: first_index > 0,
+                        first_index,
                     })
                 }
                 Err(WriteError::NotLeader(id, _)) => {

@@ -18,6 +18,17 @@ pub struct Committed {
     pub outcome: Outcome,
 }
 
+impl Committed {
+    /// Where the write took effect: its own entry, or, for a request id
+    /// seen before, the entry that first applied it.
+    pub fn effective_index(&self) -> u64 {
+        match self.outcome {
+            Outcome::Duplicate { index, .. } => index,
+            _ => self.index,
+        }
+    }
+}
+
 #[derive(Debug, Error, Clone)]
 pub enum WriteError {
     #[error("no leader is known right now; retry shortly")]
