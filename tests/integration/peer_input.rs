@@ -15,6 +15,7 @@ use crate::harness::{Node, free_port, wait_until};
 
 const ALICE: u32 = 4_200_000_101;
 const MALLORY: u32 = 4_200_000_666;
+const BOB: u32 = 4_200_000_202;
 
 struct Stream {
     tx: mpsc::Sender<pb::PeerMessage>,
@@ -69,11 +70,15 @@ impl Stream {
 }
 
 fn open(itad: u32) -> Body {
+    open_with_hold(itad, 90)
+}
+
+fn open_with_hold(itad: u32, hold_time_secs: u32) -> Body {
     Body::Open(pb::Open {
         version: 1,
         itad,
         name: "mallory".into(),
-        hold_time_secs: 90,
+        hold_time_secs,
         capabilities: Some(pb::Capabilities {
             plans: vec!["e164".into()],
             graceful_restart: None,
@@ -196,5 +201,121 @@ fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one()
     let n = node.cli(&["neighbor", "show", "mallory", "--json"]).json();
     assert_eq!(n["state"], "established", "{n}");
     assert_eq!(n["accepted"], 1);
+    assert!(node.cli(&["status"]).code == 0, "the node keeps running");
+}
+
+/// A peer that stops reading in the middle of what the node sends it
+/// stalls neither its own session's timers nor the node: the session goes
+/// down within the hold time, `neighbor list` answers throughout, and
+/// another peer's session carries on.
+#[test]
+fn a_peer_that_stops_reading_stalls_nothing_else() {
+    let (port, bob_port) = (free_port(), free_port());
+    let node = Node::start_as(
+        ALICE,
+        port,
+        &format!(
+            "[[peer]]\nname = \"mallory\"\nitad = {MALLORY}\n[[peer.export]]\naction = \"accept\"\n\
+             [[peer]]\nname = \"bob\"\nitad = {BOB}\naddresses = [\"http://127.0.0.1:{bob_port}\"]\n[[peer.export]]\naction = \"accept\"\n"
+        ),
+    );
+    let bob = Node::start_as(
+        BOB,
+        bob_port,
+        &format!(
+            "[[peer]]\nname = \"alice\"\nitad = {ALICE}\n[[peer.import]]\naction = \"accept\"\n"
+        ),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Mallory opens a session (hold time 3 s), keeps sending keepalives,
+    // and never reads again.
+    let (_tx, _rx, keepalives) = rt.block_on(async {
+        let mut s = Stream::open(port).await;
+        s.send(open_with_hold(MALLORY, 3)).await;
+        assert!(matches!(s.next().await, Some(Body::Open(_))));
+        s.send(Body::Keepalive(pb::Keepalive {})).await;
+        assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+        let tx = s.tx.clone();
+        let keepalives = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let k = pb::PeerMessage {
+                    body: Some(Body::Keepalive(pb::Keepalive {})),
+                };
+                if tx.send(k).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (s.tx, s.rx, keepalives)
+    });
+    wait_until("bob's session", Duration::from_secs(20), || {
+        node.cli(&["neighbor", "show", "bob", "--json"]).json()["state"] == "established"
+    });
+    // Hundreds of Updates of about 8 KB each: more than the stream's
+    // window and buffer hold while Mallory reads nothing.
+    let hop = format!("sip:{}@pbx.example", "x".repeat(480));
+    let hops: Vec<String> = (0..16).map(|i| format!("{hop}{i}")).collect();
+    let announce = |i: u32| {
+        let mut args = vec!["announce".to_owned(), format!("+1999{i:04}")];
+        for h in &hops {
+            args.push("--via".into());
+            args.push(h.clone());
+        }
+        args
+    };
+    rt.block_on(async {
+        let mut client = node.client().await;
+        for i in 0..600u32 {
+            let args = announce(i);
+            let spec = trunkline_proto::v1::RouteSpec {
+                prefix: args[1].clone(),
+                next_hops: hops
+                    .iter()
+                    .map(|u| trunkline_proto::v1::NextHop {
+                        uri: u.clone(),
+                        priority: 10,
+                        weight: 100,
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            client
+                .announce(trunkline_proto::v1::AnnounceRequest {
+                    routes: vec![spec],
+                    request_id: String::new(),
+                })
+                .await
+                .unwrap();
+            // Past the export batching window: one Update each.
+            tokio::time::sleep(Duration::from_millis(6)).await;
+        }
+    });
+    // The node answers about its neighbors at once...
+    let list = node.cli(&["--timeout", "5", "neighbor", "list", "--json"]);
+    assert_eq!(list.code, 0, "neighbor list hung: {list:?}");
+    // ...Mallory's session went down on its own, though Mallory still
+    // sends keepalives...
+    wait_until(
+        "mallory's session to close",
+        Duration::from_secs(15),
+        || {
+            node.cli(&["--timeout", "5", "neighbor", "show", "mallory", "--json"])
+                .json()["state"]
+                != "established"
+        },
+    );
+    let m = node.cli(&["neighbor", "show", "mallory", "--json"]).json();
+    assert!(
+        m["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("read nothing") || e.contains("hold")),
+        "{m}"
+    );
+    // ...and Bob got everything, the last route included.
+    wait_until("bob's last route", Duration::from_secs(20), || {
+        bob.cli(&["lookup", "+19990599"]).code == 0
+    });
+    keepalives.abort();
     assert!(node.cli(&["status"]).code == 0, "the node keeps running");
 }

@@ -200,3 +200,49 @@ fn local_crosses_a_session_and_stale_routes_are_marked() {
         a.cli(&["lookup", "+15551234567"]).ok().contains("(stale)")
     });
 }
+
+/// No two peers share an ITAD, whether they come from the API or a config
+/// file: the rule is kept where every write path passes.
+#[test]
+fn peer_itads_are_unique_whatever_the_path() {
+    let mut n = Node::start_with(
+        &format!("[[peer]]\nname = \"bob\"\nitad = {BOB}\n[[peer.import]]\naction = \"accept\"\n"),
+        "",
+    );
+    let out = n.cli(&[
+        "neighbor",
+        "add",
+        "carol",
+        "--itad",
+        &BOB.to_string(),
+        "--import-all",
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("already has ITAD"), "{}", out.stderr);
+    n.cli(&[
+        "neighbor",
+        "add",
+        "dave",
+        "--itad",
+        "4200000404",
+        "--import-all",
+    ])
+    .ok();
+    // A config file naming dave's ITAD for another peer: refused, logged.
+    n.spec.extra = format!(
+        "[[peer]]\nname = \"bob\"\nitad = {BOB}\n[[peer.import]]\naction = \"accept\"\n\
+         [[peer]]\nname = \"erin\"\nitad = 4200000404\n[[peer.import]]\naction = \"accept\"\n"
+    );
+    n.write_config();
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &n.pid().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    wait_until("the refusal in the log", WAIT, || {
+        n.log().contains("peer from the config file not installed")
+    });
+    assert_eq!(n.cli(&["neighbor", "show", "erin"]).code, 3);
+    assert!(n.is_running());
+}

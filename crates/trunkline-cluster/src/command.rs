@@ -44,6 +44,9 @@ pub enum Command {
         name: String,
         config: String,
         origin: u64,
+        /// The peer's ITAD, from its config: no two peers may share one.
+        /// 0 in entries of version 1, which did not carry it.
+        itad: u32,
     },
     /// Remove a peer, its session and every route it sent.
     PeerDelete { name: String },
@@ -369,11 +372,13 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 name,
                 config,
                 origin,
+                itad,
             } => {
                 body.u8(3);
                 body.str(name);
                 body.str(config);
                 body.varint(*origin);
+                body.varint((*itad).into());
             }
             Command::PeerDelete { name } => {
                 body.u8(4);
@@ -512,6 +517,7 @@ pub fn decode_batch(
                 name: r.str()?.to_owned(),
                 config: r.str()?.to_owned(),
                 origin: r.varint()?,
+                itad: if v2 { r.u32()? } else { 0 },
             },
             4 => Command::PeerDelete {
                 name: r.str()?.to_owned(),

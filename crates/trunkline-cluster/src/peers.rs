@@ -26,6 +26,9 @@ pub struct PeerEntry {
     /// 0: added through the API; otherwise the node whose config file
     /// lists it.
     pub origin: u64,
+    /// The ITAD its config names (0 where an older entry or snapshot did
+    /// not record it).
+    pub itad: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,18 @@ pub struct Peers {
 }
 
 impl Peers {
+    /// Another peer than `name` that has `itad`.
+    pub fn itad_taken(&self, name: &str, itad: u32) -> Option<&str> {
+        (itad != 0)
+            .then(|| {
+                self.configs
+                    .iter()
+                    .find(|(n, e)| n.as_str() != name && e.itad == itad)
+                    .map(|(n, _)| n.as_str())
+            })
+            .flatten()
+    }
+
     /// The epoch route changes for `peer` must carry now, if its session is up.
     pub fn current_epoch(&self, peer: &str) -> Option<u64> {
         self.sessions.get(peer).filter(|s| s.up).map(|s| s.epoch)
@@ -81,7 +96,8 @@ impl Peers {
             .filter_map(|r| r.attrs.as_ref())
     }
 
-    /// `attrs` gives an attribute set's table index.
+    /// `attrs` gives an attribute set's table index. Writes the newest
+    /// format (snapshot version 4).
     pub(crate) fn write(
         &self,
         w: &mut Writer,
@@ -93,6 +109,7 @@ impl Peers {
             w.str(name);
             w.str(&e.config);
             w.varint(e.origin);
+            w.varint(e.itad.into());
         }
         w.varint(self.sessions.len() as u64);
         for (name, s) in &self.sessions {
@@ -126,7 +143,15 @@ impl Peers {
             let name = r.str()?.to_owned();
             let config = r.str()?.to_owned();
             let origin = r.varint()?;
-            p.configs.insert(name, PeerEntry { config, origin });
+            let itad = if attrs.is_some() { r.u32()? } else { 0 };
+            p.configs.insert(
+                name,
+                PeerEntry {
+                    config,
+                    origin,
+                    itad,
+                },
+            );
         }
         for _ in 0..r.len(4)? {
             let name = r.str()?.to_owned();

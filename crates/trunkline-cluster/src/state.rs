@@ -44,6 +44,9 @@ pub enum Outcome {
     /// The entry could not be decoded (for example a plan missing from
     /// this node's config). Nothing of it was applied.
     Rejected(String),
+    /// The command broke a rule of the replicated state (a peer's ITAD
+    /// already taken); nothing of it was applied, the text says why.
+    Refused(String),
 }
 
 /// A proposal's outcome, for the node that proposed it.
@@ -244,13 +247,16 @@ impl StateMachine {
                         changed,
                         index: first,
                     },
-                    _ => {
-                        let changed = self.execute(index, p.command);
-                        if !p.request_id.is_empty() {
-                            self.dedupe.insert(p.request_id, index, changed);
+                    _ => match self.check(&p.command) {
+                        Err(why) => Outcome::Refused(why),
+                        Ok(()) => {
+                            let changed = self.execute(index, p.command);
+                            if !p.request_id.is_empty() {
+                                self.dedupe.insert(p.request_id, index, changed);
+                            }
+                            Outcome::Applied { changed }
                         }
-                        Outcome::Applied { changed }
-                    }
+                    },
                 };
                 Applied {
                     origin: p.origin,
@@ -259,6 +265,19 @@ impl StateMachine {
                 }
             })
             .collect()
+    }
+
+    /// The rules a command must keep, checked where every write path
+    /// passes (the API, config files, other nodes): here, at apply.
+    fn check(&self, command: &Command) -> Result<(), String> {
+        if let Command::PeerSet { name, itad, .. } = command
+            && let Some(other) = self.peers.itad_taken(name, *itad)
+        {
+            return Err(format!(
+                "peer[{name}].itad: neighbor {other:?} already has ITAD {itad}"
+            ));
+        }
+        Ok(())
     }
 
     fn execute(&mut self, index: u64, command: Command) -> u64 {
@@ -294,10 +313,16 @@ impl StateMachine {
                 name,
                 config,
                 origin,
+                itad,
             } => {
-                Arc::make_mut(&mut self.peers)
-                    .configs
-                    .insert(name, PeerEntry { config, origin });
+                Arc::make_mut(&mut self.peers).configs.insert(
+                    name,
+                    PeerEntry {
+                        config,
+                        origin,
+                        itad,
+                    },
+                );
                 1
             }
             Command::PeerDelete { name } => {

@@ -453,8 +453,14 @@ async fn install_config_once(
                 name: p.name.clone(),
                 config,
                 origin: node,
+                itad: p.itad,
             };
-            index = store.write(String::new(), command).await?.index;
+            let c = store.write(String::new(), command).await?;
+            if let trunkline_cluster::Outcome::Refused(why) = &c.outcome {
+                // Retrying cannot help: the file must change.
+                tracing::error!(peer = %p.name, "peer from the config file not installed: {why}");
+            }
+            index = c.index;
         }
     }
     for (name, e) in &current.configs {

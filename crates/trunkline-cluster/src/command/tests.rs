@@ -72,6 +72,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
                 name: "club".into(),
                 config: "itad = 4200000002\n".into(),
                 origin: 0,
+                itad: 4200000002,
             },
             Command::SessionUp {
                 peer: "club".into(),

@@ -89,11 +89,58 @@ fn up(peer: &str) -> Command {
 }
 
 fn configured(sm: &mut Sm, peer: &str) {
+    // A distinct ITAD per name.
+    let itad = 4_200_000_000 + peer.bytes().map(u32::from).sum::<u32>();
     sm.apply(Command::PeerSet {
         name: peer.into(),
         config: format!("name = \"{peer}\"\n"),
         origin: 0,
+        itad,
     });
+}
+
+/// No two peers share an ITAD, whichever path the write took: the rule is
+/// kept at apply. Replacing a peer under its own name keeps its ITAD.
+#[test]
+fn peer_itads_are_unique_at_apply() {
+    let mut sm = StateMachine::new(Plans::default());
+    let set = |name: &str, itad: u32| Command::PeerSet {
+        name: name.into(),
+        config: String::new(),
+        origin: 0,
+        itad,
+    };
+    let apply = |sm: &mut StateMachine, index: u64, c: Command| {
+        let data = encode_batch(
+            &[Proposal {
+                origin: Origin { node: 1, token: 0 },
+                request_id: String::new(),
+                command: c,
+            }],
+            sm.plans(),
+        );
+        sm.apply(index, 1, &data).remove(0).outcome
+    };
+    assert_eq!(
+        apply(&mut sm, 2, set("bob", 7)),
+        Outcome::Applied { changed: 1 }
+    );
+    assert_eq!(
+        apply(&mut sm, 3, set("bob", 7)),
+        Outcome::Applied { changed: 1 }
+    );
+    assert_eq!(
+        apply(&mut sm, 4, set("carol", 7)),
+        Outcome::Refused("peer[carol].itad: neighbor \"bob\" already has ITAD 7".into())
+    );
+    assert!(!sm.peers().configs.contains_key("carol"));
+    // The rule survives a snapshot.
+    let mut other = StateMachine::new(Plans::default());
+    other.restore(&sm.snapshot()).unwrap();
+    assert!(matches!(
+        apply(&mut other, 5, set("dave", 7)),
+        Outcome::Refused(_)
+    ));
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use trunkline_cluster::Command;
 use trunkline_cluster::state::View;
+use trunkline_cluster::{Command, Outcome};
 use trunkline_core::{Itad, Prefix, Route, Source};
 use trunkline_peering::policy::export;
 use trunkline_peering::session::State;
@@ -238,26 +238,22 @@ impl Neighbors for NeighborsApi {
                 section.name, e.origin
             )));
         }
-        for (name, e) in &view.peers.configs {
-            if *name != section.name
-                && PeerSection::from_toml(&e.config).is_ok_and(|s| s.itad == section.itad)
-            {
-                return Err(Status::invalid_argument(format!(
-                    "peer[{}].itad: neighbor {name:?} already has ITAD {}",
-                    section.name, section.itad
-                )));
-            }
-        }
+        // ITADs are unique among peers: the state machine checks it where
+        // every write path passes.
         let command = Command::PeerSet {
             name: section.name.clone(),
             config: section.to_toml(),
             origin: 0,
+            itad: section.itad,
         };
         let c = self
             .store
             .write(req.request_id, command)
             .await
             .map_err(write_error)?;
+        if let Outcome::Refused(why) = c.outcome {
+            return Err(Status::invalid_argument(why));
+        }
         Ok(Response::new(pb::AddNeighborResponse {
             log_index: c.index,
             replaced: existing.is_some(),

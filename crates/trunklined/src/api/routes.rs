@@ -62,6 +62,7 @@ impl Api {
                 Ok((changed, c.index))
             }
             Outcome::Rejected(why) => Err(Status::internal(why)),
+            Outcome::Refused(why) => Err(Status::invalid_argument(why)),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use trunkline_cluster::Command;
 use trunkline_cluster::node::Role;
 use trunkline_cluster::peers::{Peers, SessionMark};
@@ -93,7 +94,23 @@ struct Manager {
     closed: HashSet<(String, u64)>,
     /// Sessions (peer, epoch) whose stale routes were swept.
     swept: HashSet<(String, u64)>,
+    /// Members died or came back: reconcile after the janitor's round.
+    reconcile_soon: bool,
+    /// The janitor's writes, made off the manager's loop.
+    janitor_writes: Option<JoinHandle<Vec<Cleaned>>>,
+    /// Sessions being stopped (each waits, a bounded time, for its task).
+    stopping: JoinSet<()>,
 }
+
+/// What a janitor write did.
+#[derive(Debug)]
+enum Cleaned {
+    Closed((String, u64)),
+    Swept((String, u64)),
+}
+
+/// How long the manager waits to hand a session a request.
+const CONTROL_WAIT: Duration = Duration::from_secs(1);
 
 /// A member silent this long is taken for dead: its sessions move.
 const DEAD_AFTER: Duration = Duration::from_secs(3);
@@ -121,6 +138,9 @@ pub fn start(
         down_since: HashMap::new(),
         closed: HashSet::new(),
         swept: HashSet::new(),
+        reconcile_soon: false,
+        janitor_writes: None,
+        stopping: JoinSet::new(),
     };
     (ManagerHandle { tx }, tokio::spawn(m.run(stop)))
 }
@@ -137,7 +157,21 @@ impl Manager {
         janitor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = janitor.tick() => self.janitor().await,
+                _ = janitor.tick() => {
+                    self.janitor();
+                    if std::mem::take(&mut self.reconcile_soon) {
+                        self.reconcile().await;
+                    }
+                }
+                Some(done) = finished(&mut self.janitor_writes) => {
+                    for c in done {
+                        match c {
+                            Cleaned::Closed(key) => self.closed.insert(key),
+                            Cleaned::Swept(key) => self.swept.insert(key),
+                        };
+                    }
+                }
+                Some(_) = self.stopping.join_next() => {}
                 r = status.changed() => {
                     if r.is_err() {
                         break;
@@ -151,6 +185,10 @@ impl Manager {
         // Node shutdown: streams just close, so peers keep our routes
         // (graceful restart) while this node restarts or another takes over.
         self.sessions.clear();
+        self.stopping.abort_all();
+        if let Some(t) = self.janitor_writes.take() {
+            t.abort();
+        }
     }
 
     async fn on_msg(&mut self, msg: ManagerMsg) {
@@ -195,22 +233,16 @@ impl Manager {
             .sessions
             .get(name)
             .ok_or_else(|| format!("no peer named {name:?}"))?;
-        s.handle
-            .tx
-            .send(c)
-            .await
-            .map_err(|_| "session task stopped".to_owned())
+        tell(&s.handle, c).await
     }
 
     /// Finds the configured peer for a stream by the ITAD in its Open.
     async fn inbound(&mut self, inbound: Inbound) {
         let itad = inbound.open.itad;
+        // A fresh stream has room for its one Notification.
         let refuse = |code, reason: String| {
-            let tx = inbound.tx.clone();
-            async move {
-                let n = Message::Notification(Notification { code, reason });
-                let _ = tx.send(convert::to_proto(n)).await;
-            }
+            let n = Message::Notification(Notification { code, reason });
+            let _ = inbound.tx.try_send(convert::to_proto(n));
         };
         let Some(s) = self
             .sessions
@@ -224,8 +256,7 @@ impl Manager {
             refuse(
                 Code::BadPeerItad,
                 format!("no peer with ITAD {itad} is configured"),
-            )
-            .await;
+            );
             return;
         };
         if let Some(addr) = inbound.remote
@@ -241,10 +272,12 @@ impl Manager {
                 s.handle.peer.name()
             );
             tracing::warn!("{why}");
-            refuse(Code::AuthFailed, why).await;
+            refuse(Code::AuthFailed, why);
             return;
         }
-        let _ = s.handle.tx.send(Control::Inbound(Box::new(inbound))).await;
+        if let Err(e) = tell(&s.handle, Control::Inbound(Box::new(inbound))).await {
+            tracing::warn!(peer = %s.handle.peer.name(), error = %e, "cannot hand over a stream");
+        }
     }
 
     /// A member the leader has not heard from for [`DEAD_AFTER`].
@@ -260,7 +293,7 @@ impl Manager {
     /// peers still down after the restart time. Without this, routes of a
     /// peer that went away together with the node holding its session
     /// would stay forever.
-    async fn janitor(&mut self) {
+    fn janitor(&mut self) {
         let st = self.ctx.store.status();
         if st.raft.role != Role::Leader {
             self.silent_since.clear();
@@ -288,8 +321,13 @@ impl Manager {
             .collect();
         if now_dead != was_dead {
             self.seen = None;
-            self.reconcile().await;
+            self.reconcile_soon = true;
         }
+        if self.janitor_writes.is_some() {
+            // The last round's writes are still going.
+            return;
+        }
+        let mut writes: Vec<(Command, Cleaned)> = Vec::new();
         let view = self.ctx.store.view().load_full();
         let keep = Duration::from_secs(self.ctx.settings.restart_secs.into());
         for (name, mark) in &view.peers.sessions {
@@ -306,9 +344,7 @@ impl Manager {
                         epoch: mark.epoch,
                         graceful: true,
                     };
-                    if self.ctx.store.write(String::new(), command).await.is_ok() {
-                        self.closed.insert(key);
-                    }
+                    writes.push((command, Cleaned::Closed(key)));
                 }
             } else {
                 let since = *self
@@ -317,12 +353,25 @@ impl Manager {
                     .or_insert_with(Instant::now);
                 if since.elapsed() >= keep && !self.swept.contains(&key) {
                     let command = Command::SweepStale { peer: name.clone() };
-                    if self.ctx.store.write(String::new(), command).await.is_ok() {
-                        self.swept.insert(key);
-                    }
+                    writes.push((command, Cleaned::Swept(key)));
                 }
             }
         }
+        if writes.is_empty() {
+            return;
+        }
+        // A write waits for commit (seconds, in an election): not on the
+        // manager's loop, which answers streams and `neighbor list`.
+        let store = self.ctx.store.clone();
+        self.janitor_writes = Some(tokio::spawn(async move {
+            let mut done = Vec::new();
+            for (command, cleaned) in writes {
+                if store.write(String::new(), command).await.is_ok() {
+                    done.push(cleaned);
+                }
+            }
+            done
+        }));
     }
 
     /// Brings the session tasks in line with the replicated peer configs
@@ -367,7 +416,7 @@ impl Manager {
                     )
                 };
                 tracing::info!(peer = %name, "{why}");
-                s.handle.stop(code, why).await;
+                self.stopping.spawn(s.handle.stop(code, why));
             }
         }
         for (name, peer) in wanted {
@@ -380,11 +429,11 @@ impl Manager {
                 Some(s) => {
                     if s.active != active {
                         s.active = active;
-                        let _ = s.handle.tx.send(Control::SetActive(active)).await;
+                        let _ = tell(&s.handle, Control::SetActive(active)).await;
                     }
                     if s.mark != mark {
                         s.mark = mark;
-                        let _ = s.handle.tx.send(Control::Registry(mark)).await;
+                        let _ = tell(&s.handle, Control::Registry(mark)).await;
                     }
                 }
                 None => {
@@ -401,6 +450,26 @@ impl Manager {
             }
         }
     }
+}
+
+/// Hands a session a request, waiting a bounded time: sessions never wait
+/// inside their handlers, so a full queue means a session gone wrong.
+async fn tell(handle: &Handle, c: Control) -> Result<(), String> {
+    match tokio::time::timeout(CONTROL_WAIT, handle.tx.send(c)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("the session task stopped".into()),
+        Err(_) => Err(format!("the session took no request for {CONTROL_WAIT:?}")),
+    }
+}
+
+/// Waits for a task to finish (and forgets it), or forever without one.
+async fn finished<T>(task: &mut Option<JoinHandle<T>>) -> Option<T> {
+    let r = match task.as_mut() {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    };
+    *task = None;
+    r.ok()
 }
 
 fn refused(reason: &str) -> crate::metrics::ReasonLabel {

@@ -176,6 +176,10 @@ impl StoreHandle {
             }),
             Some(wire::forward_response::Result::NotLeader(_)) => Err(WriteError::NoLeader),
             Some(wire::forward_response::Result::Rejected(why)) => Err(WriteError::Rejected(why)),
+            Some(wire::forward_response::Result::Refused(r)) => Ok(Committed {
+                index: r.log_index,
+                outcome: Outcome::Refused(r.reason),
+            }),
             None => Err(WriteError::Forward(format!("{addr}: empty answer"))),
         }
     }
@@ -196,6 +200,14 @@ impl StoreHandle {
                         Outcome::Rejected(why) => {
                             return wire::ForwardResponse {
                                 result: Some(R::Rejected(why)),
+                            };
+                        }
+                        Outcome::Refused(reason) => {
+                            return wire::ForwardResponse {
+                                result: Some(R::Refused(wire::Refused {
+                                    log_index: c.index,
+                                    reason,
+                                })),
                             };
                         }
                     };

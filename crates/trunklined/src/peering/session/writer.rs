@@ -190,7 +190,12 @@ mod tests {
 
     /// What is queued, the merged write's (announce, withdraw) counts, and
     /// what is handed back.
-    type Case = (&'static str, Vec<Write>, (usize, usize), Option<&'static str>);
+    type Case = (
+        &'static str,
+        Vec<Write>,
+        (usize, usize),
+        Option<&'static str>,
+    );
 
     #[test]
     fn queued_route_writes_merge_while_order_cannot_matter() {
