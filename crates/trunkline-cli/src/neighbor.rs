@@ -209,13 +209,31 @@ fn state(s: i32) -> &'static str {
     }
 }
 
+fn role(n: &pb::Neighbor) -> &'static str {
+    match n.role() {
+        pb::NeighborRole::Peer => "peer",
+        pb::NeighborRole::Member => "member",
+        pb::NeighborRole::Unspecified => "?",
+    }
+}
+
+/// `api`, or `config@N` for node N's config file.
+fn origin(n: &pb::Neighbor) -> String {
+    use pb::neighbor_origin::From;
+    match n.origin.as_ref().and_then(|o| o.from.as_ref()) {
+        Some(From::Api(_)) => "api".into(),
+        Some(From::ConfigNode(node)) => format!("config@{node}"),
+        None => "?".into(),
+    }
+}
+
 fn neighbor_json(n: &pb::Neighbor) -> Value {
     json!({
         "name": n.name,
         "itad": n.itad,
-        "role": n.role,
+        "role": role(n),
         "addresses": n.addresses,
-        "origin": n.origin,
+        "origin": origin(n),
         "state": state(n.state),
         "session_node": n.session_node,
         "epoch": n.epoch,
@@ -258,7 +276,7 @@ pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
                         vec![
                             n.name.clone(),
                             n.itad.to_string(),
-                            n.role.clone(),
+                            role(n).to_owned(),
                             state(n.state).to_owned(),
                             if n.session_node == 0 {
                                 "-".into()

@@ -39,11 +39,10 @@ pub enum Command {
         routes: Vec<(Prefix, Arc<Attrs>)>,
     },
     /// Add or replace a peer's configuration (its `[[peer]]` TOML table).
-    /// `origin` is 0 for the API, else the node whose config file has it.
     PeerSet {
         name: String,
         config: String,
-        origin: u64,
+        origin: crate::peers::PeerOrigin,
         /// The peer's ITAD, from its config: no two peers may share one.
         /// 0 in entries of version 1, which did not carry it.
         itad: u32,
@@ -377,7 +376,7 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 body.u8(3);
                 body.str(name);
                 body.str(config);
-                body.varint(*origin);
+                body.varint(origin.code());
                 body.varint((*itad).into());
             }
             Command::PeerDelete { name } => {
@@ -516,7 +515,7 @@ pub fn decode_batch(
             3 => Command::PeerSet {
                 name: r.str()?.to_owned(),
                 config: r.str()?.to_owned(),
-                origin: r.varint()?,
+                origin: crate::peers::PeerOrigin::from_code(r.varint()?),
                 itad: if v2 { r.u32()? } else { 0 },
             },
             4 => Command::PeerDelete {

@@ -44,6 +44,11 @@ pub struct NodeConfig {
     /// joins an existing cluster: it waits for the leader to contact it.
     /// Ignored once the store holds a configuration.
     pub initial_voters: Vec<u64>,
+    /// Ticks a follower may stay waiting for a snapshot before the leader
+    /// counts the snapshot as failed and tries again (0: never). raft-rs
+    /// waits for good on a snapshot report that never comes, so one lost
+    /// report would otherwise cost a follower; this makes it cost a retry.
+    pub snapshot_stall_ticks: u64,
 }
 
 impl NodeConfig {
@@ -59,6 +64,9 @@ impl NodeConfig {
             snapshot_entries: 10_000,
             trailing_entries: 1_000,
             initial_voters: vec![id],
+            // A minute at the daemon's 100 ms tick: longer than any
+            // transfer the transport lets run.
+            snapshot_stall_ticks: 600,
         }
     }
 }
@@ -115,6 +123,8 @@ pub struct RaftNode {
     cfg: NodeConfig,
     next_token: u64,
     last_snapshot: u64,
+    /// On the leader: ticks each follower has spent waiting for a snapshot.
+    snapshot_waits: std::collections::HashMap<u64, u64>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -169,6 +179,7 @@ impl RaftNode {
             raw,
             sm,
             last_snapshot: snap_index,
+            snapshot_waits: std::collections::HashMap::new(),
             cfg,
             next_token: 1,
         })
@@ -292,6 +303,34 @@ impl RaftNode {
     /// Advances raft's logical clock by one tick.
     pub fn tick(&mut self) {
         self.raw.tick();
+        self.expire_snapshots();
+    }
+
+    /// Counts the ticks each follower waits in raft's Snapshot state; past
+    /// [`NodeConfig::snapshot_stall_ticks`] the snapshot counts as failed.
+    fn expire_snapshots(&mut self) {
+        let limit = self.cfg.snapshot_stall_ticks;
+        if limit == 0 || self.raw.raft.state != StateRole::Leader {
+            self.snapshot_waits.clear();
+            return;
+        }
+        let waiting: Vec<u64> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .filter(|(_, p)| p.state == raft::ProgressState::Snapshot)
+            .map(|(id, _)| *id)
+            .collect();
+        self.snapshot_waits.retain(|id, _| waiting.contains(id));
+        for id in waiting {
+            let ticks = self.snapshot_waits.entry(id).or_insert(0);
+            *ticks += 1;
+            if *ticks > limit {
+                self.snapshot_waits.remove(&id);
+                self.raw.report_snapshot(id, raft::SnapshotStatus::Failure);
+            }
+        }
     }
 
     /// Proposes a batch of requests as one log entry.

@@ -19,13 +19,36 @@ use crate::codec::{DecodeError, Reader, Writer};
 /// this only the newest are kept.
 pub const REJECTED_PER_PEER: usize = 10_000;
 
+/// Where a peer's configuration comes from: the API, or one node's config
+/// file (which only that file can change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerOrigin {
+    Api,
+    Config { node: u64 },
+}
+
+impl PeerOrigin {
+    /// On the wire and on disk: 0 for the API, else the node id (>= 1).
+    pub(crate) fn code(self) -> u64 {
+        match self {
+            PeerOrigin::Api => 0,
+            PeerOrigin::Config { node } => node,
+        }
+    }
+
+    pub(crate) fn from_code(code: u64) -> PeerOrigin {
+        match code {
+            0 => PeerOrigin::Api,
+            node => PeerOrigin::Config { node },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
     /// The peer's `[[peer]]` table, as TOML text; the daemon parses it.
     pub config: String,
-    /// 0: added through the API; otherwise the node whose config file
-    /// lists it.
-    pub origin: u64,
+    pub origin: PeerOrigin,
     /// The ITAD its config names (0 where an older entry or snapshot did
     /// not record it).
     pub itad: u32,
@@ -108,7 +131,7 @@ impl Peers {
         for (name, e) in &self.configs {
             w.str(name);
             w.str(&e.config);
-            w.varint(e.origin);
+            w.varint(e.origin.code());
             w.varint(e.itad.into());
         }
         w.varint(self.sessions.len() as u64);
@@ -142,7 +165,7 @@ impl Peers {
         for _ in 0..r.len(3)? {
             let name = r.str()?.to_owned();
             let config = r.str()?.to_owned();
-            let origin = r.varint()?;
+            let origin = PeerOrigin::from_code(r.varint()?);
             let itad = if attrs.is_some() { r.u32()? } else { 0 };
             p.configs.insert(
                 name,

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::transport::server::TcpIncoming;
 use trunkline_cluster::Command;
 use trunkline_cluster::node::NodeConfig;
+use trunkline_cluster::peers::PeerOrigin;
 use trunkline_core::Source;
 use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
 use trunkline_proto::peering::v1::peering_server::PeeringServer;
@@ -22,6 +23,10 @@ use crate::api::{Api, NeighborsApi, RaftService};
 use crate::config::Loaded;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreConfig, StoreHandle};
+
+/// How long a follower may wait for a snapshot before the leader sends it
+/// again.
+const SNAPSHOT_STALL: Duration = Duration::from_secs(300);
 
 /// What a signal asks of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +106,10 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
                 snapshot_entries: cfg.raft.snapshot_entries,
                 trailing_entries: cfg.raft.trailing_entries,
                 initial_voters: cfg.initial_voters(),
+                // The transport reports every snapshot it sends or gives up
+                // on (its own timeout grows with the size); this catches a
+                // report lost anyway, after five minutes.
+                snapshot_stall_ticks: SNAPSHOT_STALL.as_millis() as u64 / cfg.raft.tick_ms,
             },
             plans: loaded.plans.clone(),
             tick: Duration::from_millis(cfg.raft.tick_ms),
@@ -415,11 +424,11 @@ async fn install_config(
                 return;
             }
             Err(e @ crate::store::WriteError::Removed(_)) => {
-                tracing::warn!("config routes and peers not installed: {e}");
+                tracing::warn!(error = %e, "config routes and peers not installed");
                 return;
             }
             Err(e) => {
-                tracing::info!("config routes not installed yet: {e}");
+                tracing::info!(error = %e, "config routes not installed yet");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
             }
@@ -447,24 +456,24 @@ async fn install_config_once(
         let same = current
             .configs
             .get(&p.name)
-            .is_some_and(|e| e.config == config && e.origin == node);
+            .is_some_and(|e| e.config == config && e.origin == PeerOrigin::Config { node });
         if !same {
             let command = Command::PeerSet {
                 name: p.name.clone(),
                 config,
-                origin: node,
+                origin: PeerOrigin::Config { node },
                 itad: p.itad,
             };
             let c = store.write(String::new(), command).await?;
             if let trunkline_cluster::Outcome::Refused(why) = &c.outcome {
                 // Retrying cannot help: the file must change.
-                tracing::error!(peer = %p.name, "peer from the config file not installed: {why}");
+                tracing::error!(peer = %p.name, error = %why, "peer from the config file not installed");
             }
             index = c.index;
         }
     }
     for (name, e) in &current.configs {
-        if e.origin == node && !peers.iter().any(|p| &p.name == name) {
+        if e.origin == (PeerOrigin::Config { node }) && !peers.iter().any(|p| &p.name == name) {
             let command = Command::PeerDelete { name: name.clone() };
             index = store.write(String::new(), command).await?.index;
         }

@@ -71,7 +71,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
             Command::PeerSet {
                 name: "club".into(),
                 config: "itad = 4200000002\n".into(),
-                origin: 0,
+                origin: crate::peers::PeerOrigin::Api,
                 itad: 4200000002,
             },
             Command::SessionUp {

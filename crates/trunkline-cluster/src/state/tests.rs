@@ -94,7 +94,7 @@ fn configured(sm: &mut Sm, peer: &str) {
     sm.apply(Command::PeerSet {
         name: peer.into(),
         config: format!("name = \"{peer}\"\n"),
-        origin: 0,
+        origin: crate::peers::PeerOrigin::Api,
         itad,
     });
 }
@@ -107,7 +107,7 @@ fn peer_itads_are_unique_at_apply() {
     let set = |name: &str, itad: u32| Command::PeerSet {
         name: name.into(),
         config: String::new(),
-        origin: 0,
+        origin: crate::peers::PeerOrigin::Api,
         itad,
     };
     let apply = |sm: &mut StateMachine, index: u64, c: Command| {

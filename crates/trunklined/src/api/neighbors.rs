@@ -8,6 +8,7 @@ use std::pin::Pin;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use trunkline_cluster::peers::PeerOrigin;
 use trunkline_cluster::state::View;
 use trunkline_cluster::{Command, Outcome};
 use trunkline_core::{Itad, Prefix, Route, Source};
@@ -73,11 +74,14 @@ impl NeighborsApi {
         let mut n = pb::Neighbor {
             name: name.to_owned(),
             config: entry.config.clone(),
-            origin: if entry.origin == 0 {
-                "api".into()
-            } else {
-                format!("config@{}", entry.origin)
-            },
+            origin: Some(match entry.origin {
+                PeerOrigin::Api => pb::NeighborOrigin {
+                    from: Some(pb::neighbor_origin::From::Api(pb::Empty {})),
+                },
+                PeerOrigin::Config { node } => pb::NeighborOrigin {
+                    from: Some(pb::neighbor_origin::From::ConfigNode(node)),
+                },
+            }),
             accepted,
             stale,
             rejected: view.peers.rejected.get(name).map_or(0, |r| r.len() as u64),
@@ -86,9 +90,10 @@ impl NeighborsApi {
         if let Some(s) = &section {
             n.itad = s.itad;
             n.role = match s.role {
-                crate::peering::config::RoleSection::Peer => "peer".into(),
-                crate::peering::config::RoleSection::Member => "member".into(),
-            };
+                crate::peering::config::RoleSection::Peer => pb::NeighborRole::Peer,
+                crate::peering::config::RoleSection::Member => pb::NeighborRole::Member,
+            }
+            .into();
             n.addresses = s.addresses.clone();
         }
         if let Some(m) = mark.filter(|m| m.up) {
@@ -146,7 +151,7 @@ impl NeighborsApi {
             } else {
                 self.manager.reset(name.to_owned()).await
             };
-            r.map_err(Status::failed_precondition)?;
+            r.map_err(|e| Status::failed_precondition(e.to_string()))?;
             return Ok(holder);
         }
         let addr = self
@@ -231,11 +236,11 @@ impl Neighbors for NeighborsApi {
         let view = self.store.view().load_full();
         let existing = view.peers.configs.get(&section.name);
         if let Some(e) = existing
-            && e.origin != 0
+            && let PeerOrigin::Config { node } = e.origin
         {
             return Err(Status::failed_precondition(format!(
-                "neighbor {:?} comes from node {}'s config file; change it there",
-                section.name, e.origin
+                "neighbor {:?} comes from node {node}'s config file; change it there",
+                section.name
             )));
         }
         // ITADs are unique among peers: the state machine checks it where
@@ -243,7 +248,7 @@ impl Neighbors for NeighborsApi {
         let command = Command::PeerSet {
             name: section.name.clone(),
             config: section.to_toml(),
-            origin: 0,
+            origin: PeerOrigin::Api,
             itad: section.itad,
         };
         let c = self
@@ -272,10 +277,10 @@ impl Neighbors for NeighborsApi {
             .configs
             .get(&req.name)
             .ok_or_else(|| Status::not_found(format!("no neighbor named {:?}", req.name)))?;
-        if e.origin != 0 {
+        if let PeerOrigin::Config { node } = e.origin {
             return Err(Status::failed_precondition(format!(
-                "neighbor {:?} comes from node {}'s config file; remove it there",
-                req.name, e.origin
+                "neighbor {:?} comes from node {node}'s config file; remove it there",
+                req.name
             )));
         }
         let command = Command::PeerDelete { name: req.name };

@@ -31,15 +31,26 @@ pub enum ManagerMsg {
     /// Operator requests for a session on this node.
     Reset {
         name: String,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), ControlError>>,
     },
     Refresh {
         name: String,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), ControlError>>,
     },
     Status {
         reply: oneshot::Sender<Vec<(Peer, Option<SessionStatus>)>>,
     },
+}
+
+/// Why a request for a session could not be handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no peer named {0:?} on this node")]
+    NoSuchPeer(String),
+    #[error("the node is stopping")]
+    Stopping,
+    #[error("the session took no request for {0:?}")]
+    Busy(Duration),
 }
 
 /// Cheap to clone; talks to the manager task.
@@ -59,16 +70,16 @@ impl ManagerHandle {
         let _ = self.tx.send(ManagerMsg::Inbound(Box::new(inbound))).await;
     }
 
-    pub async fn reset(&self, name: String) -> Result<(), String> {
+    pub async fn reset(&self, name: String) -> Result<(), ControlError> {
         let (reply, rx) = oneshot::channel();
         let _ = self.tx.send(ManagerMsg::Reset { name, reply }).await;
-        rx.await.map_err(|_| "node stopping".to_owned())?
+        rx.await.map_err(|_| ControlError::Stopping)?
     }
 
-    pub async fn refresh(&self, name: String) -> Result<(), String> {
+    pub async fn refresh(&self, name: String) -> Result<(), ControlError> {
         let (reply, rx) = oneshot::channel();
         let _ = self.tx.send(ManagerMsg::Refresh { name, reply }).await;
-        rx.await.map_err(|_| "node stopping".to_owned())?
+        rx.await.map_err(|_| ControlError::Stopping)?
     }
 
     /// Configured peers with this node's session state for each.
@@ -228,11 +239,11 @@ impl Manager {
         }
     }
 
-    async fn control(&self, name: &str, c: Control) -> Result<(), String> {
+    async fn control(&self, name: &str, c: Control) -> Result<(), ControlError> {
         let s = self
             .sessions
             .get(name)
-            .ok_or_else(|| format!("no peer named {name:?}"))?;
+            .ok_or_else(|| ControlError::NoSuchPeer(name.to_owned()))?;
         tell(&s.handle, c).await
     }
 
@@ -396,7 +407,9 @@ impl Manager {
                 Ok(p) => {
                     wanted.insert(name.clone(), p);
                 }
-                Err(e) => tracing::warn!(peer = %name, "ignoring a peer this node cannot use: {e}"),
+                Err(e) => {
+                    tracing::warn!(peer = %name, error = %e, "ignoring a peer this node cannot use")
+                }
             }
         }
         let gone: Vec<String> = self
@@ -454,11 +467,11 @@ impl Manager {
 
 /// Hands a session a request, waiting a bounded time: sessions never wait
 /// inside their handlers, so a full queue means a session gone wrong.
-async fn tell(handle: &Handle, c: Control) -> Result<(), String> {
+async fn tell(handle: &Handle, c: Control) -> Result<(), ControlError> {
     match tokio::time::timeout(CONTROL_WAIT, handle.tx.send(c)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err("the session task stopped".into()),
-        Err(_) => Err(format!("the session took no request for {CONTROL_WAIT:?}")),
+        Ok(Err(_)) => Err(ControlError::Stopping),
+        Err(_) => Err(ControlError::Busy(CONTROL_WAIT)),
     }
 }
 

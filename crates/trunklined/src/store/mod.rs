@@ -142,7 +142,7 @@ impl Store {
                     Err(anyhow::anyhow!("the raft thread panicked: {why}"))
                 });
                 if let Err(e) = &result {
-                    tracing::error!("the raft thread stopped: {e:#}");
+                    tracing::error!(error = %format!("{e:#}"), "the raft thread stopped");
                     failed_tx.send_replace(Some(format!("{e:#}")));
                 }
                 result

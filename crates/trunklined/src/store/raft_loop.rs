@@ -64,7 +64,7 @@ impl RaftLoop {
             r.detail
         );
         if let Err(e) = std::fs::write(&path, text) {
-            tracing::warn!("cannot record the removal in {}: {e}", path.display());
+            tracing::warn!(path = %path.display(), error = %e, "cannot record the removal");
         }
         self.removed = Some(r);
     }
@@ -207,7 +207,7 @@ impl RaftLoop {
             }
             for a in out.applied {
                 if let Outcome::Rejected(why) = &a.outcome {
-                    tracing::error!(index = a.index, "entry not applied: {why}");
+                    tracing::error!(index = a.index, error = %why, "entry not applied");
                 }
                 if let Some(r) = self
                     .waiters
@@ -275,7 +275,7 @@ impl RaftLoop {
                     tracing::info!(node = id, "learner caught up: proposing it as a voter")
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!("cannot promote a learner: {e}"),
+                Err(e) => tracing::warn!(error = %e, "cannot promote a learner"),
             }
             self.publish_status();
         }

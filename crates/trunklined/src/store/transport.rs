@@ -318,7 +318,7 @@ async fn stream(
                 for snap in snapshots {
                     let sent = send_snapshot(me, &mut snapshot_client, snap).await;
                     if let Err(e) = &sent {
-                        tracing::info!(to, "snapshot not delivered: {e}");
+                        tracing::info!(to, error = %e, "snapshot not delivered");
                     }
                     let _ = store.send(StoreMsg::SnapshotSent(to, sent.is_ok())).await;
                 }
