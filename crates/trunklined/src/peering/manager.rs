@@ -17,6 +17,7 @@ use trunkline_peering::message::{Code, Message, Notification};
 
 use super::config::{Peer, PeerSection};
 use super::convert;
+use super::opening::Opening;
 use super::session::{self, Context, Control, Handle, Inbound, SessionStatus};
 use crate::metrics::Metrics;
 
@@ -27,7 +28,8 @@ pub enum ManagerMsg {
         ip: IpAddr,
         reply: oneshot::Sender<bool>,
     },
-    Inbound(Box<Inbound>),
+    /// A stream whose Open is still to be read.
+    Opening(Box<Opening>),
     /// Operator requests for a session on this node.
     Reset {
         name: String,
@@ -66,8 +68,8 @@ impl ManagerHandle {
         rx.await.unwrap_or(false)
     }
 
-    pub async fn inbound(&self, inbound: Inbound) {
-        let _ = self.tx.send(ManagerMsg::Inbound(Box::new(inbound))).await;
+    pub async fn opening(&self, opening: Opening) {
+        let _ = self.tx.send(ManagerMsg::Opening(Box::new(opening))).await;
     }
 
     pub async fn reset(&self, name: String) -> Result<(), ControlError> {
@@ -111,6 +113,8 @@ struct Manager {
     janitor_writes: Option<JoinHandle<Vec<Cleaned>>>,
     /// Sessions being stopped (each waits, a bounded time, for its task).
     stopping: JoinSet<()>,
+    /// Streams whose Open is being read (each for a bounded time).
+    opening: JoinSet<Option<Inbound>>,
 }
 
 /// What a janitor write did.
@@ -152,6 +156,7 @@ pub fn start(
         reconcile_soon: false,
         janitor_writes: None,
         stopping: JoinSet::new(),
+        opening: JoinSet::new(),
     };
     (ManagerHandle { tx }, tokio::spawn(m.run(stop)))
 }
@@ -183,6 +188,11 @@ impl Manager {
                     }
                 }
                 Some(_) = self.stopping.join_next() => {}
+                Some(r) = self.opening.join_next() => {
+                    if let Ok(Some(inbound)) = r {
+                        self.inbound(inbound).await;
+                    }
+                }
                 r = status.changed() => {
                     if r.is_err() {
                         break;
@@ -197,6 +207,7 @@ impl Manager {
         // (graceful restart) while this node restarts or another takes over.
         self.sessions.clear();
         self.stopping.abort_all();
+        self.opening.abort_all();
         if let Some(t) = self.janitor_writes.take() {
             t.abort();
         }
@@ -214,7 +225,9 @@ impl Manager {
                 }
                 let _ = reply.send(ok);
             }
-            ManagerMsg::Inbound(inbound) => self.inbound(*inbound).await,
+            ManagerMsg::Opening(o) => {
+                self.opening.spawn(o.read_open());
+            }
             ManagerMsg::Reset { name, reply } => {
                 let r = self.control(&name, Control::Reset).await;
                 let _ = reply.send(r);

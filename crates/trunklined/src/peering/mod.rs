@@ -8,12 +8,14 @@
 //!   `trunkline-peering` driven with a real stream and clock; import into
 //!   replicated writes, export from the table's change feed.
 //! - [`export`]: the Adj-RIB-Out and its diff against the table.
-//! - [`service`]: the gRPC endpoint peers dial.
+//! - [`service`]: the gRPC endpoint peers dial; [`opening`]: a new stream
+//!   until its Open is read.
 //! - [`convert`]: wire messages to and from the session's types.
 
 pub mod config;
 pub mod convert;
 pub mod export;
 pub mod manager;
+pub mod opening;
 pub mod service;
 pub mod session;

@@ -16,13 +16,11 @@ use trunkline_core::{Plans, Prefix};
 use trunkline_peering::policy::Announced;
 use trunkline_proto::peering::v1 as pb;
 
-use super::MAX_MESSAGE;
+use super::{MAX_MESSAGE, STREAM_QUEUE};
 use crate::peering::convert;
 
 /// Routes per Update sent.
 const UPDATE_ROUTES: usize = 1_000;
-/// Messages between the session and the stream's own buffer.
-pub(super) const STREAM_QUEUE: usize = 256;
 /// Time allowed for a dial, the HTTP/2 handshake included.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -38,6 +38,8 @@ use crate::store::{StoreHandle, WriteError};
 
 /// Largest peering message, both ways.
 pub const MAX_MESSAGE: usize = 16 << 20;
+/// Messages between a session and its stream's own buffer, each way.
+pub const STREAM_QUEUE: usize = 256;
 /// Writes queued beyond the writer's channel before the session stops
 /// reading from the peer.
 const WRITE_BACKLOG: usize = 8;
@@ -150,7 +152,7 @@ impl Handle {
 pub fn spawn(ctx: Arc<Context>, peer: Peer, active: bool) -> Handle {
     let (tx, rx) = mpsc::channel(64);
     let (events_tx, events) = mpsc::channel(16);
-    let (received_tx, received) = mpsc::channel(link::STREAM_QUEUE);
+    let (received_tx, received) = mpsc::channel(STREAM_QUEUE);
     let (writes, writes_rx) = mpsc::channel(64);
     let (epoch_tx, epoch) = watch::channel(None);
     let (status_tx, status) = watch::channel(SessionStatus::default());
