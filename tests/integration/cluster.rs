@@ -96,6 +96,41 @@ fn kill_9_every_node_after_an_ack_keeps_the_write() {
     }
 }
 
+/// A request retried on a follower (its answer lost, say) is told what its
+/// first try would have been: the log index where it applied. The
+/// follower learns it from the leader over the forward (a peering session
+/// takes its epoch from exactly this index).
+#[test]
+fn a_retried_write_on_a_follower_gets_its_first_index() {
+    let c = Cluster::start(3);
+    let follower = (c.leader() + 1) % 3;
+    let announce = || {
+        c.nodes[follower]
+            .cli(&[
+                "announce",
+                "+4930",
+                "--via",
+                "sip:berlin@x",
+                "--request-id",
+                "retry-me",
+                "--json",
+            ])
+            .json()["log_index"]
+            .as_u64()
+            .unwrap()
+    };
+    let first = announce();
+    // Other writes come between, so a new entry gets a later index.
+    c.nodes[follower]
+        .cli(&["announce", "+4931", "--via", "sip:x@y"])
+        .ok();
+    assert_eq!(
+        announce(),
+        first,
+        "the retry reports the index it first applied at"
+    );
+}
+
 /// A new node joins as a learner, catches up, becomes a voter; a node is
 /// removed; leadership moves on request.
 #[test]

@@ -58,8 +58,10 @@ impl Api {
     async fn write(&self, id: String, command: Command) -> Result<(u64, u64), Status> {
         let c = self.store.write(id, command).await.map_err(write_error)?;
         match c.outcome {
+            // A retried request id answers what its first try would have
+            // been told: the index where it applied.
             Outcome::Applied { changed } | Outcome::Duplicate { changed, .. } => {
-                Ok((changed, c.index))
+                Ok((changed, c.effective_index()))
             }
             Outcome::Rejected(why) => Err(Status::internal(why)),
             Outcome::Refused(why) => Err(Status::invalid_argument(why)),
