@@ -384,7 +384,7 @@ impl Config {
                     r.med,
                     &r.communities,
                 )
-                .map_err(|(f, e)| invalid(field(f), e))
+                .map_err(|e| invalid(field(e.field()), e))
                 .map(|a| Attrs {
                     local_from: block.local_from().and_then(|n| u8::try_from(n).ok()),
                     ..a

@@ -69,6 +69,26 @@ pub fn parse_community(s: &str) -> Result<LargeCommunity, String> {
     Ok(LargeCommunity(n(a)?, n(b)?, n(c)?))
 }
 
+/// What is wrong with a locally originated route, and in which field.
+#[derive(Debug, Error)]
+pub enum RouteError {
+    /// A next hop given as `via` or in `next_hops`, or their number.
+    #[error("{1}")]
+    NextHop(&'static str, trunkline_core::route::NextHopError),
+    #[error("{0}")]
+    Community(String),
+}
+
+impl RouteError {
+    /// The field the error is about: `via`, `next_hops` or `communities`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            RouteError::NextHop(field, _) => field,
+            RouteError::Community(_) => "communities",
+        }
+    }
+}
+
 /// Builds the attributes of a locally originated route, from `via`
 /// shorthands and explicit next hops. Errors name the offending field.
 pub fn local_attrs<'a>(
@@ -78,27 +98,25 @@ pub fn local_attrs<'a>(
     local_pref: Option<u32>,
     med: u32,
     communities: &[String],
-) -> Result<Attrs, (&'static str, String)> {
+) -> Result<Attrs, RouteError> {
+    use trunkline_core::route::NextHopError;
     let mut hops = Vec::new();
     for uri in via {
         hops.push(
             NextHop::new(uri, default_priority(), default_weight())
-                .map_err(|e| ("via", e.to_string()))?,
+                .map_err(|e| RouteError::NextHop("via", e))?,
         );
     }
     for (uri, p, w) in next_hops {
-        hops.push(NextHop::new(uri, p, w).map_err(|e| ("next_hops", e.to_string()))?);
+        hops.push(NextHop::new(uri, p, w).map_err(|e| RouteError::NextHop("next_hops", e))?);
     }
     if hops.is_empty() {
-        return Err((
-            "next_hops",
-            trunkline_core::route::NextHopError::None.to_string(),
-        ));
+        return Err(RouteError::NextHop("next_hops", NextHopError::None));
     }
     if hops.len() > trunkline_core::route::MAX_NEXT_HOPS {
-        return Err((
+        return Err(RouteError::NextHop(
             "next_hops",
-            trunkline_core::route::NextHopError::TooMany(hops.len()).to_string(),
+            NextHopError::TooMany(hops.len()),
         ));
     }
     trunkline_core::route::order_next_hops(&mut hops);
@@ -108,7 +126,7 @@ pub fn local_attrs<'a>(
         .iter()
         .map(|c| parse_community(c))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ("communities", e))?;
+        .map_err(RouteError::Community)?;
     communities.sort();
     communities.dedup();
     Ok(Attrs {

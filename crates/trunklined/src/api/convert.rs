@@ -48,7 +48,7 @@ pub fn announce_routes(
             spec.med,
             &communities,
         )
-        .map_err(|(f, e)| invalid(format_args!("routes[{i}].{f}"), e))?;
+        .map_err(|e| invalid(format_args!("routes[{i}].{}", e.field()), e))?;
         let attrs = Attrs {
             local_from: block.local_from().and_then(|n| u8::try_from(n).ok()),
             ..attrs
