@@ -33,14 +33,44 @@ fn module_of(src: &Path, file: &Path) -> String {
     parts.join("::")
 }
 
-/// The module paths a file refers to through `crate::` or `super::`.
+/// The module paths a file refers to through `crate::`, `super::`, or the
+/// name of a child module it declares (`mod via;` ... `via::stamp`).
 fn references(module: &str, text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    // A unit-test module at the end of the file is not the module's code.
+    let text = text
+        .split("#[cfg(test)]\nmod tests {")
+        .next()
+        .unwrap_or(text);
     let code: String = text
         .lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n");
+    let children: Vec<String> = code
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("pub ").unwrap_or(l);
+            let l = l.strip_prefix("pub(crate) ").unwrap_or(l);
+            l.strip_prefix("mod ")?.strip_suffix(';').map(str::to_owned)
+        })
+        .collect();
+    for child in &children {
+        let pat = format!("{child}::");
+        for (i, _) in code.match_indices(&pat) {
+            let before = code[..i].chars().last();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let path = if module.is_empty() {
+                child.clone()
+            } else {
+                format!("{module}::{child}")
+            };
+            out.insert(path);
+        }
+    }
     let words = |s: &str| -> Vec<String> {
         s.split("::")
             .map(|w| {

@@ -16,7 +16,7 @@ use trunkline_core::{Plans, Prefix};
 use trunkline_peering::policy::Announced;
 use trunkline_proto::peering::v1 as pb;
 
-use super::{MAX_MESSAGE, STREAM_QUEUE};
+use super::context::{MAX_MESSAGE, STREAM_QUEUE};
 use crate::peering::convert;
 
 /// Routes per Update sent.

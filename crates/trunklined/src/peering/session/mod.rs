@@ -9,9 +9,12 @@
 //! further from the peer, which is the backpressure; its timers, control
 //! requests and status keep running throughout.
 
+mod context;
 mod import;
 mod link;
 mod writer;
+
+pub use context::{Context, MAX_MESSAGE, STREAM_QUEUE};
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -23,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use trunkline_cluster::peers::SessionMark;
 use trunkline_cluster::state::Changes;
-use trunkline_core::{Itad, PlanId, Plans, Prefix};
+use trunkline_core::{PlanId, Prefix};
 use trunkline_peering::message::{Code, Message};
 use trunkline_peering::session::{Config, Input, Negotiated, Output, Session, State};
 use trunkline_proto::peering::v1 as pb;
@@ -31,15 +34,11 @@ use trunkline_proto::peering::v1 as pb;
 use self::import::Imported;
 use self::link::{Dialled, Link, Received};
 use self::writer::Write;
-use super::config::{Peer, PeeringSection};
+use super::config::Peer;
 use super::convert::{self, Msg};
 use super::export::{AdjRibOut, Diff};
-use crate::store::{StoreHandle, WriteError};
+use crate::store::WriteError;
 
-/// Largest peering message, both ways.
-pub const MAX_MESSAGE: usize = 16 << 20;
-/// Messages between a session and its stream's own buffer, each way.
-pub const STREAM_QUEUE: usize = 256;
 /// Writes queued beyond the writer's channel before the session stops
 /// reading from the peer.
 const WRITE_BACKLOG: usize = 8;
@@ -49,18 +48,6 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// How long nothing may go out while something waits, when the session
 /// has no hold time.
 const STUCK_WITHOUT_HOLD: Duration = Duration::from_secs(90);
-
-/// What every session of a node shares.
-#[derive(Debug)]
-pub struct Context {
-    pub store: StoreHandle,
-    pub node_id: u64,
-    pub itad: Itad,
-    pub name: String,
-    pub plans: Plans,
-    pub settings: PeeringSection,
-    pub metrics: crate::metrics::Metrics,
-}
 
 /// A stream the peer opened, its Open already read.
 #[derive(Debug)]
@@ -112,6 +99,12 @@ enum Event {
         result: Result<Box<Dialled>, String>,
     },
     WriteFailed(WriteError),
+}
+
+impl From<WriteError> for Event {
+    fn from(e: WriteError) -> Event {
+        Event::WriteFailed(e)
+    }
 }
 
 /// The owner's handle. Dropping it ends the task at once: the stream

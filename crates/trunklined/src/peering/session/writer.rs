@@ -11,7 +11,8 @@ use trunkline_cluster::Command;
 use trunkline_cluster::command::Refused;
 use trunkline_core::{Attrs, PlanId, Prefix};
 
-use super::{Context, Event};
+use super::context::Context;
+use crate::store::WriteError;
 
 /// Routes gathered into one replicated write, at most.
 const WRITE_ROUTES: usize = 50_000;
@@ -76,13 +77,15 @@ fn merge(first: &mut Write, next: &mut dyn FnMut() -> Option<Write>) -> Option<W
 /// Applies a session's writes in order. Consecutive route writes waiting
 /// in the queue go out as one command (a full table arrives as thousands
 /// of Updates; this makes it a few dozen log entries).
-pub(super) async fn run(
+pub(super) async fn run<E>(
     ctx: Arc<Context>,
     peer: String,
     mut rx: mpsc::Receiver<Write>,
-    events: mpsc::Sender<Event>,
+    failed: mpsc::Sender<E>,
     epoch_tx: watch::Sender<Option<u64>>,
-) {
+) where
+    E: From<WriteError> + Send + 'static,
+{
     let mut next: Option<Write> = None;
     loop {
         let mut w = match next.take() {
@@ -143,7 +146,7 @@ pub(super) async fn run(
                 }
             }
             Err(e) => {
-                let _ = events.send(Event::WriteFailed(e)).await;
+                let _ = failed.send(E::from(e)).await;
             }
         }
     }
