@@ -359,11 +359,7 @@ impl Config {
             return Err(invalid("sip.max_tcp_connections", "must be at least 1"));
         }
         let dns_zones = if self.dns.enabled {
-            Some(
-                self.dns
-                    .resolve(&plans)
-                    .map_err(|(field, message)| invalid(field, message))?,
-            )
+            Some(self.dns.resolve(&plans)?)
         } else {
             None
         };

@@ -19,6 +19,7 @@ use trunkline_core::{Digits, Number, PlanId, Plans, Prefix};
 
 use super::{Listeners, Sizing};
 use crate::metrics::Metrics;
+use crate::parse::{ConfigError, invalid};
 use crate::store::StoreHandle;
 
 /// `[dns]`.
@@ -110,12 +111,12 @@ pub struct Zones {
 
 impl DnsSection {
     /// Checks the section; errors name the field.
-    pub fn resolve(&self, plans: &Plans) -> Result<Zones, (String, String)> {
+    pub fn resolve(&self, plans: &Plans) -> Result<Zones, ConfigError> {
         if self.zones.is_empty() {
-            return Err(("dns.zones".into(), "at least one zone".into()));
+            return Err(invalid("dns.zones", "at least one zone"));
         }
         if self.max_udp_payload < 512 {
-            return Err(("dns.max_udp_payload".into(), "at least 512".into()));
+            return Err(invalid("dns.max_udp_payload", "at least 512"));
         }
         let mut zones = Vec::new();
         for (i, z) in self.zones.iter().enumerate() {
@@ -124,7 +125,7 @@ impl DnsSection {
                 .ok()
                 .filter(|n| n.is_fqdn() && n.num_labels() > 0)
                 .ok_or_else(|| {
-                    (
+                    invalid(
                         field("name"),
                         format!("{:?}: a domain name ending in '.'", z.name),
                     )
@@ -132,27 +133,27 @@ impl DnsSection {
                 .to_lowercase();
             let plan = plans
                 .by_name(&z.plan)
-                .ok_or_else(|| (field("plan"), format!("no number plan {:?}", z.plan)))?;
+                .ok_or_else(|| invalid(field("plan"), format!("no number plan {:?}", z.plan)))?;
             if zones.iter().any(|o: &Zone| o.name == name) {
-                return Err((field("name"), "served twice".into()));
+                return Err(invalid(field("name"), "served twice"));
             }
             let ns_name = match &self.nameserver {
                 Some(n) => Name::from_ascii(n)
                     .ok()
                     .filter(Name::is_fqdn)
                     .ok_or_else(|| {
-                        (
-                            "dns.nameserver".to_owned(),
+                        invalid(
+                            "dns.nameserver",
                             format!("{n:?}: a domain name ending in '.'"),
                         )
                     })?,
                 None => name
                     .prepend_label("ns")
-                    .map_err(|e| (field("name"), e.to_string()))?,
+                    .map_err(|e| invalid(field("name"), e))?,
             };
             let rname = name
                 .prepend_label("hostmaster")
-                .map_err(|e| (field("name"), e.to_string()))?;
+                .map_err(|e| invalid(field("name"), e))?;
             let soa = Record::from_rdata(
                 name.clone(),
                 self.ttl,

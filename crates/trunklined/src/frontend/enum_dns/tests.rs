@@ -289,10 +289,10 @@ fn config_errors_name_the_field() {
         }
         .resolve(&plans())
         .unwrap_err()
-        .0
+        .to_string()
     };
-    assert_eq!(bad("e164.arpa", "e164"), "dns.zones[0].name");
-    assert_eq!(bad("e164.arpa.", "hamshack"), "dns.zones[0].plan");
+    assert!(bad("e164.arpa", "e164").starts_with("dns.zones[0].name:"));
+    assert!(bad("e164.arpa.", "hamshack").starts_with("dns.zones[0].plan:"));
 }
 
 /// Whatever parses as a DNS message gets an answer with its id, within the
