@@ -483,7 +483,7 @@ fn seeds() -> Vec<u64> {
     if let Some(seed) = env("TRUNKLINE_SIM_SEED") {
         return vec![seed];
     }
-    let n = env("TRUNKLINE_SIM_SEEDS").unwrap_or(32);
+    let n = env("TRUNKLINE_SIM_SEEDS").unwrap_or(16);
     let mut seeds: Vec<u64> = (0..n).collect();
     seeds.extend(REGRESSIONS.iter().filter(|s| **s >= n));
     seeds
