@@ -150,7 +150,7 @@ fn membership_changes() {
         .ok();
     let mut joiner = c.joiner(4);
     joiner.spawn();
-    let addr = joiner.server();
+    let addr = joiner.cluster_addr();
     c.nodes[1].cli(&["cluster", "add-node", "4", &addr]).ok();
     joiner.wait_ready();
     c.nodes.push(joiner);
@@ -298,7 +298,7 @@ fn grow_under_load_and_replace_a_wiped_node() {
     for id in [4, 5] {
         let mut j = c.joiner(id);
         j.spawn();
-        let addr = j.server();
+        let addr = j.cluster_addr();
         c.nodes[0]
             .cli(&["cluster", "add-node", &id.to_string(), &addr])
             .ok();
@@ -311,7 +311,7 @@ fn grow_under_load_and_replace_a_wiped_node() {
     c.nodes[0].cli(&["cluster", "remove-node", "2"]).ok();
     let mut fresh = c.joiner(6);
     fresh.spawn();
-    let addr = fresh.server();
+    let addr = fresh.cluster_addr();
     c.nodes[0].cli(&["cluster", "add-node", "6", &addr]).ok();
     fresh.wait_ready();
     c.nodes.push(fresh);

@@ -20,7 +20,7 @@ fn a_single_node_grows_into_a_cluster() {
     for id in [2, 3] {
         let mut j = c.joiner(id);
         j.spawn();
-        let addr = j.server();
+        let addr = j.cluster_addr();
         let out = c.nodes[0]
             .cli(&["cluster", "add-node", &id.to_string(), &addr])
             .ok()
@@ -140,7 +140,7 @@ fn a_removed_node_stops_serving_and_says_so() {
     assert!(removed(&c.nodes[2]));
     // The other two carry on, and the removed id cannot come back.
     c.nodes[1].cli(&["lookup", "+4533"]).ok();
-    let out = c.nodes[0].cli(&["cluster", "add-node", "3", &c.nodes[2].server()]);
+    let out = c.nodes[0].cli(&["cluster", "add-node", "3", &c.nodes[2].cluster_addr()]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("new id"), "{}", out.stderr);
 }

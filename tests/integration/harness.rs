@@ -59,8 +59,11 @@ pub struct NodeSpec {
     pub id: u64,
     /// The cluster's ITAD.
     pub itad: u32,
-    /// The `[cluster]` section, empty for a single node.
+    /// The lines of the `[cluster]` section after `listen` (members,
+    /// join), empty for a single node.
     pub cluster: String,
+    /// The node-to-node port (`[cluster] listen`).
+    pub cluster_port: u16,
     pub grpc: u16,
     pub http: u16,
     /// Extra TOML appended to the generated config.
@@ -85,6 +88,7 @@ impl NodeSpec {
             raft_extra: String::new(),
             api_extra: String::new(),
             api_host: "127.0.0.1",
+            cluster_port: free_port(),
         }
     }
 }
@@ -117,7 +121,7 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n[cluster]\nlisten = \"{}:{}\"\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
             self.spec.itad,
@@ -127,6 +131,8 @@ impl Node {
             self.spec.api_extra,
             self.spec.http,
             self.spec.raft_extra,
+            self.spec.api_host,
+            self.spec.cluster_port,
             self.spec.cluster,
             self.spec.extra
         )
@@ -238,6 +244,11 @@ impl Node {
 
     pub fn server(&self) -> String {
         format!("http://127.0.0.1:{}", self.spec.grpc)
+    }
+
+    /// The node-to-node address other nodes reach it at (`add-node`).
+    pub fn cluster_addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.spec.cluster_port)
     }
 
     pub fn is_up(&self) -> bool {
@@ -474,11 +485,14 @@ impl Cluster {
     /// Starts `n` voters whose traffic to each other goes through proxies,
     /// so links can be cut. `api_extra` goes into every `[api]` section.
     pub fn start_with_proxies(n: usize, api_extra: &str, raft_extra: &str) -> Cluster {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        // (gRPC, HTTP, node-to-node) ports of each node.
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
         let links: Vec<Vec<Option<crate::proxy::Proxy>>> = (0..n)
             .map(|i| {
                 (0..n)
-                    .map(|j| (i != j).then(|| crate::proxy::Proxy::start(ports[j].0)))
+                    .map(|j| (i != j).then(|| crate::proxy::Proxy::start(ports[j].2)))
                     .collect()
             })
             .collect();
@@ -486,14 +500,15 @@ impl Cluster {
             .map(|i| {
                 let members: Vec<String> = (0..n)
                     .map(|j| {
-                        let port = links[i][j].as_ref().map_or(ports[j].0, |p| p.port);
+                        let port = links[i][j].as_ref().map_or(ports[j].2, |p| p.port);
                         format!("{{ id = {}, addr = \"http://127.0.0.1:{port}\" }}", j + 1)
                     })
                     .collect();
-                let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
+                let cluster = format!("members = [{}]\n", members.join(", "));
                 Node::new(NodeSpec {
                     api_extra: api_extra.to_owned(),
                     raft_extra: raft_extra.to_owned(),
+                    cluster_port: ports[i].2,
                     ..NodeSpec::new(i as u64 + 1, cluster, ports[i].0, ports[i].1)
                 })
             })
@@ -534,20 +549,23 @@ impl Cluster {
     /// Like [`Cluster::start`], as ITAD `itad`, with `extra` config on
     /// every node.
     pub fn start_as(n: u64, itad: u32, extra: &str) -> Cluster {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
         let members: Vec<String> = ports
             .iter()
             .enumerate()
-            .map(|(i, (g, _))| format!("{{ id = {}, addr = \"http://127.0.0.1:{g}\" }}", i + 1))
+            .map(|(i, (_, _, c))| format!("{{ id = {}, addr = \"http://127.0.0.1:{c}\" }}", i + 1))
             .collect();
-        let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
+        let cluster = format!("members = [{}]\n", members.join(", "));
         let nodes: Vec<Node> = ports
             .iter()
             .enumerate()
-            .map(|(i, (g, h))| {
+            .map(|(i, (g, h, c))| {
                 Node::new(NodeSpec {
                     itad,
                     extra: extra.to_owned(),
+                    cluster_port: *c,
                     ..NodeSpec::new(i as u64 + 1, cluster.clone(), *g, *h)
                 })
             })
@@ -571,7 +589,7 @@ impl Cluster {
     pub fn joiner(&self, id: u64) -> Node {
         Node::new(NodeSpec::new(
             id,
-            "[cluster]\njoin = true\n".into(),
+            "join = true\n".into(),
             free_port(),
             free_port(),
         ))

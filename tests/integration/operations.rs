@@ -145,7 +145,8 @@ fn the_log_says_what_matters() {
     let dir = tempfile::tempdir().unwrap();
     let (grpc, http) = (free_port(), free_port());
     let config = format!(
-        "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"./here\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n"
+        "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"./here\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[cluster]\nlisten = \"127.0.0.1:{}\"\n",
+        free_port()
     );
     std::fs::write(dir.path().join("t.toml"), config).unwrap();
     let log = dir.path().join("log");
@@ -190,8 +191,9 @@ fn a_start_up_error_is_said_once() {
     std::fs::write(
         &f,
         format!(
-            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n",
+            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[cluster]\nlisten = \"127.0.0.1:{}\"\n",
             dir.path().join("d").display(),
+            free_port(),
             free_port()
         ),
     )
@@ -207,8 +209,8 @@ fn a_start_up_error_is_said_once() {
 }
 
 /// The README's three-node pattern on one machine, with only `[api]
-/// listen` and `[cluster]` set: each node's HTTP listens beside its gRPC,
-/// so all three run.
+/// listen` and `[cluster]` members set: each node's HTTP and node-to-node
+/// listeners sit beside its gRPC, so all three run.
 #[test]
 fn the_readme_cluster_runs_on_one_machine() {
     let hosts = ["127.0.0.11", "127.0.0.12", "127.0.0.13"];
@@ -216,7 +218,8 @@ fn the_readme_cluster_runs_on_one_machine() {
     let members: Vec<String> = hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| format!("{{ id = {}, addr = \"http://{h}:{port}\" }}", i + 1))
+        // Each node's [cluster] listen is its address at the default port.
+        .map(|(i, h)| format!("{{ id = {}, addr = \"http://{h}:50052\" }}", i + 1))
         .collect();
     let dirs: Vec<tempfile::TempDir> = hosts.iter().map(|_| tempfile::tempdir().unwrap()).collect();
     let mut children: Vec<std::process::Child> = Vec::new();

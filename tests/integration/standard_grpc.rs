@@ -77,6 +77,11 @@ async fn health_and_reflection() {
     ] {
         assert!(services.iter().any(|x| x == s), "{s} not in {services:?}");
     }
+    // The node-to-node service is not the public port's to list.
+    assert!(
+        !services.iter().any(|x| x.starts_with("trunkline.cluster.")),
+        "{services:?}"
+    );
     methods.sort();
     methods.dedup();
     assert_eq!(
@@ -90,4 +95,33 @@ async fn health_and_reflection() {
             "Routes.Withdraw"
         ]
     );
+}
+
+/// Node-to-node traffic is not served on the public port: a client calling
+/// the raft service there gets UNIMPLEMENTED, and nothing changes.
+#[tokio::test]
+async fn the_public_port_does_not_serve_the_raft_service() {
+    use trunkline_proto::cluster::v1 as wire;
+    use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
+    let node = Node::start();
+    let mut raft = RaftTransportClient::new(node.channel().await);
+    let forward = raft
+        .forward(wire::ForwardRequest {
+            proposal: vec![2, 0, 0, 0],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forward.code(), tonic::Code::Unimplemented, "{forward:?}");
+    let send = raft
+        .send(tokio_stream::iter([wire::RaftBatch::default()]))
+        .await
+        .unwrap_err();
+    assert_eq!(send.code(), tonic::Code::Unimplemented, "{send:?}");
+    let snap = raft
+        .send_snapshot(tokio_stream::iter([wire::SnapshotChunk::default()]))
+        .await
+        .unwrap_err();
+    assert_eq!(snap.code(), tonic::Code::Unimplemented, "{snap:?}");
+    let st = node.cli(&["status", "--json"]).json();
+    assert_eq!(st["routes"], 0);
 }

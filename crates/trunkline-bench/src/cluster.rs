@@ -94,19 +94,22 @@ fn cli(server: &str, args: &[&str]) -> anyhow::Result<bool> {
 
 /// Starts a 3-node release cluster with default timing in `dir`.
 pub(crate) fn start_cluster(dir: &std::path::Path) -> anyhow::Result<Vec<Member>> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    // (gRPC, HTTP, node-to-node) ports.
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
     let members: Vec<String> = ports
         .iter()
         .enumerate()
-        .map(|(i, (g, _))| format!("{{ id = {}, addr = \"http://127.0.0.1:{g}\" }}", i + 1))
+        .map(|(i, (_, _, c))| format!("{{ id = {}, addr = \"http://127.0.0.1:{c}\" }}", i + 1))
         .collect();
     let mut nodes: Vec<Member> = Vec::new();
-    for (i, (g, h)) in ports.iter().enumerate() {
+    for (i, (g, h, c)) in ports.iter().enumerate() {
         let config = dir.join(format!("n{}.toml", i + 1));
         std::fs::write(
             &config,
             format!(
-                "[node]\nid = {}\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{g}\"\n[http]\nlisten = \"127.0.0.1:{h}\"\n[log]\nlevel = \"warn\"\n[cluster]\nmembers = [{}]\n",
+                "[node]\nid = {}\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{g}\"\n[http]\nlisten = \"127.0.0.1:{h}\"\n[log]\nlevel = \"warn\"\n[cluster]\nlisten = \"127.0.0.1:{c}\"\nmembers = [{}]\n",
                 i + 1,
                 dir.join(format!("data{}", i + 1)).display(),
                 members.join(", ")

@@ -63,12 +63,12 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("trunkline-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let (grpc, http) = (free_port(), free_port());
+    let (grpc, http, cluster) = (free_port(), free_port(), free_port());
     let config = dir.join("trunkline.toml");
     std::fs::write(
         &config,
         format!(
-            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n",
+            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[cluster]\nlisten = \"127.0.0.1:{cluster}\"\n[log]\nlevel = \"warn\"\n",
             dir.join("data").display()
         ),
     )?;
@@ -233,12 +233,12 @@ impl LoadedNode {
     ) -> anyhow::Result<LoadedNode> {
         use std::process::{Command, Stdio};
         use std::time::{Duration, Instant};
-        let (grpc, http) = (free_port(), free_port());
+        let (grpc, http, cluster) = (free_port(), free_port(), free_port());
         let config = dir.join("trunklined.toml");
         std::fs::write(
             &config,
             format!(
-                "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n{extra}\n",
+                "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[cluster]\nlisten = \"127.0.0.1:{cluster}\"\n[log]\nlevel = \"warn\"\n{extra}\n",
                 dir.join("data").display()
             ),
         )?;

@@ -45,12 +45,28 @@ fn node_config(
     cluster: &str,
     extra: &str,
 ) -> anyhow::Result<std::path::PathBuf> {
+    node_config_at(dir, name, id, itad, grpc, free_port(), cluster, extra)
+}
+
+/// As [`node_config`], with the node-to-node port given; `cluster` holds
+/// the lines of `[cluster]` after `listen`.
+#[allow(clippy::too_many_arguments)]
+fn node_config_at(
+    dir: &std::path::Path,
+    name: &str,
+    id: u64,
+    itad: u32,
+    grpc: u16,
+    cluster_port: u16,
+    cluster: &str,
+    extra: &str,
+) -> anyhow::Result<std::path::PathBuf> {
     let http = free_port();
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
         &config,
         format!(
-            "[node]\nid = {id}\nname = \"{name}\"\nitad = {itad}\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n{cluster}\n{extra}\n",
+            "[node]\nid = {id}\nname = \"{name}\"\nitad = {itad}\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n[cluster]\nlisten = \"127.0.0.1:{cluster_port}\"\n{cluster}\n{extra}\n",
             dir.join(format!("{name}-data")).display()
         ),
     )?;
@@ -258,21 +274,22 @@ pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
         )?,
         p2,
     )?;
-    let ex_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ex_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let members: Vec<String> = ex_ports
         .iter()
         .enumerate()
-        .map(|(i, g)| format!("{{ id = {}, addr = \"http://127.0.0.1:{g}\" }}", i + 1))
+        .map(|(i, (_, c))| format!("{{ id = {}, addr = \"http://127.0.0.1:{c}\" }}", i + 1))
         .collect();
-    let cluster = format!("[cluster]\nmembers = [{}]\n", members.join(", "));
+    let cluster = format!("members = [{}]\n", members.join(", "));
     let mut ex = Vec::new();
-    for (i, g) in ex_ports.iter().enumerate() {
-        let config = node_config(
+    for (i, (g, c)) in ex_ports.iter().enumerate() {
+        let config = node_config_at(
             &dir,
             &format!("ex{}", i + 1),
             i as u64 + 1,
             EXCHANGE,
             *g,
+            *c,
             &cluster,
             "",
         )?;

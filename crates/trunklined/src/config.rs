@@ -121,9 +121,14 @@ pub struct ClusterSection {
     /// instead of bootstrapping from `members`.
     #[serde(default)]
     pub join: bool,
-    /// The address other nodes reach this one at (`http://host:port`).
-    /// Default: its entry in `members`, else `[api] listen` when that is a
-    /// specific address (not 0.0.0.0 or ::).
+    /// Where node-to-node traffic (raft, forwarded writes and requests)
+    /// is served, apart from the public API. Default: `[api] listen`'s
+    /// address at port 50052.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The address other nodes reach this one at (`http://host:port`, the
+    /// cluster listener). Default: its entry in `members`, else `[cluster]
+    /// listen` when that is a specific address (not 0.0.0.0 or ::).
     #[serde(default)]
     pub advertise: Option<String>,
 }
@@ -132,7 +137,8 @@ pub struct ClusterSection {
 #[serde(deny_unknown_fields)]
 pub struct MemberSection {
     pub id: u64,
-    /// The member's gRPC address, e.g. `http://10.0.0.2:50051`.
+    /// The member's cluster address (its `[cluster] listen`), e.g.
+    /// `http://10.0.0.2:50052`.
     pub addr: String,
 }
 
@@ -194,6 +200,8 @@ fn default_lookup_max_in_flight() -> usize {
 }
 /// Port of the HTTP listener when `[http] listen` is not given.
 pub const DEFAULT_HTTP_PORT: u16 = 9180;
+/// Port of the node-to-node listener when `[cluster] listen` is not given.
+pub const DEFAULT_CLUSTER_PORT: u16 = 50052;
 fn default_max_message_bytes() -> usize {
     16 << 20
 }
@@ -324,6 +332,27 @@ impl Config {
                 format!("must include this node (id {})", self.node.id),
             ));
         }
+        let cluster_listen = self.cluster_listen();
+        if cluster_listen == self.api.listen || cluster_listen == self.http_listen() {
+            return Err(invalid(
+                "cluster.listen",
+                format!("{cluster_listen} is taken by [api] or [http] listen"),
+            ));
+        }
+        if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node.id)
+            && m.addr.rsplit(':').next() == Some(&self.api.listen.port().to_string())
+            && m.addr.rsplit(':').next() != Some(&cluster_listen.port().to_string())
+        {
+            return Err(invalid(
+                "cluster.members",
+                format!(
+                    "this node's entry {:?} is its [api] listen port; members are reached at \
+                     their [cluster] listen ({cluster_listen} here): node-to-node traffic no \
+                     longer shares the public API's port",
+                    m.addr
+                ),
+            ));
+        }
         if let Some(a) = &self.cluster.advertise {
             check_addr(a).map_err(|e| invalid("cluster.advertise", e))?;
             if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node.id)
@@ -420,8 +449,16 @@ impl Config {
         if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node.id) {
             return Some(m.addr.clone());
         }
-        let listen = self.api.listen;
+        let listen = self.cluster_listen();
         (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
+    }
+
+    /// Where node-to-node traffic is served: `[cluster] listen`, else the
+    /// gRPC listener's address at port 50052.
+    pub fn cluster_listen(&self) -> SocketAddr {
+        self.cluster
+            .listen
+            .unwrap_or_else(|| SocketAddr::new(self.api.listen.ip(), DEFAULT_CLUSTER_PORT))
     }
 
     /// Voters a fresh store starts with.

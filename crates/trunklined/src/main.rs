@@ -11,6 +11,7 @@
 mod api;
 mod config;
 mod frontend;
+mod grpc;
 mod http;
 mod logging;
 mod lookup;

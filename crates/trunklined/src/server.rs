@@ -7,17 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
-use tonic::transport::server::TcpIncoming;
 use trunkline_cluster::Command;
 use trunkline_cluster::node::NodeConfig;
 use trunkline_cluster::peers::PeerOrigin;
 use trunkline_core::Source;
-use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
-use trunkline_proto::peering::v1::peering_server::PeeringServer;
-use trunkline_proto::v1::cluster_server::ClusterServer;
-use trunkline_proto::v1::neighbors_server::NeighborsServer;
-use trunkline_proto::v1::node_server::NodeServer;
-use trunkline_proto::v1::routes_server::RoutesServer;
 
 use crate::api::{Api, NeighborsApi, RaftService};
 use crate::config::Loaded;
@@ -129,6 +122,15 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     let grpc_listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
         .with_context(|| format!("cannot listen for gRPC on {}", cfg.api.listen))?;
+    let cluster_listen = cfg.cluster_listen();
+    let cluster_listener = tokio::net::TcpListener::bind(cluster_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for node-to-node traffic on {cluster_listen} (another node on \
+                 this machine? set [cluster] listen)"
+            )
+        })?;
     let http_listen = cfg.http_listen();
     let http_listener = tokio::net::TcpListener::bind(http_listen)
         .await
@@ -144,19 +146,6 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         started: Instant::now(),
         data_dir: data_dir.display().to_string(),
     };
-    let max = cfg.api.max_message_bytes;
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<RoutesServer<Api>>().await;
-    health.set_serving::<NodeServer<Api>>().await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(trunkline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(trunkline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-
     let (stop_tx, stop_rx) = watch::channel(false);
     let (config_done_tx, config_done) = watch::channel(false);
     let peering_ctx = std::sync::Arc::new(crate::peering::session::Context {
@@ -177,6 +166,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         grpc = %cfg.api.listen,
+        cluster = %cluster_listen,
         http = %http_listen,
         node = cfg.node.id,
         itad = cfg.node.itad,
@@ -184,44 +174,25 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         config = %config.as_ref().map_or("embedded default".into(), |p| p.display().to_string()),
         "trunklined serving"
     );
-    let grpc = tonic::transport::Server::builder()
-        .add_service(
-            RoutesServer::new(api.clone())
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        )
-        .add_service(NodeServer::new(api.clone()))
-        .add_service(ClusterServer::new(api))
-        .add_service(
-            RaftTransportServer::new(RaftService {
-                store: handle.clone(),
-                stop: stop_rx.clone(),
-            })
-            .max_decoding_message_size(crate::store::transport::MAX_MESSAGE)
-            .max_encoding_message_size(crate::store::transport::MAX_MESSAGE),
-        )
-        .add_service(
-            PeeringServer::new(crate::peering::service::PeeringService {
-                manager: peering.clone(),
-            })
-            .max_decoding_message_size(crate::peering::session::MAX_MESSAGE)
-            .max_encoding_message_size(crate::peering::session::MAX_MESSAGE),
-        )
-        .add_service(NeighborsServer::new(NeighborsApi {
+    let services = crate::grpc::Services {
+        api,
+        neighbors: NeighborsApi {
             store: handle.clone(),
             manager: peering.clone(),
             node_id: cfg.node.id,
             itad: cfg.node.itad,
-        }))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(grpc_listener)
-                .with_nodelay(Some(true))
-                .with_keepalive(Some(Duration::from_secs(60))),
-            stopped(stop_rx.clone()),
-        );
+        },
+        peering: crate::peering::service::PeeringService {
+            manager: peering.clone(),
+        },
+        raft: RaftService {
+            store: handle.clone(),
+            stop: stop_rx.clone(),
+        },
+        max_message: cfg.api.max_message_bytes,
+    };
+    let grpc = crate::grpc::public(&services, grpc_listener, stopped(stop_rx.clone())).await?;
+    let cluster_grpc = crate::grpc::cluster(&services, cluster_listener, stopped(stop_rx.clone()));
     let http = axum::serve(
         http_listener,
         crate::http::router(metrics.clone(), handle.clone(), config_done, &cfg.http),
@@ -249,6 +220,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         None
     };
     let grpc = tokio::spawn(grpc);
+    let cluster_grpc = tokio::spawn(cluster_grpc);
     let http = tokio::spawn(async move { http.await });
     let config_done_tx = std::sync::Arc::new(config_done_tx);
     let mut config_routes = tokio::spawn(install_config(
@@ -289,8 +261,9 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     } else {
         Duration::from_millis(cfg.api.shutdown_grace_ms)
     };
-    let (grpc_result, http_result, _) = tokio::join!(
+    let (grpc_result, cluster_result, http_result, _) = tokio::join!(
         finish_within(grace, grpc),
+        finish_within(grace, cluster_grpc),
         finish_within(grace, http),
         peering_task
     );
@@ -302,6 +275,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     }
     let store_result = store.shutdown().await;
     grpc_result.context("gRPC server")?;
+    cluster_result.context("node-to-node gRPC server")?;
     http_result.context("HTTP server")?;
     store_result?;
     if let Some(why) = failure {

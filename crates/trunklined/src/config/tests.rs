@@ -123,17 +123,24 @@ fn configs_that_would_misbehave_are_refused() {
     assert!(e.starts_with("cluster.join:"), "{e}");
 }
 
-/// A node's own address: its `members` entry, `advertise`, or `[api]
-/// listen` when that is a specific address; HTTP listens beside gRPC.
+/// A node's own address: its `members` entry, `advertise`, or its
+/// `[cluster] listen` when that is a specific address; HTTP and the
+/// node-to-node listener sit beside gRPC.
 #[test]
 fn own_address_and_http_listener() {
     let base = "[node]\nid = 1\nitad = 4200000000\n";
     let l = Config::from_toml(&format!("{base}[api]\nlisten = \"127.0.0.2:50051\"\n")).unwrap();
     assert_eq!(
         l.config.advertise().as_deref(),
-        Some("http://127.0.0.2:50051")
+        Some("http://127.0.0.2:50052")
     );
     assert_eq!(l.config.http_listen().to_string(), "127.0.0.2:9180");
+    assert_eq!(l.config.cluster_listen().to_string(), "127.0.0.2:50052");
+    // A members entry at the public API's port: the old layout, named.
+    let e = err(&format!(
+        "{base}[cluster]\nmembers = [{{ id = 1, addr = \"http://127.0.0.1:50051\" }}]\n"
+    ));
+    assert!(e.starts_with("cluster.members:") && e.contains("[cluster] listen"), "{e}");
     let l = Config::from_toml(&format!("{base}[api]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
     assert_eq!(l.config.advertise(), None);
     let l = Config::from_toml(&format!(

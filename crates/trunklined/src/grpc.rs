@@ -1,0 +1,110 @@
+//! The node's two gRPC servers. The public one carries the API, peering,
+//! health and reflection; the cluster one, on `[cluster] listen`, carries
+//! what other nodes of the cluster call: raft traffic and forwarded writes
+//! (`trunkline.cluster.v1.RaftTransport`), and the requests they pass on
+//! (cluster membership and status, neighbor actions). The internal service
+//! never shares the public port, and public reflection does not list it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
+use trunkline_proto::peering::v1::peering_server::PeeringServer;
+use trunkline_proto::v1::cluster_server::ClusterServer;
+use trunkline_proto::v1::neighbors_server::NeighborsServer;
+use trunkline_proto::v1::node_server::NodeServer;
+use trunkline_proto::v1::routes_server::RoutesServer;
+
+use crate::api::{Api, NeighborsApi, RaftService};
+use crate::peering::service::PeeringService;
+
+/// The package of the node-to-node service, kept out of public reflection.
+const INTERNAL_PACKAGE: &str = "trunkline.cluster.v1";
+
+/// The service values both servers are built from.
+#[derive(Debug)]
+pub struct Services {
+    pub api: Api,
+    pub neighbors: NeighborsApi,
+    pub peering: PeeringService,
+    pub raft: RaftService,
+    pub max_message: usize,
+}
+
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)))
+}
+
+/// The public descriptors: every trunkline file but the internal one.
+fn public_descriptors() -> anyhow::Result<prost_types::FileDescriptorSet> {
+    let mut set = prost_types::FileDescriptorSet::decode(trunkline_proto::FILE_DESCRIPTOR_SET)?;
+    set.file.retain(|f| f.package() != INTERNAL_PACKAGE);
+    Ok(set)
+}
+
+/// The public server, until `stop` resolves.
+pub async fn public<F>(
+    s: &Services,
+    listener: TcpListener,
+    stop: F,
+) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>> + use<F>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RoutesServer<Api>>().await;
+    health.set_serving::<NodeServer<Api>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_file_descriptor_set(public_descriptors()?)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_file_descriptor_set(public_descriptors()?)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let max = s.max_message;
+    Ok(tonic::transport::Server::builder()
+        .add_service(
+            RoutesServer::new(s.api.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(NodeServer::new(s.api.clone()))
+        .add_service(ClusterServer::new(s.api.clone()))
+        .add_service(
+            PeeringServer::new(s.peering.clone())
+                .max_decoding_message_size(crate::peering::session::MAX_MESSAGE)
+                .max_encoding_message_size(crate::peering::session::MAX_MESSAGE),
+        )
+        .add_service(NeighborsServer::new(s.neighbors.clone()))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(incoming(listener), stop))
+}
+
+/// The node-to-node server, until `stop` resolves.
+pub fn cluster<F>(
+    s: &Services,
+    listener: TcpListener,
+    stop: F,
+) -> impl Future<Output = Result<(), tonic::transport::Error>> + use<F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    tonic::transport::Server::builder()
+        .add_service(
+            RaftTransportServer::new(s.raft.clone())
+                .max_decoding_message_size(crate::store::transport::MAX_MESSAGE)
+                .max_encoding_message_size(crate::store::transport::MAX_MESSAGE),
+        )
+        .add_service(ClusterServer::new(s.api.clone()))
+        .add_service(NodeServer::new(s.api.clone()))
+        .add_service(NeighborsServer::new(s.neighbors.clone()))
+        .serve_with_incoming_shutdown(incoming(listener), stop)
+}
