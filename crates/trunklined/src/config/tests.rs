@@ -140,7 +140,10 @@ fn own_address_and_http_listener() {
     let e = err(&format!(
         "{base}[cluster]\nmembers = [{{ id = 1, addr = \"http://127.0.0.1:50051\" }}]\n"
     ));
-    assert!(e.starts_with("cluster.members:") && e.contains("[cluster] listen"), "{e}");
+    assert!(
+        e.starts_with("cluster.members:") && e.contains("[cluster] listen"),
+        "{e}"
+    );
     let l = Config::from_toml(&format!("{base}[api]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
     assert_eq!(l.config.advertise(), None);
     let l = Config::from_toml(&format!(
