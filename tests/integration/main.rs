@@ -20,6 +20,7 @@ mod pbx_kamailio;
 mod peer_input;
 mod peering;
 mod peering_defaults;
+mod pki;
 mod proxy;
 mod python_client;
 mod sipp;

@@ -17,6 +17,7 @@ macro_rules! say {
 mod bulk;
 mod neighbor;
 mod output;
+mod pki;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,6 +120,10 @@ enum Cmd {
     /// Peers and member PBXes: sessions, configuration.
     #[command(subcommand)]
     Neighbor(neighbor::NeighborCmd),
+    /// A private certificate authority and the certificates of nodes,
+    /// peers and clients (works on local files; no server needed).
+    #[command(subcommand)]
+    Pki(pki::PkiCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,8 +347,11 @@ fn routes_client(ch: Channel) -> RoutesClient<Channel> {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let ch = connect(&args.server, args.timeout).await?;
     let json = args.json;
+    if let Cmd::Pki(p) = args.cmd {
+        return pki::run(p, json);
+    }
+    let ch = connect(&args.server, args.timeout).await?;
     match args.cmd {
         Cmd::Announce(a) => {
             let mut client = routes_client(ch);
@@ -424,6 +432,7 @@ async fn run(args: Args) -> Result<()> {
             neighbor::routes(ch, peer, rib, json).await
         }
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
+        Cmd::Pki(p) => pki::run(p, json),
         Cmd::Routes {
             prefix,
             exact,
