@@ -10,6 +10,7 @@
 //! requests and status keep running throughout.
 
 mod context;
+mod export;
 mod import;
 mod link;
 mod writer;
@@ -31,12 +32,13 @@ use trunkline_peering::message::{Code, Message};
 use trunkline_peering::session::{Config, Input, Negotiated, Output, Session, State};
 use trunkline_proto::peering::v1 as pb;
 
+use self::export::Export;
 use self::import::Imported;
 use self::link::{Dialled, Link, Received};
 use self::writer::Write;
 use super::config::Peer;
 use super::convert::{self, Msg};
-use super::export::{AdjRibOut, Diff};
+use super::export::Diff;
 use crate::store::WriteError;
 
 /// Writes queued beyond the writer's channel before the session stops
@@ -217,13 +219,7 @@ struct Up {
     negotiated: Negotiated,
     /// Plans both sides carry, as ids.
     carried: Vec<PlanId>,
-    changes: broadcast::Receiver<Arc<Changes>>,
-    /// Prefixes changed since the last flush.
-    pending: HashSet<Prefix>,
-    /// Compare the whole table at the next flush.
-    resync: bool,
-    flush_at: Option<Instant>,
-    adj_out: AdjRibOut,
+    export: Export,
     /// Prefixes accepted in this session, kept only under a prefix limit.
     accepted: HashSet<Prefix>,
 }
@@ -282,7 +278,7 @@ impl Drop for SessionTask {
 /// Waits for the next change batch, or forever without a session.
 async fn next_change(up: &mut Option<Up>) -> Result<Arc<Changes>, broadcast::error::RecvError> {
     match up {
-        Some(up) => up.changes.recv().await,
+        Some(up) => up.export.next_change().await,
         None => std::future::pending().await,
     }
 }
@@ -321,7 +317,7 @@ impl SessionTask {
             let link_room = self.link.as_ref().and_then(Link::room);
             let write_room = (!self.queued_writes.is_empty()).then(|| self.writes.clone());
             let stuck_at = self.stuck_deadline();
-            let flush_at = self.up.as_ref().and_then(|u| u.flush_at);
+            let flush_at = self.up.as_ref().and_then(|u| u.export.flush_at());
             let linger = self.closing.as_ref().map(|c| c.until);
             tokio::select! {
                 c = self.control.recv() => match c {
@@ -391,7 +387,7 @@ impl SessionTask {
             established: self.up.as_ref().map(|u| EstablishedStatus {
                 secs: u.since.elapsed().as_secs(),
                 negotiated: u.negotiated.clone(),
-                advertised: u.adj_out.len(),
+                advertised: u.export.advertised(),
             }),
             received: self.received_total,
         };
@@ -668,12 +664,7 @@ impl SessionTask {
             since: Instant::now(),
             negotiated: neg,
             carried: carried.clone(),
-            // Subscribe before reading the table, so nothing falls between.
-            changes: self.ctx.store.subscribe_changes(),
-            pending: HashSet::new(),
-            resync: false,
-            flush_at: None,
-            adj_out: AdjRibOut::default(),
+            export: Export::new(self.ctx.store.subscribe_changes()),
             accepted: HashSet::new(),
         });
         self.dump(&carried, false);
@@ -683,15 +674,9 @@ impl SessionTask {
     fn dump(&mut self, plans: &[PlanId], forget: bool) {
         let Some(up) = &mut self.up else { return };
         let view = self.ctx.store.view().load_full();
-        let mut diff = Diff::default();
-        up.adj_out.full(
-            &view,
-            &self.peer.policy,
-            self.ctx.itad,
-            plans,
-            forget,
-            &mut diff,
-        );
+        let diff = up
+            .export
+            .dump(&view, &self.peer.policy, self.ctx.itad, plans, forget);
         self.send_diff(diff);
         for p in plans {
             let plan = self.ctx.plans.name(*p).to_owned();
@@ -700,53 +685,19 @@ impl SessionTask {
     }
 
     fn on_changes(&mut self, c: Result<Arc<Changes>, broadcast::error::RecvError>) {
-        let Some(up) = &mut self.up else { return };
-        match c {
-            Ok(c) => {
-                if c.resync {
-                    up.resync = true;
-                } else {
-                    up.pending.extend(c.prefixes.iter().copied());
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::info!(peer = %self.peer.name(), missed = n, "fell behind the change feed: comparing the whole table");
-                up.resync = true;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-        if up.flush_at.is_none() {
-            up.flush_at = Some(Instant::now() + Duration::from_millis(self.ctx.settings.batch_ms));
+        if let Some(up) = &mut self.up {
+            let batch = Duration::from_millis(self.ctx.settings.batch_ms);
+            up.export.on_change(c, batch, self.peer.name());
         }
     }
 
     /// Queues what changed since the last flush.
     fn flush(&mut self) {
         let Some(up) = &mut self.up else { return };
-        up.flush_at = None;
         let view = self.ctx.store.view().load_full();
-        let mut diff = Diff::default();
-        if std::mem::take(&mut up.resync) {
-            up.pending.clear();
-            up.adj_out.full(
-                &view,
-                &self.peer.policy,
-                self.ctx.itad,
-                &up.carried,
-                false,
-                &mut diff,
-            );
-        } else {
-            let pending = std::mem::take(&mut up.pending);
-            up.adj_out.update(
-                &view,
-                &self.peer.policy,
-                self.ctx.itad,
-                &up.carried,
-                pending,
-                &mut diff,
-            );
-        }
+        let diff = up
+            .export
+            .flush(&view, &self.peer.policy, self.ctx.itad, &up.carried);
         self.send_diff(diff);
     }
 

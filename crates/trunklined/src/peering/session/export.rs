@@ -1,0 +1,109 @@
+//! What an established session sends its peer: it follows the table's
+//! change feed, gathers changed prefixes for a short batching window, and
+//! compares them (or, after a resync, the whole table) with the peer's
+//! Adj-RIB-Out. The result is a diff for the link to send.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use trunkline_cluster::state::{Changes, View};
+use trunkline_core::{Itad, PlanId, Prefix};
+use trunkline_peering::policy::PeerPolicy;
+
+use crate::peering::export::{AdjRibOut, Diff};
+
+#[derive(Debug)]
+pub(super) struct Export {
+    changes: broadcast::Receiver<Arc<Changes>>,
+    /// Prefixes changed since the last flush.
+    pending: HashSet<Prefix>,
+    /// Compare the whole table at the next flush.
+    resync: bool,
+    flush_at: Option<Instant>,
+    adj_out: AdjRibOut,
+}
+
+impl Export {
+    /// Subscribe before the first dump reads the table, so no change falls
+    /// between the two.
+    pub fn new(changes: broadcast::Receiver<Arc<Changes>>) -> Export {
+        Export {
+            changes,
+            pending: HashSet::new(),
+            resync: false,
+            flush_at: None,
+            adj_out: AdjRibOut::default(),
+        }
+    }
+
+    /// Prefixes the peer has been sent.
+    pub fn advertised(&self) -> usize {
+        self.adj_out.len()
+    }
+
+    /// When the gathered changes are due to go out.
+    pub fn flush_at(&self) -> Option<Instant> {
+        self.flush_at
+    }
+
+    pub async fn next_change(&mut self) -> Result<Arc<Changes>, broadcast::error::RecvError> {
+        self.changes.recv().await
+    }
+
+    /// Notes a change batch (or that some were missed) and schedules the
+    /// flush `batch` from now.
+    pub fn on_change(
+        &mut self,
+        c: Result<Arc<Changes>, broadcast::error::RecvError>,
+        batch: Duration,
+        peer: &str,
+    ) {
+        match c {
+            Ok(c) if c.resync => self.resync = true,
+            Ok(c) => self.pending.extend(c.prefixes.iter().copied()),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::info!(
+                    peer,
+                    missed = n,
+                    "fell behind the change feed: comparing the whole table"
+                );
+                self.resync = true;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        self.flush_at.get_or_insert_with(|| Instant::now() + batch);
+    }
+
+    /// What changed since the last flush, for the peer.
+    pub fn flush(&mut self, view: &View, peer: &PeerPolicy, me: Itad, carried: &[PlanId]) -> Diff {
+        self.flush_at = None;
+        let mut diff = Diff::default();
+        if std::mem::take(&mut self.resync) {
+            self.pending.clear();
+            self.adj_out.full(view, peer, me, carried, false, &mut diff);
+        } else {
+            let pending = std::mem::take(&mut self.pending);
+            self.adj_out
+                .update(view, peer, me, carried, pending, &mut diff);
+        }
+        diff
+    }
+
+    /// Everything of `plans` for the peer; `forget` first forgets what was
+    /// sent (a route refresh asks for it all again).
+    pub fn dump(
+        &mut self,
+        view: &View,
+        peer: &PeerPolicy,
+        me: Itad,
+        plans: &[PlanId],
+        forget: bool,
+    ) -> Diff {
+        let mut diff = Diff::default();
+        self.adj_out.full(view, peer, me, plans, forget, &mut diff);
+        diff
+    }
+}
