@@ -10,9 +10,16 @@ use crate::harness::{Cluster, Node, NodeSpec, free_port, http_get, wait_until};
 /// and become a voter, and the two then act as one table.
 #[test]
 fn a_single_node_grows_into_a_cluster() {
+    let ca = crate::certs::TestCa::new();
+    let mut first = Node::new(NodeSpec {
+        cluster_tls: ca.cluster_tls(1),
+        ..NodeSpec::new(1, String::new(), free_port(), free_port())
+    });
+    first.restart();
     let mut c = Cluster {
-        nodes: vec![Node::start()],
+        nodes: vec![first],
         links: Vec::new(),
+        ca,
     };
     c.nodes[0]
         .cli(&["announce", "+44", "--via", "sip:london@x"])
@@ -33,7 +40,9 @@ fn a_single_node_grows_into_a_cluster() {
     let s = c.status();
     for m in s["members"].as_array().unwrap() {
         assert!(
-            m["addr"].as_str().is_some_and(|a| a.starts_with("http://")),
+            m["addr"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("https://")),
             "every member has an address: {s}"
         );
     }
@@ -54,7 +63,11 @@ fn a_single_node_grows_into_a_cluster() {
 #[test]
 fn growing_a_node_without_a_reachable_address_is_refused_with_the_fix() {
     let grpc = free_port();
-    let mut n = Node::new(NodeSpec::new(1, String::new(), grpc, free_port()));
+    // Plaintext on every address must be asked for in words.
+    let mut n = Node::new(NodeSpec {
+        api_extra: "insecure = true\n".into(),
+        ..NodeSpec::new(1, "insecure = true\n".into(), grpc, free_port())
+    });
     n.spec.api_host = "0.0.0.0";
     n.restart();
     let out = n.cli(&["cluster", "add-node", "2", "http://127.0.0.1:1"]);

@@ -1,4 +1,5 @@
-//! The README's peering demos run as documented (with the debug binaries).
+//! The README's peering demos run as documented (with the debug binaries),
+//! every session over mutual TLS with certificates from `trunkline pki`.
 
 use std::process::Command;
 
@@ -26,6 +27,8 @@ fn the_peering_demos_work() {
     let two = demo("two-pbx");
     assert!(two.contains("sip:+49305551234@bob.pbx.example"), "{two}");
     assert!(two.contains("sip:+15551234567@alice.pbx.example"), "{two}");
+    // Every node is reached over TLS, and peers over mutual TLS.
+    assert!(two.contains("--ca pki/ca.crt --server https://"), "{two}");
     let ex = demo("exchange");
     assert!(ex.contains("sip:+442079460123@carol.pbx.example"), "{ex}");
     assert!(ex.contains("sip:+49305551234@bob.pbx.example"), "{ex}");

@@ -73,6 +73,12 @@ pub struct NodeSpec {
     pub api_extra: String,
     /// The address gRPC listens on (the CLI still dials loopback).
     pub api_host: &'static str,
+    /// `[cluster.tls]`, when node-to-node traffic is mutual TLS (as in
+    /// every [`Cluster`]).
+    pub cluster_tls: String,
+    /// With `[api.tls]` (in `extra`): the CA the CLI checks the node's
+    /// certificate with; the CLI then dials https://.
+    pub api_ca: Option<PathBuf>,
 }
 
 impl NodeSpec {
@@ -89,6 +95,8 @@ impl NodeSpec {
             api_extra: String::new(),
             api_host: "127.0.0.1",
             cluster_port: free_port(),
+            cluster_tls: String::new(),
+            api_ca: None,
         }
     }
 }
@@ -121,7 +129,7 @@ impl Node {
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n[cluster]\nlisten = \"{}:{}\"\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n[cluster]\nlisten = \"{}:{}\"\n{}\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
             self.spec.itad,
@@ -134,6 +142,7 @@ impl Node {
             self.spec.api_host,
             self.spec.cluster_port,
             self.spec.cluster,
+            self.spec.cluster_tls,
             self.spec.extra
         )
     }
@@ -243,12 +252,22 @@ impl Node {
     }
 
     pub fn server(&self) -> String {
-        format!("http://127.0.0.1:{}", self.spec.grpc)
+        let scheme = if self.spec.api_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.spec.grpc)
     }
 
     /// The node-to-node address other nodes reach it at (`add-node`).
     pub fn cluster_addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.spec.cluster_port)
+        let scheme = if self.spec.cluster_tls.is_empty() {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.spec.cluster_port)
     }
 
     pub fn is_up(&self) -> bool {
@@ -338,6 +357,9 @@ impl Node {
     /// Runs the CLI against this node.
     pub fn cli(&self, args: &[&str]) -> CliOutput {
         let mut full = vec!["--server".to_owned(), self.server()];
+        if let Some(ca) = &self.spec.api_ca {
+            full.extend(["--ca".to_owned(), ca.display().to_string()]);
+        }
         full.extend(args.iter().map(|s| (*s).to_owned()));
         cli(&full)
     }
@@ -479,6 +501,8 @@ pub struct Cluster {
     /// With [`Cluster::start_with_proxies`]: `links[i][j]` carries node
     /// `i`'s traffic to node `j`.
     pub links: Vec<Vec<Option<crate::proxy::Proxy>>>,
+    /// The cluster's CA: node-to-node traffic is mutual TLS.
+    pub ca: crate::certs::TestCa,
 }
 
 impl Cluster {
@@ -496,12 +520,13 @@ impl Cluster {
                     .collect()
             })
             .collect();
+        let ca = crate::certs::TestCa::new();
         let nodes: Vec<Node> = (0..n)
             .map(|i| {
                 let members: Vec<String> = (0..n)
                     .map(|j| {
                         let port = links[i][j].as_ref().map_or(ports[j].2, |p| p.port);
-                        format!("{{ id = {}, addr = \"http://127.0.0.1:{port}\" }}", j + 1)
+                        format!("{{ id = {}, addr = \"https://127.0.0.1:{port}\" }}", j + 1)
                     })
                     .collect();
                 let cluster = format!("members = [{}]\n", members.join(", "));
@@ -509,11 +534,12 @@ impl Cluster {
                     api_extra: api_extra.to_owned(),
                     raft_extra: raft_extra.to_owned(),
                     cluster_port: ports[i].2,
+                    cluster_tls: ca.cluster_tls(i as u64 + 1),
                     ..NodeSpec::new(i as u64 + 1, cluster, ports[i].0, ports[i].1)
                 })
             })
             .collect();
-        Cluster::launch(nodes, links)
+        Cluster::launch(nodes, links, ca)
     }
 
     /// Cuts every link to and from node index `i`.
@@ -555,9 +581,10 @@ impl Cluster {
         let members: Vec<String> = ports
             .iter()
             .enumerate()
-            .map(|(i, (_, _, c))| format!("{{ id = {}, addr = \"http://127.0.0.1:{c}\" }}", i + 1))
+            .map(|(i, (_, _, c))| format!("{{ id = {}, addr = \"https://127.0.0.1:{c}\" }}", i + 1))
             .collect();
         let cluster = format!("members = [{}]\n", members.join(", "));
+        let ca = crate::certs::TestCa::new();
         let nodes: Vec<Node> = ports
             .iter()
             .enumerate()
@@ -566,33 +593,37 @@ impl Cluster {
                     itad,
                     extra: extra.to_owned(),
                     cluster_port: *c,
+                    cluster_tls: ca.cluster_tls(i as u64 + 1),
                     ..NodeSpec::new(i as u64 + 1, cluster.clone(), *g, *h)
                 })
             })
             .collect();
-        Cluster::launch(nodes, Vec::new())
+        Cluster::launch(nodes, Vec::new(), ca)
     }
 
     /// Starts every node, then waits until all are ready (a cluster needs
     /// a quorum up before any node can be).
-    fn launch(mut nodes: Vec<Node>, links: Vec<Vec<Option<crate::proxy::Proxy>>>) -> Cluster {
+    fn launch(
+        mut nodes: Vec<Node>,
+        links: Vec<Vec<Option<crate::proxy::Proxy>>>,
+        ca: crate::certs::TestCa,
+    ) -> Cluster {
         for node in &mut nodes {
             node.spawn();
         }
         for node in &mut nodes {
             node.wait_ready();
         }
-        Cluster { nodes, links }
+        Cluster { nodes, links, ca }
     }
 
-    /// A node that joins this cluster later (not started, not a member).
+    /// A node that joins this cluster later (not started, not a member),
+    /// with a certificate from the cluster's CA.
     pub fn joiner(&self, id: u64) -> Node {
-        Node::new(NodeSpec::new(
-            id,
-            "join = true\n".into(),
-            free_port(),
-            free_port(),
-        ))
+        Node::new(NodeSpec {
+            cluster_tls: self.ca.cluster_tls(id),
+            ..NodeSpec::new(id, "join = true\n".into(), free_port(), free_port())
+        })
     }
 
     /// Waits (up to 30 s) until node `id` is a voter.

@@ -1,6 +1,7 @@
 //! Integration tests: real `trunklined` processes, real sockets, the real
 //! `trunkline` CLI. One binary, one shared harness.
 
+mod certs;
 mod harness;
 
 mod bad_input;
@@ -25,3 +26,4 @@ mod proxy;
 mod python_client;
 mod sipp;
 mod standard_grpc;
+mod tls;

@@ -157,8 +157,10 @@ fn the_log_says_what_matters() {
         .spawn()
         .unwrap();
     let server = format!("http://127.0.0.1:{grpc}");
-    wait_until("the node", Duration::from_secs(20), || {
+    // Serving comes before the election: wait for both.
+    wait_until("the node leads", Duration::from_secs(20), || {
         cli(&["--server", &server, "status"]).code == 0
+            && std::fs::read_to_string(&log).is_ok_and(|t| t.contains("this node is the leader"))
     });
     let _ = child.kill();
     let _ = child.wait();

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use crate::client::Conn;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::routes_client::RoutesClient;
 
@@ -168,7 +168,7 @@ fn locate(status: tonic::Status, path: &Path, lines: &[usize]) -> Failure {
 }
 
 pub async fn announce_file(
-    client: RoutesClient<Channel>,
+    client: RoutesClient<Conn>,
     a: &AnnounceArgs,
     path: &Path,
     json: bool,

@@ -15,16 +15,16 @@ macro_rules! say {
 }
 
 mod bulk;
+mod client;
 mod neighbor;
 mod output;
 mod pki;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tonic::transport::{Channel, Endpoint};
+use client::Conn;
 use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::cluster_client::ClusterClient;
 use trunkline_proto::v1::node_client::NodeClient;
@@ -34,14 +34,8 @@ use trunkline_proto::v1::routes_client::RoutesClient;
 #[derive(Debug, Parser)]
 #[command(name = "trunkline", version, about)]
 struct Args {
-    /// gRPC address of the node.
-    #[arg(
-        long,
-        global = true,
-        env = "TRUNKLINE_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    server: String,
+    #[command(flatten)]
+    conn: client::ConnArgs,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -207,7 +201,16 @@ pub const UNAVAILABLE: u8 = 4;
 
 impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Failure {
+        // The connection failed under the request (tonic says Unknown,
+        // "transport error"): the server could not answer.
+        // Or it never spoke HTTP/2 (a TLS port answering plaintext with an
+        // alert reads as a protocol error).
+        let lost = (matches!(s.code(), tonic::Code::Unknown | tonic::Code::Cancelled)
+            && !s.message().contains("Timeout expired")
+            && std::error::Error::source(&s).is_some())
+            || s.message().starts_with("h2 protocol error");
         let code = match s.code() {
+            _ if lost => UNAVAILABLE,
             tonic::Code::InvalidArgument
             | tonic::Code::OutOfRange
             | tonic::Code::ResourceExhausted => 2,
@@ -219,8 +222,10 @@ impl From<tonic::Status> for Failure {
         };
         let message = if s.code() == tonic::Code::Cancelled && code == UNAVAILABLE {
             "no answer in time (see --timeout)".to_owned()
+        } else if lost && s.message().starts_with("h2 protocol error") {
+            format!("the server does not speak gRPC here ({})", s.message())
         } else if let Some(cause) = std::error::Error::source(&s)
-            && s.code() == tonic::Code::Unavailable
+            && (s.code() == tonic::Code::Unavailable || lost)
         {
             // A connection failure: "transport error" alone says nothing.
             format!("server unavailable: {}", source_chain(cause))
@@ -232,45 +237,6 @@ impl From<tonic::Status> for Failure {
 }
 
 pub type Result<T> = std::result::Result<T, Failure>;
-
-/// Longest wait for a connection; a node that accepts and then says
-/// nothing (stopped, overloaded) is reported well before --timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// HTTP/2 ping interval, and how long a ping may go unanswered.
-const KEEPALIVE: Duration = Duration::from_secs(2);
-
-async fn connect(server: &str, timeout: u64) -> Result<Channel> {
-    if !server.starts_with("http://") && !server.starts_with("https://") {
-        return Err(Failure::input(format!(
-            "--server {server:?}: give a URL with its scheme, e.g. http://{server}"
-        )));
-    }
-    let ep = Endpoint::from_shared(server.to_owned())
-        .map_err(|e| Failure::input(format!("--server {server:?}: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT.min(Duration::from_secs(timeout.max(1))))
-        .timeout(Duration::from_secs(timeout.max(1)))
-        // A node that is frozen (stopped, wedged) answers no HTTP/2 pings:
-        // give up on it in seconds, while a node busy with a long request
-        // still answers them.
-        .http2_keep_alive_interval(KEEPALIVE)
-        .keep_alive_timeout(KEEPALIVE)
-        .keep_alive_while_idle(true);
-    let connect = ep.connect();
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-        Ok(Ok(ch)) => Ok(ch),
-        Ok(Err(e)) => Err(Failure {
-            code: UNAVAILABLE,
-            message: format!("cannot reach trunklined at {server}: {}", source_chain(&e)),
-        }),
-        Err(_) => Err(Failure {
-            code: UNAVAILABLE,
-            message: format!(
-                "trunklined at {server} accepted the connection but did not answer within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            ),
-        }),
-    }
-}
 
 /// `n` and the noun in the right number: `1 prefix`, `5 prefixes`.
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -323,7 +289,7 @@ fn for_one_argument(mut f: Failure) -> Failure {
     f
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub fn source_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -340,7 +306,7 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 /// Most bytes of one gRPC message the CLI sends or accepts.
 const MAX_MESSAGE: usize = 64 << 20;
 
-fn routes_client(ch: Channel) -> RoutesClient<Channel> {
+fn routes_client(ch: Conn) -> RoutesClient<Conn> {
     RoutesClient::new(ch)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
@@ -351,7 +317,8 @@ async fn run(args: Args) -> Result<()> {
     if let Cmd::Pki(p) = args.cmd {
         return pki::run(p, json);
     }
-    let ch = connect(&args.server, args.timeout).await?;
+    let target = args.conn.resolve()?;
+    let ch = client::connect(&target, args.timeout).await?;
     match args.cmd {
         Cmd::Announce(a) => {
             let mut client = routes_client(ch);
@@ -545,7 +512,7 @@ pub fn done(json: bool, value: serde_json::Value, text: std::fmt::Arguments<'_>)
 /// Withdraws `(prefix, where it was given)` items, in requests of at most
 /// 50,000.
 async fn withdraw(
-    mut client: RoutesClient<Channel>,
+    mut client: RoutesClient<Conn>,
     items: Vec<(String, String)>,
     one: bool,
     json: bool,
@@ -643,13 +610,22 @@ pub fn emit(args: std::fmt::Arguments<'_>) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let server = args.server.clone();
+    let server = args
+        .conn
+        .resolve()
+        .map_or_else(|_| String::new(), |t| t.server);
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             // Say which server could not answer, once.
-            if f.code == UNAVAILABLE && !f.message.contains(&server) {
-                eprintln!("trunkline: trunklined at {server}: {}", f.message);
+            // A TLS server hangs up on plaintext without a word.
+            let hint = if f.code == UNAVAILABLE && server.starts_with("http://") {
+                " (if the node speaks TLS, use https:// and --ca)"
+            } else {
+                ""
+            };
+            if f.code == UNAVAILABLE && !server.is_empty() && !f.message.contains(&server) {
+                eprintln!("trunkline: trunklined at {server}: {}{hint}", f.message);
             } else {
                 eprintln!("trunkline: {}", f.message);
             }

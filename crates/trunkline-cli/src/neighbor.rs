@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::client::Conn;
 use clap::Subcommand;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::neighbors_client::NeighborsClient;
 
@@ -254,7 +254,7 @@ fn neighbor_json(n: &pb::Neighbor) -> Value {
     })
 }
 
-pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
+pub async fn run(ch: Conn, cmd: NeighborCmd, json: bool) -> Result<()> {
     let mut client = NeighborsClient::new(ch);
     match cmd {
         NeighborCmd::List => {
@@ -394,7 +394,7 @@ pub async fn run(ch: Channel, cmd: NeighborCmd, json: bool) -> Result<()> {
 }
 
 /// `routes --peer NAME --received|--accepted|--advertised`.
-pub async fn routes(ch: Channel, name: String, rib: pb::NeighborRib, json: bool) -> Result<()> {
+pub async fn routes(ch: Conn, name: String, rib: pb::NeighborRib, json: bool) -> Result<()> {
     let mut stream = NeighborsClient::new(ch)
         .max_decoding_message_size(crate::MAX_MESSAGE)
         .list_neighbor_routes(pb::ListNeighborRoutesRequest {

@@ -77,6 +77,13 @@ pub struct ApiSection {
     /// On shutdown, how long in-flight requests may take to finish.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// TLS for API clients (and peers, who dial the same port). `ca`, if
+    /// given, lets clients present certificates as identities.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsSection>,
+    /// Serve plaintext on a listener other than loopback: say so in words.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +138,15 @@ pub struct ClusterSection {
     /// listen` when that is a specific address (not 0.0.0.0 or ::).
     #[serde(default)]
     pub advertise: Option<String>,
+    /// Mutual TLS between nodes: this node's certificate
+    /// (`trunkline:node:<id>`) and the cluster's CA. Members are then
+    /// `https://` addresses.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsSection>,
+    /// Node-to-node traffic in plaintext on a listener other than
+    /// loopback: say so in words.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -233,6 +249,8 @@ impl Default for ApiSection {
             max_message_bytes: default_max_message_bytes(),
             write_timeout_ms: default_write_timeout_ms(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
+            tls: None,
+            insecure: false,
         }
     }
 }
@@ -367,6 +385,7 @@ impl Config {
                 ));
             }
         }
+        self.check_tls()?;
         if self.api.write_timeout_ms == 0 {
             return Err(invalid("api.write_timeout_ms", "must be at least 1"));
         }
@@ -425,6 +444,89 @@ impl Config {
         })
     }
 
+    /// Plaintext only where nobody else can listen in, unless the config
+    /// says otherwise in words; a secured channel has everything it needs.
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        let exposed = |a: SocketAddr| !a.ip().is_loopback();
+        if exposed(self.api.listen) && self.api.tls.is_none() && !self.api.insecure {
+            return Err(invalid(
+                "api.tls",
+                format!(
+                    "{} is reachable from other machines: give [api.tls] cert and key (see \
+                     `trunkline pki`), or set [api] insecure = true to serve plaintext there",
+                    self.api.listen
+                ),
+            ));
+        }
+        let cluster = self.cluster_listen();
+        if exposed(cluster) && self.cluster.tls.is_none() && !self.cluster.insecure {
+            return Err(invalid(
+                "cluster.tls",
+                format!(
+                    "node-to-node traffic on {cluster} is reachable from other machines: give \
+                     [cluster.tls] cert, key and ca (see `trunkline pki`), or set [cluster] \
+                     insecure = true to send it in plaintext"
+                ),
+            ));
+        }
+        if let Some(t) = &self.cluster.tls
+            && t.ca.is_none()
+        {
+            return Err(invalid(
+                "cluster.tls.ca",
+                "the cluster's CA is needed to check other nodes",
+            ));
+        }
+        if let Some(t) = &self.peering.tls {
+            if t.ca.is_none() {
+                return Err(invalid(
+                    "peering.tls.ca",
+                    "the CA peers' certificates are signed by is needed",
+                ));
+            }
+            if self.api.tls.is_none() {
+                return Err(invalid(
+                    "peering.tls",
+                    "peers dial this node's [api] port, which then speaks TLS to everyone: give \
+                     [api.tls] too (it may name the same certificate)",
+                ));
+            }
+        }
+        let scheme = if self.cluster.tls.is_some() {
+            "https://"
+        } else {
+            "http://"
+        };
+        let addrs = self
+            .cluster
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("cluster.members[{i}].addr"), &m.addr))
+            .chain(
+                self.cluster
+                    .advertise
+                    .iter()
+                    .map(|a| ("cluster.advertise".to_owned(), a)),
+            );
+        for (field, addr) in addrs {
+            if !addr.starts_with(scheme) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{addr:?}: node-to-node traffic is {} here, so addresses start with {scheme}",
+                        if self.cluster.tls.is_some() {
+                            "TLS"
+                        } else {
+                            "plaintext"
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn itad_is_private(&self) -> bool {
         PRIVATE_ITADS.contains(&self.node.itad)
     }
@@ -450,7 +552,12 @@ impl Config {
             return Some(m.addr.clone());
         }
         let listen = self.cluster_listen();
-        (!listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
+        let scheme = if self.cluster.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        (!listen.ip().is_unspecified()).then(|| format!("{scheme}://{listen}"))
     }
 
     /// Where node-to-node traffic is served: `[cluster] listen`, else the

@@ -6,11 +6,10 @@
 //! never shares the public port, and public reflection does not list it.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
 
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
 use trunkline_proto::peering::v1::peering_server::PeeringServer;
 use trunkline_proto::v1::cluster_server::ClusterServer;
@@ -20,6 +19,7 @@ use trunkline_proto::v1::routes_server::RoutesServer;
 
 use crate::api::{Api, NeighborsApi, RaftService};
 use crate::peering::service::PeeringService;
+use crate::tls::server::{ServerTls, incoming};
 
 /// The package of the node-to-node service, kept out of public reflection.
 const INTERNAL_PACKAGE: &str = "trunkline.cluster.v1";
@@ -34,12 +34,6 @@ pub struct Services {
     pub max_message: usize,
 }
 
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(Duration::from_secs(60)))
-}
-
 /// The public descriptors: every trunkline file but the internal one.
 fn public_descriptors() -> anyhow::Result<prost_types::FileDescriptorSet> {
     let mut set = prost_types::FileDescriptorSet::decode(trunkline_proto::FILE_DESCRIPTOR_SET)?;
@@ -51,6 +45,7 @@ fn public_descriptors() -> anyhow::Result<prost_types::FileDescriptorSet> {
 pub async fn public<F>(
     s: &Services,
     listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
     stop: F,
 ) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>> + use<F>>
 where
@@ -85,13 +80,14 @@ where
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming(listener), stop))
+        .serve_with_incoming_shutdown(incoming(listener, tls), stop))
 }
 
 /// The node-to-node server, until `stop` resolves.
 pub fn cluster<F>(
     s: &Services,
     listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
     stop: F,
 ) -> impl Future<Output = Result<(), tonic::transport::Error>> + use<F>
 where
@@ -106,5 +102,5 @@ where
         .add_service(ClusterServer::new(s.api.clone()))
         .add_service(NodeServer::new(s.api.clone()))
         .add_service(NeighborsServer::new(s.neighbors.clone()))
-        .serve_with_incoming_shutdown(incoming(listener), stop)
+        .serve_with_incoming_shutdown(incoming(listener, tls), stop)
 }

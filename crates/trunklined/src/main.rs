@@ -6,6 +6,7 @@
 //!   `transport` and `raft_service`: node-to-node raft traffic.
 //! - `api`, `cluster_api`: the gRPC services; `convert`: protobuf <-> core.
 //! - `http`: metrics and health; `metrics`, `logging`.
+//! - `tls`: certificates on the three channels, and who they prove.
 //! - `server`: starts everything and owns the one shutdown path.
 
 mod api;
@@ -20,6 +21,7 @@ mod parse;
 mod peering;
 mod server;
 mod store;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

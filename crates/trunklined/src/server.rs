@@ -20,13 +20,16 @@ use crate::store::{Store, StoreConfig, StoreHandle};
 /// How long a follower may wait for a snapshot before the leader sends it
 /// again.
 const SNAPSHOT_STALL: Duration = Duration::from_secs(300);
+/// How often certificate files are checked for changes.
+const TLS_POLL: Duration = Duration::from_secs(2);
 
 /// What a signal asks of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signal {
     /// SIGTERM, SIGINT: finish in-flight requests and stop.
     Stop,
-    /// SIGHUP: read `[[route]]` and `[[peer]]` from the config file again.
+    /// SIGHUP: read `[[route]]` and `[[peer]]` from the config file again,
+    /// and the TLS files.
     Reload,
 }
 
@@ -83,6 +86,25 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
             tracing::warn!("peer {w}");
         }
     }
+    if cfg.api.insecure && !cfg.api.listen.ip().is_loopback() && cfg.api.tls.is_none() {
+        tracing::warn!(
+            listen = %cfg.api.listen,
+            "[api] insecure = true: the API and peering are plaintext and reachable from other machines"
+        );
+    }
+    if cfg.cluster.insecure && !cfg.cluster_listen().ip().is_loopback() && cfg.cluster.tls.is_none()
+    {
+        tracing::warn!(
+            listen = %cfg.cluster_listen(),
+            "[cluster] insecure = true: node-to-node traffic is plaintext and reachable from other machines"
+        );
+    }
+    let tls = crate::tls::NodeTls::new(
+        cfg.api.tls.as_ref(),
+        cfg.cluster.tls.as_ref(),
+        cfg.peering.tls.as_ref(),
+    )
+    .context("TLS")?;
     let metrics = Metrics::new();
     let data_dir = std::path::absolute(&cfg.node.data_dir).unwrap_or(cfg.node.data_dir.clone());
     if !data_dir.exists() {
@@ -114,6 +136,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
                 .map(|m| (m.id, m.addr.clone()))
                 .chain(cfg.advertise().map(|a| (cfg.node.id, a)))
                 .collect(),
+            dialer: crate::store::NodeDialer::new(tls.cluster_dialer.clone()),
         },
         metrics.clone(),
     )?;
@@ -156,6 +179,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         plans: loaded.plans.clone(),
         settings: cfg.peering.clone(),
         metrics: metrics.clone(),
+        tls: tls.peering_dialer.clone(),
     });
     let (peering, peering_task) =
         crate::peering::manager::start(peering_ctx, metrics.clone(), stop_rx.clone());
@@ -184,6 +208,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         },
         peering: crate::peering::service::PeeringService {
             manager: peering.clone(),
+            tls: cfg.peering.tls.is_some(),
         },
         raft: RaftService {
             store: handle.clone(),
@@ -191,8 +216,19 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         },
         max_message: cfg.api.max_message_bytes,
     };
-    let grpc = crate::grpc::public(&services, grpc_listener, stopped(stop_rx.clone())).await?;
-    let cluster_grpc = crate::grpc::cluster(&services, cluster_listener, stopped(stop_rx.clone()));
+    let grpc = crate::grpc::public(
+        &services,
+        grpc_listener,
+        tls.public.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+    let cluster_grpc = crate::grpc::cluster(
+        &services,
+        cluster_listener,
+        tls.cluster.clone(),
+        stopped(stop_rx.clone()),
+    );
     let http = axum::serve(
         http_listener,
         crate::http::router(metrics.clone(), handle.clone(), config_done, &cfg.http),
@@ -233,10 +269,16 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
 
     let (mut signals, signal_task) = watch_signals();
     let mut failed = std::pin::pin!(store.failed());
+    // Rotated certificates are picked up when their files change, as well
+    // as on SIGHUP.
+    let mut tls_poll = tokio::time::interval(TLS_POLL);
+    tls_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let failure = loop {
         tokio::select! {
+            _ = tls_poll.tick() => tls.reload(false),
             s = signals.recv() => match s {
                 Some(Signal::Reload) => {
+                    tls.reload(true);
                     if let Some(task) = reload(&loaded, config.as_deref(), &handle, &config_done_tx) {
                         config_routes.abort();
                         config_routes = task;

@@ -48,7 +48,10 @@ impl Api {
             .members
             .get(&st.raft.leader_id)
             .ok_or_else(|| write_error(WriteError::NoLeader))?;
-        let ch = crate::store::transport::endpoint(addr)
+        let ch = self
+            .store
+            .dialer()
+            .endpoint(st.raft.leader_id, addr)
             .map_err(|e| Status::unavailable(e.to_string()))?
             .connect_lazy();
         Ok(Some(ClusterClient::new(ch)))
@@ -93,7 +96,7 @@ impl Cluster for Api {
             } else if addr.is_empty() {
                 None
             } else {
-                ask_status(&addr).await
+                ask_status(self.store.dialer(), id, &addr).await
             };
             members.push(pb::Member {
                 id,
@@ -290,8 +293,12 @@ fn retry(s: &Status, deadline: tokio::time::Instant) -> bool {
     s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() + RETRY < deadline
 }
 
-async fn ask_status(addr: &str) -> Option<pb::RaftStatus> {
-    let ch = crate::store::transport::endpoint(addr).ok()?.connect_lazy();
+async fn ask_status(
+    dialer: &crate::store::NodeDialer,
+    id: u64,
+    addr: &str,
+) -> Option<pb::RaftStatus> {
+    let ch = dialer.endpoint(id, addr).ok()?.connect_lazy();
     let mut req = Request::new(pb::StatusRequest {});
     req.set_timeout(MEMBER_TIMEOUT);
     tokio::time::timeout(MEMBER_TIMEOUT, NodeClient::new(ch).status(req))

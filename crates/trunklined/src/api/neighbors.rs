@@ -161,9 +161,20 @@ impl NeighborsApi {
             .get(&holder)
             .cloned()
             .ok_or_else(|| Status::unavailable(format!("no address for node {holder}")))?;
-        let mut client = NeighborsClient::connect(addr.clone())
+        let channel = self
+            .store
+            .dialer()
+            .endpoint(holder, &addr)
+            .map_err(|e| Status::unavailable(format!("node {holder} at {addr}: {e}")))?
+            .connect()
             .await
-            .map_err(|e| Status::unavailable(format!("node {holder} at {addr}: {e}")))?;
+            .map_err(|e| {
+                Status::unavailable(format!(
+                    "node {holder} at {addr}: {}",
+                    crate::store::transport::source_chain(&e)
+                ))
+            })?;
+        let mut client = NeighborsClient::new(channel);
         let req = pb::NeighborRequest {
             name: name.to_owned(),
         };

@@ -8,6 +8,27 @@ use trunkline_proto::cluster::v1 as wire;
 use trunkline_proto::cluster::v1::raft_transport_server::RaftTransport;
 
 use crate::store::StoreHandle;
+use crate::tls::Identity;
+use crate::tls::server::ConnInfo;
+
+/// With mutual TLS, the node the connection's certificate names.
+fn certified_node<T>(req: &Request<T>) -> Option<u64> {
+    match ConnInfo::of(req)?.tls.as_ref()?.identity.as_ref()? {
+        Identity::Node(id) => Some(*id),
+        _ => None,
+    }
+}
+
+/// A node speaks only for itself: every message on a certified connection
+/// must be from the node its certificate names.
+fn check_from(cert: Option<u64>, claimed: u64) -> Result<(), Status> {
+    match cert {
+        Some(id) if id != claimed => Err(Status::permission_denied(format!(
+            "a message from node {claimed} on the connection of node {id} (trunkline:node:{id})"
+        ))),
+        _ => Ok(()),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RaftService {
@@ -23,6 +44,7 @@ impl RaftTransport for RaftService {
         &self,
         req: Request<Streaming<wire::RaftBatch>>,
     ) -> Result<Response<wire::SendSummary>, Status> {
+        let cert = certified_node(&req);
         let mut stream = req.into_inner();
         let mut batches = 0;
         let mut stop = self.stop.clone();
@@ -36,6 +58,7 @@ impl RaftTransport for RaftService {
                     return Err(Status::unavailable("this node is shutting down"));
                 }
             };
+            check_from(cert, batch.from)?;
             // A removed node that still campaigns (it never applied its
             // removal) learns it here, and stops.
             if let Some(&at) = self.store.status().removed_members.get(&batch.from) {
@@ -57,6 +80,7 @@ impl RaftTransport for RaftService {
                         batch.from
                     ))
                 })?;
+                check_from(cert, m.from)?;
                 msgs.push(m);
             }
             let from = (!batch.from_addr.is_empty()).then(|| (batch.from, batch.from_addr.clone()));
@@ -73,6 +97,7 @@ impl RaftTransport for RaftService {
         &self,
         req: Request<Streaming<wire::SnapshotChunk>>,
     ) -> Result<Response<wire::SnapshotSummary>, Status> {
+        let cert = certified_node(&req);
         let mut stream = req.into_inner();
         let first = stream
             .message()
@@ -80,6 +105,8 @@ impl RaftTransport for RaftService {
             .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         let mut msg = Message::parse_from_bytes(&first.message)
             .map_err(|e| Status::invalid_argument(format!("undecodable snapshot message: {e}")))?;
+        check_from(cert, first.from)?;
+        check_from(cert, msg.from)?;
         let mut data = first.data;
         while let Some(chunk) = stream.message().await? {
             if data.len() + chunk.data.len() > crate::store::transport::MAX_SNAPSHOT {

@@ -144,10 +144,11 @@ fn own_address_and_http_listener() {
         e.starts_with("cluster.members:") && e.contains("[cluster] listen"),
         "{e}"
     );
-    let l = Config::from_toml(&format!("{base}[api]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
+    let open = "[api]\nlisten = \"0.0.0.0:50051\"\ninsecure = true\n[cluster]\ninsecure = true\n";
+    let l = Config::from_toml(&format!("{base}{open}")).unwrap();
     assert_eq!(l.config.advertise(), None);
     let l = Config::from_toml(&format!(
-        "{base}[api]\nlisten = \"0.0.0.0:50051\"\n[cluster]\nadvertise = \"http://10.0.0.1:50051\"\n"
+        "{base}{open}advertise = \"http://10.0.0.1:50051\"\n"
     ))
     .unwrap();
     assert_eq!(
@@ -158,4 +159,54 @@ fn own_address_and_http_listener() {
         "{base}[cluster]\nadvertise = \"http://10.0.0.9:1\"\nmembers = [{{ id = 1, addr = \"http://10.0.0.1:1\" }}]\n"
     ));
     assert!(e.starts_with("cluster.advertise:"), "{e}");
+}
+
+/// The embedded default stays plaintext on loopback; anywhere else,
+/// plaintext must be asked for in words, and a secured channel must have
+/// what it needs.
+#[test]
+fn plaintext_off_loopback_is_asked_for_in_words() {
+    let base = "[node]\nid = 1\nitad = 4200000000\n";
+    let e = err(&format!("{base}[api]\nlisten = \"0.0.0.0:50051\"\n"));
+    assert!(
+        e.starts_with("api.tls:") && e.contains("insecure = true"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{base}[api]\nlisten = \"0.0.0.0:50051\"\ninsecure = true\n"
+    ));
+    assert!(
+        e.starts_with("cluster.tls:") && e.contains("insecure = true"),
+        "{e}"
+    );
+    let e = err(&format!("{base}[cluster]\nlisten = \"10.0.0.1:50052\"\n"));
+    assert!(e.starts_with("cluster.tls:"), "{e}");
+    let tls = "cert = \"n.crt\"\nkey = \"n.key\"\n";
+    let e = err(&format!("{base}[cluster.tls]\n{tls}"));
+    assert!(e.starts_with("cluster.tls.ca:"), "{e}");
+    let e = err(&format!(
+        "{base}[cluster]\nmembers = [{{ id = 1, addr = \"http://127.0.0.1:2\" }}]\n[cluster.tls]\n{tls}ca = \"ca.crt\"\n"
+    ));
+    assert!(
+        e.starts_with("cluster.members[0].addr:") && e.contains("https://"),
+        "{e}"
+    );
+    let e = err(&format!("{base}[peering.tls]\n{tls}ca = \"ca.crt\"\n"));
+    assert!(
+        e.starts_with("peering.tls:") && e.contains("[api.tls]"),
+        "{e}"
+    );
+    let l = Config::from_toml(&format!(
+        "{base}[api]\nlisten = \"0.0.0.0:50051\"\n[api.tls]\n{tls}[cluster.tls]\n{tls}ca = \"ca.crt\"\n"
+    ))
+    .unwrap();
+    assert_eq!(l.config.advertise(), None);
+    let l = Config::from_toml(&format!(
+        "{base}[api]\nlisten = \"10.0.0.1:50051\"\n[api.tls]\n{tls}[cluster.tls]\n{tls}ca = \"ca.crt\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        l.config.advertise().as_deref(),
+        Some("https://10.0.0.1:50052")
+    );
 }

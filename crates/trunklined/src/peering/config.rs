@@ -30,6 +30,13 @@ pub struct PeeringSection {
     pub connect_retry_ms: u64,
     #[serde(default = "default_retry_max_ms")]
     pub connect_retry_max_ms: u64,
+    /// Mutual TLS with peers: this node's peer certificate
+    /// (`trunkline:peer:<itad>:<name>`, as peers name it) and the CA
+    /// peers' certificates are signed by. Peer addresses are then
+    /// `https://`, and a peer must present the certificate of the peer it
+    /// is configured as.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsSection>,
 }
 
 impl Default for PeeringSection {
@@ -40,6 +47,7 @@ impl Default for PeeringSection {
             batch_ms: default_batch_ms(),
             connect_retry_ms: default_retry_min_ms(),
             connect_retry_max_ms: default_retry_max_ms(),
+            tls: None,
         }
     }
 }

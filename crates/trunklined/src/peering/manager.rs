@@ -18,15 +18,18 @@ use trunkline_peering::message::{Code, Message, Notification};
 use super::config::{Peer, PeerSection};
 use super::convert;
 use super::opening::Opening;
+use super::session::Certified;
 use super::session::{self, Context, Control, Handle, Inbound, SessionStatus};
 use crate::metrics::Metrics;
 
 #[derive(Debug)]
 pub enum ManagerMsg {
-    /// May a stream from this address be a peer at all?
+    /// May a stream from this address, with this certificate, be a
+    /// configured peer? Err says why not.
     Admits {
-        ip: IpAddr,
-        reply: oneshot::Sender<bool>,
+        ip: Option<IpAddr>,
+        cert: Option<Certified>,
+        reply: oneshot::Sender<Result<(), String>>,
     },
     /// A stream whose Open is still to be read.
     Opening(Box<Opening>),
@@ -62,10 +65,11 @@ pub struct ManagerHandle {
 }
 
 impl ManagerHandle {
-    pub async fn admits(&self, ip: IpAddr) -> bool {
+    pub async fn admits(&self, ip: Option<IpAddr>, cert: Option<Certified>) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
-        let _ = self.tx.send(ManagerMsg::Admits { ip, reply }).await;
-        rx.await.unwrap_or(false)
+        let _ = self.tx.send(ManagerMsg::Admits { ip, cert, reply }).await;
+        rx.await
+            .unwrap_or_else(|_| Err("the node is stopping".into()))
     }
 
     pub async fn opening(&self, opening: Opening) {
@@ -215,15 +219,9 @@ impl Manager {
 
     async fn on_msg(&mut self, msg: ManagerMsg) {
         match msg {
-            ManagerMsg::Admits { ip, reply } => {
-                let ok = self.sessions.values().any(|s| s.handle.peer.admits(ip));
-                if !ok {
-                    self.metrics
-                        .peering_refused
-                        .get_or_create(&refused("source"))
-                        .inc();
-                }
-                let _ = reply.send(ok);
+            ManagerMsg::Admits { ip, cert, reply } => {
+                let r = self.admits(ip, cert).await;
+                let _ = reply.send(r);
             }
             ManagerMsg::Opening(o) => {
                 self.opening.spawn(o.read_open());
@@ -252,6 +250,55 @@ impl Manager {
         }
     }
 
+    async fn admits(&self, ip: Option<IpAddr>, cert: Option<Certified>) -> Result<(), String> {
+        if let Some(ip) = ip
+            && !self.sessions.values().any(|s| s.handle.peer.admits(ip))
+        {
+            self.metrics
+                .peering_refused
+                .get_or_create(&refused("source"))
+                .inc();
+            return Err(format!("no peer may connect from {ip}"));
+        }
+        let Some((itad, name)) = cert else {
+            return Ok(());
+        };
+        let section = |s: &Running| (s.handle.peer.section.itad, s.handle.peer.name().to_owned());
+        if self
+            .sessions
+            .get(&name)
+            .is_some_and(|s| section(s) == (itad, name.clone()))
+        {
+            return Ok(());
+        }
+        self.metrics
+            .peering_refused
+            .get_or_create(&refused("certificate"))
+            .inc();
+        // The peers it might have meant learn why, for `neighbor show`.
+        let claimed: Vec<&Running> = self
+            .sessions
+            .values()
+            .filter(|s| s.handle.peer.section.itad == itad || s.handle.peer.name() == name)
+            .collect();
+        let why = match claimed.first() {
+            Some(s) => {
+                let (i, n) = section(s);
+                format!(
+                    "refused a stream before its Open: its certificate is trunkline:peer:{itad}:{name}, \
+                     but peer {n:?} is ITAD {i} (expected trunkline:peer:{i}:{n})"
+                )
+            }
+            None => {
+                format!("the certificate trunkline:peer:{itad}:{name} names no configured peer")
+            }
+        };
+        for s in claimed {
+            let _ = tell(&s.handle, Control::Refused(why.clone())).await;
+        }
+        Err(why)
+    }
+
     async fn control(&self, name: &str, c: Control) -> Result<(), ControlError> {
         let s = self
             .sessions
@@ -272,7 +319,24 @@ impl Manager {
             .sessions
             .values()
             .find(|s| s.handle.peer.section.itad == itad)
+            .filter(|s| {
+                inbound
+                    .cert
+                    .as_ref()
+                    .is_none_or(|(i, n)| *i == itad && n == s.handle.peer.name())
+            })
         else {
+            if let Some((i, n)) = &inbound.cert {
+                self.metrics
+                    .peering_refused
+                    .get_or_create(&refused("certificate"))
+                    .inc();
+                let why =
+                    format!("the Open says ITAD {itad}, the certificate trunkline:peer:{i}:{n}");
+                tracing::warn!("peering stream refused: {why}");
+                refuse(Code::AuthFailed, why);
+                return;
+            }
             self.metrics
                 .peering_refused
                 .get_or_create(&refused("unknown-itad"))

@@ -20,6 +20,8 @@ pub struct Opening {
     pub rx: Streaming<pb::PeerMessage>,
     pub tx: mpsc::Sender<pb::PeerMessage>,
     pub remote: Option<std::net::SocketAddr>,
+    /// The peer its certificate names, with mutual TLS.
+    pub cert: Option<super::session::Certified>,
 }
 
 impl Opening {
@@ -48,6 +50,7 @@ impl Opening {
                     rx: self.rx,
                     tx: self.tx,
                     remote: self.remote,
+                    cert: self.cert,
                 });
             }
             Some(_) => refuse(Code::FsmError, "the first message must be Open"),

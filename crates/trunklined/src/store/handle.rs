@@ -32,7 +32,8 @@ pub struct StoreHandle {
     pub(super) write_timeout: Duration,
     /// gRPC channels to other nodes, for forwarding. Held only to clone a
     /// channel out; never across an await.
-    pub(super) channels: Arc<Mutex<HashMap<String, tonic::transport::Channel>>>,
+    pub(super) channels: Arc<Mutex<HashMap<(u64, String), tonic::transport::Channel>>>,
+    pub(super) dialer: super::dial::NodeDialer,
     /// Start time of this process, making made-up request ids unique
     /// across restarts.
     pub(super) boot: u128,
@@ -61,9 +62,9 @@ impl StoreHandle {
         let deadline = tokio::time::Instant::now() + self.write_timeout;
         loop {
             let result = match self.write_local(request_id.clone(), command.clone()).await {
-                Err(WriteError::NotLeader(_, Some(addr))) => {
+                Err(WriteError::NotLeader(leader, Some(addr))) => {
                     match self
-                        .forward(&addr, request_id.clone(), command.clone())
+                        .forward((leader, &addr), request_id.clone(), command.clone())
                         .await
                     {
                         Ok(c) => {
@@ -126,21 +127,29 @@ impl StoreHandle {
         }
     }
 
-    fn channel(&self, addr: &str) -> Result<tonic::transport::Channel, WriteError> {
+    fn channel(&self, (id, addr): (u64, &str)) -> Result<tonic::transport::Channel, WriteError> {
         let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = map.get(addr) {
+        let key = (id, addr.to_owned());
+        if let Some(c) = map.get(&key) {
             return Ok(c.clone());
         }
-        let c = crate::store::transport::endpoint(addr)
+        let c = self
+            .dialer
+            .endpoint(id, addr)
             .map_err(|e| WriteError::Forward(e.to_string()))?
             .connect_lazy();
-        map.insert(addr.to_owned(), c.clone());
+        map.insert(key, c.clone());
         Ok(c)
+    }
+
+    /// How this node dials the others.
+    pub fn dialer(&self) -> &super::dial::NodeDialer {
+        &self.dialer
     }
 
     async fn forward(
         &self,
-        addr: &str,
+        addr: (u64, &str),
         request_id: String,
         command: Command,
     ) -> Result<Committed, WriteError> {
@@ -160,7 +169,7 @@ impl StoreHandle {
         let resp = client
             .forward(req)
             .await
-            .map_err(|s| WriteError::Forward(format!("{addr}: {}", s.message())))?
+            .map_err(|s| WriteError::Forward(format!("{}: {}", addr.1, s.message())))?
             .into_inner();
         match resp.result {
             Some(wire::forward_response::Result::Applied(a)) => Ok(Committed {
@@ -180,7 +189,7 @@ impl StoreHandle {
                 index: r.log_index,
                 outcome: Outcome::Refused(r.reason),
             }),
-            None => Err(WriteError::Forward(format!("{addr}: empty answer"))),
+            None => Err(WriteError::Forward(format!("{}: empty answer", addr.1))),
         }
     }
 

@@ -18,6 +18,7 @@
 //! children import one another downward (handle and raft_loop use msg and
 //! transport), never this file.
 
+mod dial;
 mod handle;
 mod msg;
 mod raft_loop;
@@ -33,6 +34,7 @@ use trunkline_cluster::RaftNode;
 use trunkline_cluster::node::NodeConfig;
 use trunkline_core::Plans;
 
+pub use dial::NodeDialer;
 pub use handle::StoreHandle;
 pub(crate) use msg::StoreMsg;
 pub use msg::{Removed, StoreStatus, WriteError};
@@ -67,6 +69,8 @@ pub struct StoreConfig {
     pub write_timeout: Duration,
     /// Members' addresses from config.
     pub members: BTreeMap<u64, String>,
+    /// How this node dials the others.
+    pub dialer: NodeDialer,
 }
 
 impl Store {
@@ -102,7 +106,12 @@ impl Store {
             removed_members: node.state().removed().clone(),
             removed: removed.clone(),
         });
-        let transport = Transport::new(node.id(), tx.clone(), tokio::runtime::Handle::current());
+        let transport = Transport::new(
+            node.id(),
+            tx.clone(),
+            tokio::runtime::Handle::current(),
+            cfg.dialer.clone(),
+        );
         let config_members = cfg.members;
         let (failed_tx, failed) = watch::channel(None);
         let (changes, _) = broadcast::channel(CHANGE_BACKLOG);
@@ -167,6 +176,7 @@ impl Store {
                 plans: cfg.plans,
                 write_timeout: cfg.write_timeout,
                 channels: Arc::default(),
+                dialer: cfg.dialer,
                 boot: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos()),

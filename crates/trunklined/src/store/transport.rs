@@ -15,11 +15,11 @@ use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 use trunkline_cluster::node::Status;
 use trunkline_proto::cluster::v1 as wire;
 use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
 
+use super::dial::NodeDialer;
 use super::msg::StoreMsg;
 
 /// Messages waiting for one peer; beyond this the peer is unreachable.
@@ -34,23 +34,12 @@ pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// Largest snapshot a node accepts.
 pub const MAX_SNAPSHOT: usize = 8 << 30;
 
-/// An endpoint for another node with the timeouts and keepalive a raft
-/// link needs.
 /// Time for a link to connect, handshake included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a batch may wait for the stream to take it before the link
 /// counts as stalled; a healthy stream takes one in milliseconds, a bulk
 /// load's largest in well under a second.
 const STALL_TIMEOUT: Duration = Duration::from_secs(3);
-
-pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(addr.to_owned())?
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_millis(500))
-        .keep_alive_timeout(Duration::from_secs(1))
-        .keep_alive_while_idle(true))
-}
 
 #[derive(Debug)]
 struct Link {
@@ -71,6 +60,7 @@ pub struct Transport {
     me: u64,
     store: mpsc::Sender<StoreMsg>,
     rt: tokio::runtime::Handle,
+    dialer: NodeDialer,
     links: HashMap<u64, Link>,
     failures: Vec<(u64, bool)>,
 }
@@ -80,11 +70,13 @@ impl Transport {
         me: u64,
         store: mpsc::Sender<StoreMsg>,
         rt: tokio::runtime::Handle,
+        dialer: NodeDialer,
     ) -> Transport {
         Transport {
             me,
             store,
             rt,
+            dialer,
             links: HashMap::new(),
             failures: Vec::new(),
         }
@@ -112,9 +104,13 @@ impl Transport {
         let me = (self.me, members.get(&self.me).cloned().unwrap_or_default());
         let link = self.links.entry(to).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            let task = self
-                .rt
-                .spawn(run_link(me, to, addr.clone(), rx, self.store.clone()));
+            let task = self.rt.spawn(run_link(
+                me,
+                (to, addr.clone()),
+                self.dialer.clone(),
+                rx,
+                self.store.clone(),
+            ));
             Link {
                 addr: addr.clone(),
                 tx,
@@ -145,10 +141,13 @@ impl Transport {
     /// task gives up after a few tries: the node may be gone for good.
     pub fn farewell(&mut self, to: u64, addr: String, log_index: u64) {
         let me = self.me;
+        let dialer = self.dialer.clone();
         self.rt.spawn(async move {
             for _ in 0..5 {
                 let told = async {
-                    let mut client = connect(&addr).await.map_err(|e| e.to_string())?;
+                    let mut client = connect(&dialer, to, &addr)
+                        .await
+                        .map_err(|e| source_chain(&e))?;
                     let batch = wire::RaftBatch {
                         from: me,
                         messages: Vec::new(),
@@ -187,8 +186,8 @@ impl Transport {
 /// time a link is back (raft resends what matters), so they are dropped.
 async fn run_link(
     me: (u64, String),
-    to: u64,
-    addr: String,
+    (to, addr): (u64, String),
+    dialer: NodeDialer,
     mut rx: mpsc::Receiver<Message>,
     store: mpsc::Sender<StoreMsg>,
 ) {
@@ -198,10 +197,11 @@ async fn run_link(
         // The TCP connect has its own timeout, but the HTTP/2 handshake
         // after it does not: a peer (or middlebox) that accepts and then
         // says nothing would hold the link forever.
-        let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&addr)).await {
-            Ok(r) => r.map_err(|e| source_chain(&e)),
-            Err(_) => Err(format!("no HTTP/2 handshake within {CONNECT_TIMEOUT:?}")),
-        };
+        let connected =
+            match tokio::time::timeout(CONNECT_TIMEOUT, connect(&dialer, to, &addr)).await {
+                Ok(r) => r.map_err(|e| source_chain(&e)),
+                Err(_) => Err(format!("no HTTP/2 handshake within {CONNECT_TIMEOUT:?}")),
+            };
         match connected {
             Ok(client) => {
                 tracing::debug!(to, %addr, "raft link connected");
@@ -266,9 +266,11 @@ impl Quiet {
 }
 
 async fn connect(
+    dialer: &NodeDialer,
+    to: u64,
     addr: &str,
 ) -> Result<RaftTransportClient<tonic::transport::Channel>, tonic::transport::Error> {
-    let channel = endpoint(addr)?.connect().await?;
+    let channel = dialer.endpoint(to, addr)?.connect().await?;
     Ok(RaftTransportClient::new(channel)
         .max_encoding_message_size(MAX_MESSAGE)
         .max_decoding_message_size(MAX_MESSAGE))
@@ -349,7 +351,7 @@ async fn stream(
 }
 
 /// An error with its causes: tonic's "transport error" alone says nothing.
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -5,6 +5,7 @@
 //! nothing has gone out for the hold time.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -18,6 +19,8 @@ use trunkline_proto::peering::v1 as pb;
 
 use super::context::{MAX_MESSAGE, STREAM_QUEUE};
 use crate::peering::convert;
+use crate::tls::Identity;
+use crate::tls::client::Dialer;
 
 /// Routes per Update sent.
 const UPDATE_ROUTES: usize = 1_000;
@@ -209,20 +212,42 @@ pub(super) type Dialled = (
     tonic::Streaming<pb::PeerMessage>,
 );
 
-/// Opens a session stream to `addr`.
-pub(super) async fn dial(addr: &str) -> Result<Dialled, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(addr.to_owned())
+/// Opens a session stream to `addr`; with `tls`, over mutual TLS with
+/// the peer that certificate must name.
+pub(super) async fn dial(
+    addr: &str,
+    tls: Option<(Arc<Dialer>, Identity)>,
+) -> Result<Dialled, String> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(addr.to_owned())
         .map_err(|e| format!("{addr}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(5))
         .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true);
+    match tls {
+        Some((tls, peer)) if addr.starts_with("https://") => {
+            endpoint = tls
+                .secure(endpoint, peer)
+                .map_err(|e| format!("{addr}: {e}"))?;
+        }
+        Some(_) => {
+            return Err(format!(
+                "{addr}: [peering.tls] is set, so peers are dialled over TLS: use https://"
+            ));
+        }
+        None if addr.starts_with("https://") => {
+            return Err(format!(
+                "{addr}: https:// needs [peering.tls] (this node's peer certificate and the peers' CA)"
+            ));
+        }
+        None => {}
+    }
     let open = async {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| format!("{addr}: {e}"))?;
+            .map_err(|e| format!("{addr}: {}", crate::store::transport::source_chain(&e)))?;
         let mut client = pb::peering_client::PeeringClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);

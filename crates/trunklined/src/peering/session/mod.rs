@@ -15,7 +15,7 @@ mod import;
 mod link;
 mod writer;
 
-pub use context::{Context, MAX_MESSAGE, STREAM_QUEUE};
+pub use context::{Certified, Context, MAX_MESSAGE, STREAM_QUEUE};
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -58,11 +58,16 @@ pub struct Inbound {
     pub rx: tonic::Streaming<pb::PeerMessage>,
     pub tx: mpsc::Sender<pb::PeerMessage>,
     pub remote: Option<SocketAddr>,
+    /// The peer its certificate names, with mutual TLS.
+    pub cert: Option<context::Certified>,
 }
 
 #[derive(Debug)]
 pub enum Control {
     Inbound(Box<Inbound>),
+    /// A stream claiming to be this peer was refused before its Open
+    /// (its certificate names another): `neighbor show` says why.
+    Refused(String),
     /// Whether this node dials the peer.
     SetActive(bool),
     /// The replicated registration of the peer's session changed.
@@ -203,6 +208,7 @@ pub fn spawn(ctx: Arc<Context>, peer: Peer, active: bool) -> Handle {
         up: None,
         sweep_at: None,
         received_total: 0,
+        refused: None,
     };
     Handle {
         tx,
@@ -264,6 +270,9 @@ struct SessionTask {
     up: Option<Up>,
     sweep_at: Option<Instant>,
     received_total: u64,
+    /// Why the last stream claiming to be this peer was refused before its
+    /// Open; forgotten once a session is established.
+    refused: Option<String>,
 }
 
 impl Drop for SessionTask {
@@ -383,7 +392,10 @@ impl SessionTask {
             state: Some(self.fsm.state()),
             active: self.fsm.config().active,
             remote: self.link.as_ref().and_then(|l| l.remote.clone()),
-            last_error: self.fsm.last_error().map(str::to_owned),
+            last_error: self
+                .refused
+                .clone()
+                .or_else(|| self.fsm.last_error().map(str::to_owned)),
             established: self.up.as_ref().map(|u| EstablishedStatus {
                 secs: u.since.elapsed().as_secs(),
                 negotiated: u.negotiated.clone(),
@@ -398,6 +410,10 @@ impl SessionTask {
     fn on_control(&mut self, c: Control) {
         match c {
             Control::Inbound(inbound) => self.accept(*inbound),
+            Control::Refused(why) => {
+                self.refused = Some(why);
+                self.publish_status();
+            }
             Control::SetActive(active) => {
                 let active = active && !self.peer.section.addresses.is_empty();
                 self.step(Input::Activate(active));
@@ -512,8 +528,15 @@ impl SessionTask {
         if let Some(d) = self.dialer.take() {
             d.abort();
         }
+        let tls = self.ctx.tls.clone().map(|t| {
+            let peer = crate::tls::Identity::Peer {
+                itad: self.peer.section.itad,
+                name: self.peer.section.name.clone(),
+            };
+            (t, peer)
+        });
         self.dialer = Some(tokio::spawn(async move {
-            let result = link::dial(&addr).await.map(Box::new);
+            let result = link::dial(&addr, tls).await.map(Box::new);
             let _ = events.send(Event::Dialed { generation, result }).await;
         }));
     }
@@ -660,6 +683,7 @@ impl SessionTask {
         self.up_gauge().set(1);
         let outbound = self.link.as_ref().is_some_and(|l| l.outbound);
         self.write(Write::Up { outbound });
+        self.refused = None;
         self.up = Some(Up {
             since: Instant::now(),
             negotiated: neg,
