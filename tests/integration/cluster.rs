@@ -59,7 +59,7 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     let mut c = Cluster::start(3);
     let servers: Vec<String> = c.nodes.iter().map(|n| n.server()).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = background_writer(servers, stop.clone(), "kill");
+    let writer = background_writer((servers, c.token.clone()), stop.clone(), "kill");
     std::thread::sleep(Duration::from_millis(1500));
     let leader = c.leader();
     c.nodes[leader].kill9();
@@ -242,7 +242,7 @@ fn a_partitioned_minority_refuses_and_then_catches_up() {
 /// Writes unique prefixes with request ids, retrying across nodes, until
 /// told to stop; returns the acknowledged ones.
 fn background_writer(
-    servers: Vec<String>,
+    (servers, token): (Vec<String>, String),
     stop: Arc<AtomicBool>,
     tag: &'static str,
 ) -> std::thread::JoinHandle<Vec<String>> {
@@ -252,7 +252,7 @@ fn background_writer(
         while !stop.load(Ordering::Relaxed) && i < 2000 {
             let prefix = format!("+7{i:06}");
             let id = format!("{tag}-{i}");
-            if announce_retrying(&servers, i as usize, &prefix, &id, 100) {
+            if announce_retrying((&servers, &token), i as usize, &prefix, &id, 100) {
                 acked.push(prefix.clone());
             }
             i += 1;
@@ -291,7 +291,10 @@ fn grow_under_load_and_replace_a_wiped_node() {
     let mut c = Cluster::start(3);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = background_writer(
-        c.nodes.iter().map(|n| n.server()).collect(),
+        (
+            c.nodes.iter().map(|n| n.server()).collect(),
+            c.token.clone(),
+        ),
         stop.clone(),
         "grow",
     );
@@ -338,7 +341,10 @@ fn a_paused_leader_is_replaced_and_catches_up() {
     let c = Cluster::start(3);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = background_writer(
-        c.nodes.iter().map(|n| n.server()).collect(),
+        (
+            c.nodes.iter().map(|n| n.server()).collect(),
+            c.token.clone(),
+        ),
         stop.clone(),
         "pause",
     );

@@ -16,10 +16,12 @@ fn a_single_node_grows_into_a_cluster() {
         ..NodeSpec::new(1, String::new(), free_port(), free_port())
     });
     first.restart();
+    let token = crate::harness::cluster_token(&first);
     let mut c = Cluster {
         nodes: vec![first],
         links: Vec::new(),
         ca,
+        token,
     };
     c.nodes[0]
         .cli(&["announce", "+44", "--via", "sip:london@x"])

@@ -199,6 +199,7 @@ fn seeded_faults_keep_acknowledged_writes_and_linearizable_reads() {
     let mut clients = Vec::new();
     for w in 0..4u64 {
         let (servers, history, stop) = (servers.clone(), history.clone(), stop.clone());
+        let token = c.token.clone();
         clients.push(std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -213,7 +214,7 @@ fn seeded_faults_keep_acknowledged_writes_and_linearizable_reads() {
                     });
                     h.len() - 1
                 };
-                if announce_retrying(&servers, i as usize, &prefix, &id, 40)
+                if announce_retrying((&servers, &token), i as usize, &prefix, &id, 40)
                     && let Op::Write { done, .. } = &mut history.lock().unwrap()[at]
                 {
                     *done = Some(Instant::now());

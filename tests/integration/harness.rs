@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::proxy::Fault;
@@ -71,6 +73,8 @@ pub struct NodeSpec {
     pub raft_extra: String,
     /// Extra lines of the `[api]` section.
     pub api_extra: String,
+    /// Extra lines of the `[http]` section.
+    pub http_extra: String,
     /// The address gRPC listens on (the CLI still dials loopback).
     pub api_host: &'static str,
     /// `[cluster.tls]`, when node-to-node traffic is mutual TLS (as in
@@ -93,6 +97,7 @@ impl NodeSpec {
             extra: String::new(),
             raft_extra: String::new(),
             api_extra: String::new(),
+            http_extra: String::new(),
             api_host: "127.0.0.1",
             cluster_port: free_port(),
             cluster_tls: String::new(),
@@ -100,6 +105,26 @@ impl NodeSpec {
         }
     }
 }
+
+/// Adds `authorization: Bearer <token>` to every request.
+#[derive(Debug, Clone)]
+pub struct Bearer(AsciiMetadataValue);
+
+impl Bearer {
+    pub fn new(token: &str) -> Bearer {
+        Bearer(MetadataValue::try_from(format!("Bearer {token}")).unwrap())
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+/// A channel with a credential.
+pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// One running (or stopped) `trunklined`.
 #[derive(Debug)]
@@ -123,13 +148,18 @@ impl Node {
         self.dir.path().join("trunkline.toml")
     }
 
+    /// The admin credential the node writes at first start.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.dir.path().join("data").join("admin.token")
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("trunklined.log")
     }
 
     pub fn config_text(&self) -> String {
         format!(
-            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n\n[raft]\ntick_ms = 100\n{}\n[cluster]\nlisten = \"{}:{}\"\n{}\n{}\n{}\n",
+            "[node]\nid = {}\nname = \"test{}\"\nitad = {}\ndata_dir = \"{}\"\n\n[api]\nlisten = \"{}:{}\"\n{}\n[http]\nlisten = \"127.0.0.1:{}\"\n{}\n[raft]\ntick_ms = 100\n{}\n[cluster]\nlisten = \"{}:{}\"\n{}\n{}\n{}\n",
             self.spec.id,
             self.spec.id,
             self.spec.itad,
@@ -138,6 +168,7 @@ impl Node {
             self.spec.grpc,
             self.spec.api_extra,
             self.spec.http,
+            self.spec.http_extra,
             self.spec.raft_extra,
             self.spec.api_host,
             self.spec.cluster_port,
@@ -360,16 +391,26 @@ impl Node {
         if let Some(ca) = &self.spec.api_ca {
             full.extend(["--ca".to_owned(), ca.display().to_string()]);
         }
+        // The node's own admin credential, written at its first start.
+        let token = self.admin_token_file();
+        if token.exists() {
+            full.extend(["--token-file".to_owned(), token.display().to_string()]);
+        }
         full.extend(args.iter().map(|s| (*s).to_owned()));
         cli(&full)
     }
 
-    pub async fn client(&self) -> RoutesClient<Channel> {
-        RoutesClient::connect(self.server())
-            .await
-            .unwrap()
+    /// A Routes client carrying the node's admin credential.
+    pub async fn client(&self) -> RoutesClient<Authed> {
+        RoutesClient::new(self.authed().await)
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20)
+    }
+
+    /// A channel whose requests carry the node's admin credential.
+    pub async fn authed(&self) -> Authed {
+        let token = std::fs::read_to_string(self.admin_token_file()).unwrap();
+        InterceptedService::new(self.channel().await, Bearer::new(token.trim()))
     }
 
     pub async fn channel(&self) -> Channel {
@@ -420,11 +461,29 @@ pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOutput {
     }
 }
 
+/// The CLI with `token` (in `TRUNKLINE_TOKEN`, as a user would give it).
+pub fn cli_with_token<S: AsRef<std::ffi::OsStr>>(token: &str, args: &[S]) -> CliOutput {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(bin("trunkline"))
+        .args(args)
+        .env("TRUNKLINE_TOKEN", token)
+        .output()
+        .unwrap();
+    CliOutput {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
 /// Announces `prefix` with request id `id`, trying the servers in turn
 /// (starting at `first`) until one acknowledges it; false if none did in
 /// `attempts` tries. The request id makes every retry safe.
 pub fn announce_retrying(
-    servers: &[String],
+    (servers, token): (&[String], &str),
     first: usize,
     prefix: &str,
     id: &str,
@@ -432,18 +491,21 @@ pub fn announce_retrying(
 ) -> bool {
     for attempt in 0..attempts {
         let server = &servers[(first + attempt) % servers.len()];
-        let out = cli(&[
-            "--server",
-            server,
-            "--timeout",
-            "4",
-            "announce",
-            prefix,
-            "--via",
-            "sip:a@b",
-            "--request-id",
-            id,
-        ]);
+        let out = cli_with_token(
+            token,
+            &[
+                "--server",
+                server,
+                "--timeout",
+                "4",
+                "announce",
+                prefix,
+                "--via",
+                "sip:a@b",
+                "--request-id",
+                id,
+            ],
+        );
         if out.code == 0 {
             return true;
         }
@@ -494,6 +556,23 @@ pub fn http_request(
     Ok((code, body))
 }
 
+/// An admin token for every node of `node`'s cluster, made with the
+/// node's own admin credential.
+pub fn cluster_token(node: &Node) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = node.cli(&[
+            "--json", "token", "create", "--role", "admin", "--name", "harness",
+        ]);
+        if out.code == 0 {
+            return out.json()["token"].as_str().unwrap().to_owned();
+        }
+        last = out.stderr;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no cluster token: {last}");
+}
+
 /// Several nodes forming one cluster on loopback.
 #[derive(Debug)]
 pub struct Cluster {
@@ -503,6 +582,8 @@ pub struct Cluster {
     pub links: Vec<Vec<Option<crate::proxy::Proxy>>>,
     /// The cluster's CA: node-to-node traffic is mutual TLS.
     pub ca: crate::certs::TestCa,
+    /// An admin token every node honours (made with `token create`).
+    pub token: String,
 }
 
 impl Cluster {
@@ -614,7 +695,13 @@ impl Cluster {
         for node in &mut nodes {
             node.wait_ready();
         }
-        Cluster { nodes, links, ca }
+        let token = cluster_token(&nodes[0]);
+        Cluster {
+            nodes,
+            links,
+            ca,
+            token,
+        }
     }
 
     /// A node that joins this cluster later (not started, not a member),

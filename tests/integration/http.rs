@@ -37,3 +37,20 @@ fn metrics_health_and_readiness() {
     }
     assert_eq!(http_get(node.spec.http, "/nope").unwrap().0, 404);
 }
+
+/// `/metrics` can be turned off; health and readiness stay.
+#[test]
+fn metrics_can_be_turned_off() {
+    let mut node = crate::harness::Node::new(crate::harness::NodeSpec {
+        http_extra: "metrics = false\n".into(),
+        ..crate::harness::NodeSpec::new(
+            1,
+            String::new(),
+            crate::harness::free_port(),
+            crate::harness::free_port(),
+        )
+    });
+    node.restart();
+    assert_eq!(http_get(node.spec.http, "/metrics").unwrap().0, 404);
+    assert_eq!(http_get(node.spec.http, "/healthz").unwrap().0, 200);
+}

@@ -4,6 +4,7 @@
 mod certs;
 mod harness;
 
+mod auth;
 mod bad_input;
 mod cli;
 mod cluster;

@@ -224,7 +224,18 @@ fn the_readme_cluster_runs_on_one_machine() {
         .map(|(i, h)| format!("{{ id = {}, addr = \"http://{h}:50052\" }}", i + 1))
         .collect();
     let dirs: Vec<tempfile::TempDir> = hosts.iter().map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut children: Vec<std::process::Child> = Vec::new();
+    // Killed when the test ends, whether it passes or panics: they hold
+    // fixed ports another run would find taken.
+    struct Children(Vec<std::process::Child>);
+    impl Drop for Children {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut children = Children(Vec::new());
     for (i, h) in hosts.iter().enumerate() {
         let d = dirs[i].path();
         let config = format!(
@@ -234,7 +245,7 @@ fn the_readme_cluster_runs_on_one_machine() {
             members.join(",\n  ")
         );
         std::fs::write(d.join("t.toml"), config).unwrap();
-        children.push(
+        children.0.push(
             std::process::Command::new(bin("trunklined"))
                 .arg("--config")
                 .arg(d.join("t.toml"))
@@ -260,21 +271,26 @@ fn the_readme_cluster_runs_on_one_machine() {
                 .iter()
                 .map(|d| std::fs::read_to_string(d.path().join("log")).unwrap_or_default())
                 .collect();
-            for c in &mut children {
-                let _ = c.kill();
-            }
             panic!("not all three nodes are ready:\n{}", logs.join("\n---\n"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Each node wrote its own admin credential in its data directory.
     let server = format!("http://{}:{port}", hosts[1]);
-    cli(&["--server", &server, "announce", "+44", "--via", "sip:x@y"]).ok();
+    let token = dirs[1].path().join("data").join("admin.token");
+    cli(&[
+        "--server",
+        &server,
+        "--token-file",
+        &token.display().to_string(),
+        "announce",
+        "+44",
+        "--via",
+        "sip:x@y",
+    ])
+    .ok();
     let server = format!("http://{}:{port}", hosts[2]);
     wait_until("the route on node 3", Duration::from_secs(10), || {
         cli(&["--server", &server, "lookup", "+4420"]).code == 0
     });
-    for c in &mut children {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
 }

@@ -104,7 +104,15 @@ async fn the_public_port_does_not_serve_the_raft_service() {
     use trunkline_proto::cluster::v1 as wire;
     use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
     let node = Node::start();
-    let mut raft = RaftTransportClient::new(node.channel().await);
+    // Without credentials the public port refuses it as it refuses any
+    // admin method; with them, it does not know the service.
+    let mut anon = RaftTransportClient::new(node.channel().await);
+    let e = anon
+        .forward(wire::ForwardRequest { proposal: vec![2] })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let mut raft = RaftTransportClient::new(node.authed().await);
     let forward = raft
         .forward(wire::ForwardRequest {
             proposal: vec![2, 0, 0, 0],

@@ -19,6 +19,7 @@ mod client;
 mod neighbor;
 mod output;
 mod pki;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +119,10 @@ enum Cmd {
     /// peers and clients (works on local files; no server needed).
     #[command(subcommand)]
     Pki(pki::PkiCmd),
+    /// API tokens: create (with a role, prefix scope and lifetime), list,
+    /// revoke.
+    #[command(subcommand)]
+    Token(token::TokenCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -400,6 +405,7 @@ async fn run(args: Args) -> Result<()> {
         }
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
         Cmd::Pki(p) => pki::run(p, json),
+        Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {
             prefix,
             exact,

@@ -82,6 +82,13 @@ pub enum Command {
     },
     /// The peer's restart time ran out: every stale route of it goes.
     SweepStale { peer: String },
+    /// Add an API token (its secret's hash); a taken id is refused.
+    TokenCreate {
+        id: String,
+        token: crate::tokens::Token,
+    },
+    /// Remove an API token; an unknown id is refused.
+    TokenRevoke { id: String },
 }
 
 /// Who proposed a command, so the proposing node can answer its caller.
@@ -437,6 +444,18 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 body.u8(9);
                 body.str(peer);
             }
+            Command::TokenCreate { id, token } => {
+                body.u8(10);
+                body.str(id);
+                crate::tokens::write_token(&mut body, token, &mut |w, px| {
+                    let i = tables.plan(plans, px.plan);
+                    write_prefix(w, i, px);
+                });
+            }
+            Command::TokenRevoke { id } => {
+                body.u8(11);
+                body.str(id);
+            }
         }
     }
     let mut w = Writer::default();
@@ -562,6 +581,13 @@ pub fn decode_batch(
             },
             9 => Command::SweepStale {
                 peer: r.str()?.to_owned(),
+            },
+            10 => Command::TokenCreate {
+                id: r.str()?.to_owned(),
+                token: crate::tokens::read_token(&mut r, &mut |r| t.prefix(r, plans))?,
+            },
+            11 => Command::TokenRevoke {
+                id: r.str()?.to_owned(),
             },
             tag => {
                 return Err(DecodeError::Tag {

@@ -11,6 +11,7 @@
 //! - [`state`]: the state machine and the published view.
 //! - [`storage`]: `raft::Storage` on redb.
 //! - [`node`]: the Ready loop tying them together.
+//! - [`tokens`]: API credentials (hashes only), replicated.
 
 pub mod codec;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod node;
 pub mod peers;
 pub mod state;
 pub mod storage;
+pub mod tokens;
 
 pub use command::{Command, Origin, Proposal};
 pub use error::StoreError;

@@ -11,11 +11,14 @@ use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
 use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
+use crate::tokens::Tokens;
 
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP4";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP5";
+/// Snapshots from before API tokens.
+const SNAPSHOT_MAGIC_V4: &[u8; 8] = b"TRKSNAP4";
 /// Snapshots from before removed members, `local_from` and the attributes
 /// of refused routes were kept still restore.
 const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"TRKSNAP3";
@@ -28,6 +31,7 @@ pub struct View {
     pub table: RouteTable,
     pub applied_index: u64,
     pub peers: Arc<Peers>,
+    pub tokens: Arc<Tokens>,
 }
 
 /// Readers load the current view without locks; the state machine swaps
@@ -96,6 +100,7 @@ pub struct StateMachine {
     /// them. A removed id never comes back (its disk may hold an old log).
     removed: BTreeMap<u64, u64>,
     peers: Arc<Peers>,
+    tokens: Arc<Tokens>,
     /// Prefixes whose routes changed since [`StateMachine::take_changes`].
     changed: Vec<Prefix>,
     /// Everything may have changed (a snapshot was restored).
@@ -123,6 +128,7 @@ impl StateMachine {
             members: BTreeMap::new(),
             removed: BTreeMap::new(),
             peers: Arc::default(),
+            tokens: Arc::default(),
             changed: Vec::new(),
             resync: false,
             view: Arc::new(ArcSwap::from_pointee(View::default())),
@@ -156,6 +162,7 @@ impl StateMachine {
             table: self.table.clone(),
             applied_index: self.applied_index,
             peers: self.peers.clone(),
+            tokens: self.tokens.clone(),
         }));
     }
 
@@ -277,7 +284,15 @@ impl StateMachine {
                 "peer[{name}].itad: neighbor {other:?} already has ITAD {itad}"
             ));
         }
-        Ok(())
+        match command {
+            Command::TokenCreate { id, .. } if self.tokens.by_id.contains_key(id) => {
+                Err(format!("a token with id {id} exists already"))
+            }
+            Command::TokenRevoke { id } if !self.tokens.by_id.contains_key(id) => {
+                Err(format!("no token with id {id}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn execute(&mut self, index: u64, command: Command) -> u64 {
@@ -404,6 +419,13 @@ impl StateMachine {
             Command::SweepStale { peer } => {
                 self.peer_routes(&peer, None, |r| r.stale, Self::drop_route)
             }
+            Command::TokenCreate { id, token } => {
+                Arc::make_mut(&mut self.tokens).by_id.insert(id, token);
+                1
+            }
+            Command::TokenRevoke { id } => {
+                u64::from(Arc::make_mut(&mut self.tokens).by_id.remove(&id).is_some())
+            }
         }
     }
 
@@ -504,6 +526,9 @@ impl StateMachine {
         for a in self.peers.rejected_attrs() {
             tables.attrs(a);
         }
+        for px in self.tokens.prefixes() {
+            tables.plan(&self.plans, px.plan);
+        }
         let mut w = Writer::default();
         w.buf.extend_from_slice(SNAPSHOT_MAGIC);
         w.varint(self.applied_index);
@@ -544,6 +569,9 @@ impl StateMachine {
             }
             true
         });
+        self.tokens.write(&mut w, &mut |w, px| {
+            write_prefix(w, tables.plan_index(px.plan), px)
+        });
         w.buf
     }
 
@@ -551,7 +579,15 @@ impl StateMachine {
     pub fn restore(&mut self, data: &[u8]) -> Result<(), DecodeError> {
         let mut r = Reader::new(data);
         let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
-        if magic != SNAPSHOT_MAGIC && magic != SNAPSHOT_MAGIC_V3 && magic != SNAPSHOT_MAGIC_V2 {
+        if ![
+            SNAPSHOT_MAGIC,
+            SNAPSHOT_MAGIC_V4,
+            SNAPSHOT_MAGIC_V3,
+            SNAPSHOT_MAGIC_V2,
+        ]
+        .iter()
+        .any(|m| magic == *m)
+        {
             return Err(DecodeError::Invalid("not a trunkline snapshot".into()));
         }
         for _ in 0..8 {
@@ -564,7 +600,8 @@ impl StateMachine {
             let id = r.varint()?;
             members.insert(id, r.str()?.to_owned());
         }
-        let v4 = magic == SNAPSHOT_MAGIC;
+        let v5 = magic == SNAPSHOT_MAGIC;
+        let v4 = v5 || magic == SNAPSHOT_MAGIC_V4;
         let mut removed = BTreeMap::new();
         if v4 {
             for _ in 0..r.len(2)? {
@@ -604,6 +641,11 @@ impl StateMachine {
                 },
             );
         }
+        let tokens = if v5 {
+            Tokens::read(&mut r, &mut |r| t.prefix(r, &self.plans))?
+        } else {
+            Tokens::default()
+        };
         r.finish()?;
         self.table = table;
         self.interner = interner;
@@ -611,6 +653,7 @@ impl StateMachine {
         self.members = members;
         self.removed = removed;
         self.peers = Arc::new(peers);
+        self.tokens = Arc::new(tokens);
         self.changed.clear();
         self.resync = true;
         self.applied_index = applied_index;

@@ -84,6 +84,10 @@ pub struct ApiSection {
     /// Serve plaintext on a listener other than loopback: say so in words.
     #[serde(default)]
     pub insecure: bool,
+    /// Reads (lookups, lists, status) without a credential. Default: on
+    /// for a loopback listener, off otherwise.
+    #[serde(default)]
+    pub anonymous_read: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +99,9 @@ pub struct HttpSection {
     /// Serve `GET /v1/lookup/{number}`.
     #[serde(default = "default_true")]
     pub lookup: bool,
+    /// Serve `GET /metrics` (Prometheus), to anyone who reaches the port.
+    #[serde(default = "default_true")]
+    pub metrics: bool,
     /// Lookups answered at once; more get 503.
     #[serde(default = "default_lookup_max_in_flight")]
     pub lookup_max_in_flight: usize,
@@ -251,6 +258,7 @@ impl Default for ApiSection {
             shutdown_grace_ms: default_shutdown_grace_ms(),
             tls: None,
             insecure: false,
+            anonymous_read: None,
         }
     }
 }
@@ -260,6 +268,7 @@ impl Default for HttpSection {
         HttpSection {
             listen: None,
             lookup: true,
+            metrics: true,
             lookup_max_in_flight: default_lookup_max_in_flight(),
         }
     }
@@ -558,6 +567,13 @@ impl Config {
             "http"
         };
         (!listen.ip().is_unspecified()).then(|| format!("{scheme}://{listen}"))
+    }
+
+    /// Whether reads need no credential: see [`ApiSection::anonymous_read`].
+    pub fn anonymous_read(&self) -> bool {
+        self.api
+            .anonymous_read
+            .unwrap_or_else(|| self.api.listen.ip().is_loopback())
     }
 
     /// Where node-to-node traffic is served: `[cluster] listen`, else the

@@ -16,6 +16,7 @@ use trunkline_proto::v1::cluster_server::ClusterServer;
 use trunkline_proto::v1::neighbors_server::NeighborsServer;
 use trunkline_proto::v1::node_server::NodeServer;
 use trunkline_proto::v1::routes_server::RoutesServer;
+use trunkline_proto::v1::tokens_server::TokensServer;
 
 use crate::api::{Api, NeighborsApi, RaftService};
 use crate::peering::service::PeeringService;
@@ -32,6 +33,8 @@ pub struct Services {
     pub peering: PeeringService,
     pub raft: RaftService,
     pub max_message: usize,
+    /// Who may call what on the public port.
+    pub auth: Arc<crate::auth::Authenticator>,
 }
 
 /// The public descriptors: every trunkline file but the internal one.
@@ -64,6 +67,7 @@ where
         .build_v1alpha()?;
     let max = s.max_message;
     Ok(tonic::transport::Server::builder()
+        .layer(crate::auth::AuthLayer(s.auth.clone()))
         .add_service(
             RoutesServer::new(s.api.clone())
                 .max_decoding_message_size(max)
@@ -77,6 +81,7 @@ where
                 .max_encoding_message_size(crate::peering::session::MAX_MESSAGE),
         )
         .add_service(NeighborsServer::new(s.neighbors.clone()))
+        .add_service(TokensServer::new(s.api.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -41,9 +41,13 @@ pub fn router(
         Router::new()
     };
     let router = Router::new()
-        .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready));
+    let router = if cfg.metrics {
+        router.route("/metrics", get(metrics_text))
+    } else {
+        router
+    };
     #[cfg(feature = "failpoints")]
     let router = router
         .route("/debug/failpoints", get(failpoints::list))

@@ -10,6 +10,7 @@
 //! - `server`: starts everything and owns the one shutdown path.
 
 mod api;
+mod auth;
 mod config;
 mod frontend;
 mod grpc;

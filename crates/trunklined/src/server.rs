@@ -141,6 +141,12 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         metrics.clone(),
     )?;
     let handle = store.handle();
+    let (local_admin, _) = crate::auth::bootstrap(&data_dir)?;
+    let auth = std::sync::Arc::new(crate::auth::Authenticator {
+        store: handle.clone(),
+        local: local_admin,
+        anonymous_read: cfg.anonymous_read(),
+    });
 
     let grpc_listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
@@ -215,6 +221,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
             stop: stop_rx.clone(),
         },
         max_message: cfg.api.max_message_bytes,
+        auth,
     };
     let grpc = crate::grpc::public(
         &services,

@@ -344,3 +344,79 @@ fn removed_members_survive_a_snapshot() {
     sm.apply_membership(7, 1, &change(ConfChangeType::AddNode, 3), b"");
     assert!(sm.removed().is_empty());
 }
+
+/// A snapshot written before tokens (version 4, by the previous code)
+/// still restores, with no tokens.
+#[test]
+fn version_4_snapshots_still_restore() {
+    let data = crate::codec::unhex(include_str!("../../tests/fixtures/snapshot_v4.hex"));
+    let mut sm = StateMachine::new(Plans::default());
+    sm.restore(&data).unwrap();
+    assert_eq!(sm.removed().get(&3), Some(&5));
+    let source = Source::Peer {
+        itad: 7,
+        name: "bob".into(),
+    };
+    assert_eq!(sm.routes_of(&source).len(), 2);
+    assert!(sm.view().load().tokens.by_id.is_empty());
+}
+
+/// Tokens are replicated state: a taken id and an unknown revocation are
+/// refused at apply, and the set (hashes, scopes, expiry) survives a
+/// snapshot.
+#[test]
+fn tokens_are_replicated_and_survive_a_snapshot() {
+    use crate::tokens::{Role, Token};
+    let mut s = Sm::new();
+    let token = |name: &str| Token {
+        name: name.into(),
+        hash: [7; 32],
+        role: Role::Write,
+        prefixes: vec![p("+1555123")],
+        created_at: 1_000,
+        expires_at: 2_000,
+    };
+    let create = |id: &str, name: &str| Command::TokenCreate {
+        id: id.into(),
+        token: token(name),
+    };
+    let outcome = |s: &mut Sm, c: Command| {
+        s.index += 1;
+        let data = encode_batch(
+            &[Proposal {
+                origin: Origin { node: 1, token: 0 },
+                request_id: String::new(),
+                command: c,
+            }],
+            s.sm.plans(),
+        );
+        s.sm.apply(s.index, 1, &data).remove(0).outcome
+    };
+    assert_eq!(
+        outcome(&mut s, create("a1", "ops")),
+        Outcome::Applied { changed: 1 }
+    );
+    assert!(
+        matches!(outcome(&mut s, create("a1", "again")), Outcome::Refused(w) if w.contains("exists"))
+    );
+    assert_eq!(
+        outcome(&mut s, create("b2", "pbx")),
+        Outcome::Applied { changed: 1 }
+    );
+    let revoke = |id: &str| Command::TokenRevoke { id: id.into() };
+    assert!(matches!(outcome(&mut s, revoke("zz")), Outcome::Refused(w) if w.contains("no token")));
+    assert_eq!(
+        outcome(&mut s, revoke("b2")),
+        Outcome::Applied { changed: 1 }
+    );
+    s.sm.publish();
+    let tokens = s.sm.view().load().tokens.clone();
+    assert_eq!(tokens.by_id.len(), 1);
+    let t = &tokens.by_id["a1"];
+    assert_eq!(t, &token("ops"));
+    assert!(t.covers(&p("+15551234567")) && !t.covers(&p("+1555124")));
+    assert!(!t.expired(1_999) && t.expired(2_000));
+    let mut other = StateMachine::new(Plans::default());
+    other.restore(&s.sm.snapshot()).unwrap();
+    assert_eq!(other.view().load().tokens, tokens);
+}

@@ -1,5 +1,5 @@
 //! The gRPC services. The public ones (`trunkline.v1`: routes, node,
-//! cluster, neighbors) speak only through `convert.rs`, the one place that
+//! cluster, neighbors, tokens) speak only through `convert.rs`, the one place that
 //! knows both protobuf and core types; `raft.rs` is the internal
 //! node-to-node service, kept apart.
 
@@ -10,6 +10,7 @@ mod neighbors;
 mod node;
 mod raft;
 mod routes;
+mod tokens;
 
 pub use neighbors::NeighborsApi;
 pub use raft::RaftService;

@@ -17,6 +17,7 @@ use trunkline_proto::v1::routes_server::Routes;
 
 use super::convert;
 use super::errors::{lookup_error, write_error};
+use crate::auth::Principal;
 use crate::metrics::{LookupLabels, Metrics};
 use crate::store::StoreHandle;
 
@@ -68,12 +69,36 @@ impl Api {
         }
     }
 
+    /// Refuses the whole request when any prefix is outside the caller's
+    /// scope: nothing is proposed.
+    fn check_scope<'a>(
+        &self,
+        who: &Principal,
+        mut prefixes: impl Iterator<Item = &'a Prefix>,
+    ) -> Result<(), Status> {
+        match prefixes.find(|p| !who.may_write(p)) {
+            None => Ok(()),
+            Some(p) => {
+                let plans = self.store.plans();
+                let scope: Vec<String> = who.scope.iter().map(|s| plans.prefix_str(s)).collect();
+                Err(Status::permission_denied(format!(
+                    "{} may change routes only under {}; {} is outside",
+                    who.who,
+                    scope.join(", "),
+                    plans.prefix_str(p)
+                )))
+            }
+        }
+    }
+
     async fn announce_inner(
         &self,
+        who: &Principal,
         req: pb::AnnounceRequest,
     ) -> Result<pb::AnnounceResponse, Status> {
         let id = request_id(&req.request_id)?;
         let routes = convert::announce_routes(self.store.plans(), &req.routes)?;
+        self.check_scope(who, routes.iter().map(|(p, _)| p))?;
         let (announced, log_index) = self.write(id, Command::Announce(routes)).await?;
         Ok(pb::AnnounceResponse {
             announced,
@@ -83,10 +108,12 @@ impl Api {
 
     async fn withdraw_inner(
         &self,
+        who: &Principal,
         req: pb::WithdrawRequest,
     ) -> Result<pb::WithdrawResponse, Status> {
         let id = request_id(&req.request_id)?;
         let prefixes = convert::withdraw_prefixes(self.store.plans(), &req.prefixes)?;
+        self.check_scope(who, prefixes.iter())?;
         // What will not be withdrawn, to say so: prefixes without an API
         // route, some of them held by a config file.
         let (mut absent, mut config_owned) = (0, Vec::new());
@@ -162,7 +189,8 @@ impl Routes for Api {
         &self,
         req: Request<pb::AnnounceRequest>,
     ) -> Result<Response<pb::AnnounceResponse>, Status> {
-        let r = self.announce_inner(req.into_inner()).await;
+        let who = Principal::of(&req)?.clone();
+        let r = self.announce_inner(&who, req.into_inner()).await;
         self.count("Announce", r).map(Response::new)
     }
 
@@ -170,7 +198,8 @@ impl Routes for Api {
         &self,
         req: Request<pb::WithdrawRequest>,
     ) -> Result<Response<pb::WithdrawResponse>, Status> {
-        let r = self.withdraw_inner(req.into_inner()).await;
+        let who = Principal::of(&req)?.clone();
+        let r = self.withdraw_inner(&who, req.into_inner()).await;
         self.count("Withdraw", r).map(Response::new)
     }
 
