@@ -11,27 +11,37 @@ use trunkline_proto::v1::node_client::NodeClient;
 use crate::dataset::Dataset;
 use crate::node::{bin, free_port};
 use crate::rss_bytes;
+use crate::secure::{Pki, Target, scheme};
 
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
     /// Leader kills to time.
     #[arg(long, default_value_t = 5)]
     failovers: usize,
+    /// API and node-to-node traffic over TLS (certificates from
+    /// `trunkline pki`).
+    #[arg(long)]
+    tls: bool,
 }
 
 pub(crate) struct Member {
     config: std::path::PathBuf,
-    grpc: u16,
+    target: Target,
     child: Option<Child>,
 }
 
 impl Member {
-    pub(crate) fn new(config: std::path::PathBuf, grpc: u16) -> Member {
+    pub(crate) fn new(config: std::path::PathBuf, target: Target) -> Member {
         Member {
             config,
-            grpc,
+            target,
             child: None,
         }
+    }
+
+    /// How clients reach it (address, CA, admin token).
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -56,10 +66,6 @@ impl Member {
             let _ = c.wait();
         }
     }
-
-    pub(crate) fn server(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc)
-    }
 }
 
 impl Drop for Member {
@@ -68,12 +74,8 @@ impl Drop for Member {
     }
 }
 
-pub(crate) async fn status(server: &str) -> Option<pb::RaftStatus> {
-    let ch = tonic::transport::Channel::from_shared(server.to_owned())
-        .ok()?
-        .connect()
-        .await
-        .ok()?;
+pub(crate) async fn status(target: &Target) -> Option<pb::RaftStatus> {
+    let ch = target.channel().await.ok()?;
     NodeClient::new(ch)
         .status(pb::StatusRequest {})
         .await
@@ -82,9 +84,10 @@ pub(crate) async fn status(server: &str) -> Option<pb::RaftStatus> {
         .raft
 }
 
-fn cli(server: &str, args: &[&str]) -> anyhow::Result<bool> {
-    Ok(Command::new(bin("trunkline")?)
-        .args(["--server", server, "--timeout", "2"])
+fn cli(target: &Target, args: &[&str]) -> anyhow::Result<bool> {
+    Ok(target
+        .cli()?
+        .args(["--timeout", "2"])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -92,8 +95,13 @@ fn cli(server: &str, args: &[&str]) -> anyhow::Result<bool> {
         .success())
 }
 
-/// Starts a 3-node release cluster with default timing in `dir`.
-pub(crate) fn start_cluster(dir: &std::path::Path) -> anyhow::Result<Vec<Member>> {
+/// Starts a 3-node release cluster with default timing in `dir`; with
+/// `pki`, over TLS.
+pub(crate) fn start_cluster(
+    dir: &std::path::Path,
+    pki: Option<&Pki>,
+) -> anyhow::Result<Vec<Member>> {
+    let s = scheme(pki);
     // (gRPC, HTTP, node-to-node) ports.
     let ports: Vec<(u16, u16, u16)> = (0..3)
         .map(|_| (free_port(), free_port(), free_port()))
@@ -101,25 +109,26 @@ pub(crate) fn start_cluster(dir: &std::path::Path) -> anyhow::Result<Vec<Member>
     let members: Vec<String> = ports
         .iter()
         .enumerate()
-        .map(|(i, (_, _, c))| format!("{{ id = {}, addr = \"http://127.0.0.1:{c}\" }}", i + 1))
+        .map(|(i, (_, _, c))| format!("{{ id = {}, addr = \"{s}://127.0.0.1:{c}\" }}", i + 1))
         .collect();
     let mut nodes: Vec<Member> = Vec::new();
     for (i, (g, h, c)) in ports.iter().enumerate() {
-        let config = dir.join(format!("n{}.toml", i + 1));
+        let id = i as u64 + 1;
+        let config = dir.join(format!("n{id}.toml"));
+        let data = dir.join(format!("data{id}"));
+        let tls = pki.map(|p| p.node(id)).transpose()?.unwrap_or_default();
         std::fs::write(
             &config,
             format!(
-                "[node]\nid = {}\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{g}\"\n[http]\nlisten = \"127.0.0.1:{h}\"\n[log]\nlevel = \"warn\"\n[cluster]\nlisten = \"127.0.0.1:{c}\"\nmembers = [{}]\n",
-                i + 1,
-                dir.join(format!("data{}", i + 1)).display(),
+                "[node]\nid = {id}\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{g}\"\n[http]\nlisten = \"127.0.0.1:{h}\"\n[log]\nlevel = \"warn\"\n[cluster]\nlisten = \"127.0.0.1:{c}\"\nmembers = [{}]\n{tls}",
+                data.display(),
                 members.join(", ")
             ),
         )?;
-        let mut m = Member {
+        let mut m = Member::new(
             config,
-            grpc: *g,
-            child: None,
-        };
+            Target::new(format!("{s}://127.0.0.1:{g}"), pki, &data),
+        );
         m.start()?;
         nodes.push(m);
     }
@@ -130,14 +139,15 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("trunkline-bench-cluster-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let mut nodes = start_cluster(&dir)?;
+    let pki = args.tls.then(|| Pki::new(&dir)).transpose()?;
+    let mut nodes = start_cluster(&dir, pki.as_ref())?;
     let rt = tokio::runtime::Runtime::new()?;
     let leader = |nodes: &[Member]| -> anyhow::Result<usize> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             for (i, n) in nodes.iter().enumerate() {
                 if n.child.is_some()
-                    && let Some(s) = rt.block_on(status(&n.server()))
+                    && let Some(s) = rt.block_on(status(n.target()))
                     && s.role() == pb::RaftRole::Leader
                 {
                     return Ok(i);
@@ -156,8 +166,10 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
     std::fs::write(&csv, ds.csv())?;
     let t0 = Instant::now();
     let target = &nodes[(first + 1) % 3];
-    let ok = Command::new(bin("trunkline")?)
-        .args(["--server", &target.server(), "announce", "--file"])
+    let ok = target
+        .target()
+        .cli()?
+        .args(["announce", "--file"])
         .arg(&csv)
         .stdout(Stdio::null())
         .status()?
@@ -167,12 +179,12 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
     }
     let acked = t0.elapsed();
     let want = rt
-        .block_on(status(&target.server()))
+        .block_on(status(target.target()))
         .context("status")?
         .applied_index;
     loop {
         let all = nodes.iter().all(|n| {
-            rt.block_on(status(&n.server()))
+            rt.block_on(status(n.target()))
                 .is_some_and(|s| s.applied_index >= want)
         });
         if all {
@@ -190,8 +202,9 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
             )
         })
         .collect();
+    let mode = if args.tls { "TLS" } else { "plaintext" };
     println!(
-        "cluster bulk: {} routes through a follower of a 3-node cluster: acknowledged in {:.2} s, applied on all three in {:.2} s; resident {}",
+        "cluster bulk ({mode}): {} routes through a follower of a 3-node cluster: acknowledged in {:.2} s, applied on all three in {:.2} s; resident {}",
         ds.entries.len(),
         acked.as_secs_f64(),
         applied.as_secs_f64(),
@@ -202,7 +215,7 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
     let mut times = Vec::new();
     for k in 0..args.failovers {
         let l = leader(&nodes)?;
-        let survivor = nodes[(l + 1) % 3].server();
+        let survivor = nodes[(l + 1) % 3].target().clone();
         nodes[l].kill();
         let t0 = Instant::now();
         loop {
@@ -226,7 +239,7 @@ pub fn run(ds: &Dataset, args: ClusterArgs) -> anyhow::Result<()> {
         .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
         .collect();
     println!(
-        "failover: kill -9 of the leader to the first acknowledged write (default timing: tick 100 ms, election 10 ticks): median {:.0} ms, max {:.0} ms over {} runs [{} ms]",
+        "failover ({mode}): kill -9 of the leader to the first acknowledged write (default timing: tick 100 ms, election 10 ticks): median {:.0} ms, max {:.0} ms over {} runs [{} ms]",
         times[times.len() / 2].as_secs_f64() * 1000.0,
         times[times.len() - 1].as_secs_f64() * 1000.0,
         times.len(),

@@ -13,6 +13,7 @@ use trunkline_proto::v1::routes_client::RoutesClient;
 
 use crate::cluster::{start_cluster, status};
 use crate::node::{Proc, free_port};
+use crate::secure::{Pki, scheme};
 
 mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
@@ -28,34 +29,53 @@ pub struct EtcdArgs {
     /// Seconds of load for each system.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Both over TLS: etcd with client and peer TLS, Trunkline with API
+    /// and node-to-node TLS, certificates from one `trunkline pki` CA.
+    #[arg(long)]
+    tls: bool,
 }
 
-fn start_etcd(dir: &std::path::Path) -> anyhow::Result<(Vec<Proc>, Vec<String>)> {
+fn start_etcd(
+    dir: &std::path::Path,
+    pki: Option<&Pki>,
+) -> anyhow::Result<(Vec<Proc>, Vec<String>)> {
+    let s = scheme(pki);
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let cluster: Vec<String> = ports
         .iter()
         .enumerate()
-        .map(|(i, (_, peer))| format!("e{i}=http://127.0.0.1:{peer}"))
+        .map(|(i, (_, peer))| format!("e{i}={s}://127.0.0.1:{peer}"))
         .collect();
     let mut procs = Vec::new();
     let mut clients = Vec::new();
     for (i, (client, peer)) in ports.iter().enumerate() {
-        let c = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if let Some(pki) = pki {
+            // The same node certificates Trunkline's nodes get (server and
+            // client auth, IP 127.0.0.1), for clients and for peers.
+            let base = pki.node_files(100 + i as u64)?;
+            let (crt, key) = (
+                format!("{}.crt", base.display()),
+                format!("{}.key", base.display()),
+            );
+            let ca = pki.ca().display().to_string();
+            cmd.args(["--cert-file", &crt, "--key-file", &key])
+                .args(["--peer-cert-file", &crt, "--peer-key-file", &key])
+                .args(["--peer-trusted-ca-file", &ca, "--peer-client-cert-auth"]);
+        }
+        let c = cmd
             .args(["--name", &format!("e{i}")])
             .arg("--data-dir")
             .arg(dir.join(format!("etcd{i}")))
-            .args([
-                "--listen-client-urls",
-                &format!("http://127.0.0.1:{client}"),
-            ])
+            .args(["--listen-client-urls", &format!("{s}://127.0.0.1:{client}")])
             .args([
                 "--advertise-client-urls",
-                &format!("http://127.0.0.1:{client}"),
+                &format!("{s}://127.0.0.1:{client}"),
             ])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--listen-peer-urls", &format!("{s}://127.0.0.1:{peer}")])
             .args([
                 "--initial-advertise-peer-urls",
-                &format!("http://127.0.0.1:{peer}"),
+                &format!("{s}://127.0.0.1:{peer}"),
             ])
             .args(["--initial-cluster", &cluster.join(",")])
             .args(["--initial-cluster-state", "new", "--log-level", "error"])
@@ -64,33 +84,27 @@ fn start_etcd(dir: &std::path::Path) -> anyhow::Result<(Vec<Proc>, Vec<String>)>
             .spawn()
             .context("cannot start etcd (Debian package etcd-server; scripts/bench installs it)")?;
         procs.push(Proc(c));
-        clients.push(format!("http://127.0.0.1:{client}"));
+        clients.push(format!("{s}://127.0.0.1:{client}"));
     }
     Ok((procs, clients))
 }
 
 /// Runs `clients` loops for `seconds`, each issuing one write at a time
-/// through `write`; returns acknowledged writes.
-async fn drive<C, F, Fut>(
-    endpoints: &[String],
+/// through `write` on one of `channels` (one per member); returns
+/// acknowledged writes.
+async fn drive<Ch, C, F, Fut>(
+    channels: Vec<Ch>,
     clients: usize,
     seconds: u64,
-    make: impl Fn(tonic::transport::Channel) -> C,
+    make: impl Fn(Ch) -> C,
     write: F,
 ) -> anyhow::Result<u64>
 where
+    Ch: Clone,
     C: Send + 'static,
     F: Fn(C, usize, u64) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = (C, bool)> + Send,
 {
-    let mut channels = Vec::new();
-    for e in endpoints {
-        channels.push(
-            tonic::transport::Channel::from_shared(e.clone())?
-                .connect()
-                .await?,
-        );
-    }
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..clients {
@@ -120,17 +134,23 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
+    let pki = args.tls.then(|| Pki::new(&dir)).transpose()?;
+    let etcd_endpoint = |e: &str| -> anyhow::Result<tonic::transport::Endpoint> {
+        let mut ep = tonic::transport::Endpoint::from_shared(e.to_owned())?;
+        if let Some(p) = &pki {
+            ep = ep.tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
+                tonic::transport::Certificate::from_pem(std::fs::read(p.ca())?),
+            ))?;
+        }
+        Ok(ep)
+    };
 
-    let (etcd, endpoints) = start_etcd(&dir)?;
+    let (etcd, endpoints) = start_etcd(&dir, pki.as_ref())?;
     // Wait until the etcd cluster takes writes.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ok = rt.block_on(async {
-            let ch = tonic::transport::Channel::from_shared(endpoints[0].clone())
-                .ok()?
-                .connect()
-                .await
-                .ok()?;
+            let ch = etcd_endpoint(&endpoints[0]).ok()?.connect().await.ok()?;
             KvClient::new(ch)
                 .put(etcdserverpb::PutRequest {
                     key: b"warmup".to_vec(),
@@ -149,8 +169,12 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let value = vec![b'v'; 64];
+    let mut channels = Vec::new();
+    for e in &endpoints {
+        channels.push(rt.block_on(etcd_endpoint(e)?.connect())?);
+    }
     let etcd_ok = rt.block_on(drive(
-        &endpoints,
+        channels,
         args.clients,
         args.seconds,
         KvClient::new,
@@ -170,11 +194,10 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
     ))?;
     drop(etcd);
 
-    let nodes = start_cluster(&dir)?;
-    let servers: Vec<String> = nodes.iter().map(|n| n.server()).collect();
+    let nodes = start_cluster(&dir, pki.as_ref())?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !servers.iter().any(|s| {
-        rt.block_on(status(s))
+    while !nodes.iter().any(|n| {
+        rt.block_on(status(n.target()))
             .is_some_and(|st| st.role() == pb::RaftRole::Leader)
     }) {
         if Instant::now() > deadline {
@@ -182,8 +205,12 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let mut channels = Vec::new();
+    for n in &nodes {
+        channels.push(rt.block_on(n.target().authed())?);
+    }
     let tl_ok = rt.block_on(drive(
-        &servers,
+        channels,
         args.clients,
         args.seconds,
         RoutesClient::new,
@@ -213,7 +240,12 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
         tl_ok as f64 / args.seconds as f64,
     );
     println!(
-        "small writes, 3 nodes each, {} concurrent clients over all members, {} s each on this machine: etcd {:.0}/s, trunkline {:.0}/s, ratio trunkline/etcd {:.2}",
+        "small writes ({}), 3 nodes each, {} concurrent clients over all members, {} s each on this machine: etcd {:.0}/s, trunkline {:.0}/s, ratio trunkline/etcd {:.2}",
+        if args.tls {
+            "TLS: client and peer TLS on etcd, API and node-to-node TLS on Trunkline"
+        } else {
+            "plaintext"
+        },
         args.clients,
         args.seconds,
         e,

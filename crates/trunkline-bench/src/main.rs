@@ -23,6 +23,7 @@ mod frontends;
 mod gobgp;
 mod node;
 mod peering;
+mod secure;
 
 use std::hint::black_box;
 use std::sync::Arc;

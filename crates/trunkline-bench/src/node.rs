@@ -12,6 +12,7 @@ use trunkline_proto::v1::routes_client::RoutesClient;
 
 use crate::dataset::Dataset;
 use crate::rss_bytes;
+use crate::secure::{Pki, Target, scheme};
 
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
@@ -24,6 +25,9 @@ pub struct NodeArgs {
     /// Seconds of gRPC lookups.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// The API over TLS (a certificate from `trunkline pki`).
+    #[arg(long)]
+    tls: bool,
 }
 
 pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -65,13 +69,24 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let (grpc, http, cluster) = (free_port(), free_port(), free_port());
     let config = dir.join("trunkline.toml");
+    let pki = args.tls.then(|| Pki::new(&dir)).transpose()?;
+    let tls = pki
+        .as_ref()
+        .map(|p| p.node(1))
+        .transpose()?
+        .unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[cluster]\nlisten = \"127.0.0.1:{cluster}\"\n[log]\nlevel = \"warn\"\n",
+            "[node]\nid = 1\nitad = 4200000000\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[cluster]\nlisten = \"127.0.0.1:{cluster}\"\n[log]\nlevel = \"warn\"\n{tls}",
             dir.join("data").display()
         ),
     )?;
+    let target = Target::new(
+        format!("{}://127.0.0.1:{grpc}", scheme(pki.as_ref())),
+        pki.as_ref(),
+        &dir.join("data"),
+    );
     let csv = dir.join("blocks.csv");
     std::fs::write(&csv, ds.csv())?;
     let mut child = Command::new(bin("trunklined")?)
@@ -82,12 +97,9 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
     let pid = child.id().to_string();
     let result = (|| -> anyhow::Result<()> {
         let rt = tokio::runtime::Runtime::new()?;
-        let server = format!("http://127.0.0.1:{grpc}");
         let deadline = Instant::now() + Duration::from_secs(20);
         let channel = loop {
-            if let Ok(c) =
-                rt.block_on(tonic::transport::Channel::from_shared(server.clone())?.connect())
-            {
+            if let Ok(c) = rt.block_on(target.channel()) {
                 break c;
             }
             if Instant::now() > deadline {
@@ -99,8 +111,9 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
         println!("node: idle resident {:.1} MB", idle as f64 / 1e6);
 
         let t0 = Instant::now();
-        let out = Command::new(bin("trunkline")?)
-            .args(["--server", &server, "announce", "--file"])
+        let out = target
+            .cli()?
+            .args(["announce", "--file"])
             .arg(&csv)
             .stderr(Stdio::inherit())
             .output()?;
@@ -128,11 +141,12 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
         );
 
         let queries = ds.queries(200_000, seed + 2);
-        let (count, mut lat) = rt.block_on(grpc_lookups(&server, &queries, &args))?;
+        let (count, mut lat) = rt.block_on(grpc_lookups(&target, &queries, &args))?;
         lat.sort_unstable();
         let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_micros();
         println!(
-            "grpc lookups: {:.0}/s over {} s with {} concurrent requests on {} connections (client on the same 2-core machine); latency p50 {} us, p99 {} us",
+            "grpc lookups ({}): {:.0}/s over {} s with {} concurrent requests on {} connections (client on the same 2-core machine); latency p50 {} us, p99 {} us",
+            if args.tls { "TLS" } else { "plaintext" },
             count as f64 / args.seconds as f64,
             args.seconds,
             args.concurrency,
@@ -149,17 +163,14 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
 }
 
 async fn grpc_lookups(
-    server: &str,
+    target: &Target,
     queries: &[String],
     args: &NodeArgs,
 ) -> anyhow::Result<(u64, Vec<Duration>)> {
+    // Reads need no credential on loopback: the lookups are anonymous.
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        channels.push(
-            tonic::transport::Channel::from_shared(server.to_owned())?
-                .connect()
-                .await?,
-        );
+        channels.push(target.channel().await?);
     }
     let end = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
@@ -255,15 +266,12 @@ impl LoadedNode {
         };
         let csv = dir.join("routes.csv");
         std::fs::write(&csv, ds.csv())?;
+        let target = Target::new(format!("http://127.0.0.1:{grpc}"), None, &dir.join("data"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ok = Command::new(bin("trunkline")?)
-                .args([
-                    "--server",
-                    &format!("http://127.0.0.1:{grpc}"),
-                    "announce",
-                    "--file",
-                ])
+            let ok = target
+                .cli()?
+                .args(["announce", "--file"])
                 .arg(&csv)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -18,8 +18,9 @@ use trunkline_proto::v1::routes_client::RoutesClient;
 
 use crate::cluster::Member;
 use crate::dataset::Dataset;
-use crate::node::{bin, free_port};
+use crate::node::free_port;
 use crate::rss_bytes;
+use crate::secure::{Authed, Pki, Target, scheme};
 
 #[derive(Debug, clap::Args)]
 pub struct PeeringArgs {
@@ -32,77 +33,85 @@ pub struct PeeringArgs {
     /// Only one part: `convergence`, `table` or `gobgp`.
     #[arg(long)]
     only: Option<String>,
+    /// Every node's API, peering (mutual TLS, identities bound to the
+    /// certificates) and node-to-node traffic over TLS.
+    #[arg(long)]
+    tls: bool,
 }
 
 const EXCHANGE: u32 = 4_200_000_900;
 
-fn node_config(
-    dir: &std::path::Path,
-    name: &str,
-    id: u64,
-    itad: u32,
-    grpc: u16,
-    cluster: &str,
-    extra: &str,
-) -> anyhow::Result<std::path::PathBuf> {
-    node_config_at(dir, name, id, itad, grpc, free_port(), cluster, extra)
-}
-
-/// As [`node_config`], with the node-to-node port given; `cluster` holds
-/// the lines of `[cluster]` after `listen`.
-#[allow(clippy::too_many_arguments)]
-fn node_config_at(
-    dir: &std::path::Path,
-    name: &str,
+/// One node of a peering bench.
+struct Spec<'a> {
+    /// Its node name and, with TLS, the name peers know it by.
+    name: &'a str,
+    /// How its peers name it (its peer certificate), with TLS.
+    peer_name: &'a str,
     id: u64,
     itad: u32,
     grpc: u16,
     cluster_port: u16,
-    cluster: &str,
-    extra: &str,
-) -> anyhow::Result<std::path::PathBuf> {
+    /// The lines of `[cluster]` after `listen`.
+    cluster: &'a str,
+    extra: &'a str,
+}
+
+/// Writes the node's config (with TLS when `pki`) and starts it.
+fn start(dir: &std::path::Path, pki: Option<&Pki>, s: Spec<'_>) -> anyhow::Result<Member> {
     let http = free_port();
-    let config = dir.join(format!("{name}.toml"));
+    let config = dir.join(format!("{}.toml", s.name));
+    let data = dir.join(format!("{}-data", s.name));
+    let tls = pki
+        .map(|p| p.peer(s.itad, s.peer_name, s.id))
+        .transpose()?
+        .unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "[node]\nid = {id}\nname = \"{name}\"\nitad = {itad}\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n[cluster]\nlisten = \"127.0.0.1:{cluster_port}\"\n{cluster}\n{extra}\n",
-            dir.join(format!("{name}-data")).display()
+            "[node]\nid = {}\nname = \"{}\"\nitad = {}\ndata_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"warn\"\n[cluster]\nlisten = \"127.0.0.1:{}\"\n{}\n{tls}\n{}\n",
+            s.id,
+            s.name,
+            s.itad,
+            data.display(),
+            s.grpc,
+            s.cluster_port,
+            s.cluster,
+            s.extra
         ),
     )?;
-    Ok(config)
+    let target = Target::new(
+        format!("{}://127.0.0.1:{}", scheme(pki), s.grpc),
+        pki,
+        &data,
+    );
+    let mut m = Member::new(config, target);
+    m.start()?;
+    Ok(m)
 }
 
-fn peer(name: &str, itad: u32, dial: Option<u16>, extra: &str) -> String {
+fn peer(pki: Option<&Pki>, name: &str, itad: u32, dial: Option<u16>, extra: &str) -> String {
+    let s = scheme(pki);
     let addresses = dial.map_or(String::new(), |p| {
-        format!("addresses = [\"http://127.0.0.1:{p}\"]\n")
+        format!("addresses = [\"{s}://127.0.0.1:{p}\"]\n")
     });
     format!(
         "[[peer]]\nname = \"{name}\"\nitad = {itad}\n{addresses}{extra}\n[[peer.import]]\naction = \"accept\"\n[[peer.export]]\naction = \"accept\"\n"
     )
 }
 
-fn start(config: std::path::PathBuf, grpc: u16) -> anyhow::Result<Member> {
-    let mut m = Member::new(config, grpc);
-    m.start()?;
-    Ok(m)
-}
-
-async fn channel(server: &str) -> anyhow::Result<tonic::transport::Channel> {
+/// A channel to `t` once it answers, carrying its admin token.
+async fn channel(t: &Target) -> anyhow::Result<Authed> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match tonic::transport::Channel::from_shared(server.to_owned())?
-            .connect()
-            .await
-        {
+        match t.authed().await {
             Ok(c) => return Ok(c),
-            Err(e) if Instant::now() > deadline => bail!("{server}: {e}"),
+            Err(e) if Instant::now() > deadline => bail!("{}: {e}", t.server),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
 
-async fn has_route(c: &mut RoutesClient<tonic::transport::Channel>, number: &str) -> bool {
+async fn has_route(c: &mut RoutesClient<Authed>, number: &str) -> bool {
     c.lookup(pb::LookupRequest {
         number: number.to_owned(),
         consistent: false,
@@ -113,7 +122,7 @@ async fn has_route(c: &mut RoutesClient<tonic::transport::Channel>, number: &str
 
 /// Polls until `number` has a route (or none), returning the time taken.
 async fn until(
-    c: &mut RoutesClient<tonic::transport::Channel>,
+    c: &mut RoutesClient<Authed>,
     number: &str,
     present: bool,
     t0: Instant,
@@ -145,27 +154,43 @@ pub fn convergence(args: &PeeringArgs) -> anyhow::Result<()> {
     let n = args.chain;
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let itad = |i: usize| 4_200_000_001 + i as u32;
+    let pki = args.tls.then(|| Pki::new(&dir)).transpose()?;
+    let pki = pki.as_ref();
     let mut nodes = Vec::new();
     for i in 0..n {
         let mut extra = String::new();
         if i > 0 {
-            extra.push_str(&peer(&format!("c{}", i - 1), itad(i - 1), None, ""));
+            extra.push_str(&peer(pki, &format!("c{}", i - 1), itad(i - 1), None, ""));
         }
         if i + 1 < n {
             extra.push_str(&peer(
+                pki,
                 &format!("c{}", i + 1),
                 itad(i + 1),
                 Some(ports[i + 1]),
                 "",
             ));
         }
-        let config = node_config(&dir, &format!("c{i}"), 1, itad(i), ports[i], "", &extra)?;
-        nodes.push(start(config, ports[i])?);
+        let name = format!("c{i}");
+        nodes.push(start(
+            &dir,
+            pki,
+            Spec {
+                name: &name,
+                peer_name: &name,
+                id: 1,
+                itad: itad(i),
+                grpc: ports[i],
+                cluster_port: free_port(),
+                cluster: "",
+                extra: &extra,
+            },
+        )?);
     }
     let rt = tokio::runtime::Runtime::new()?;
     let (withdrawals, announcements) = rt.block_on(async {
-        let mut first = RoutesClient::new(channel(&nodes[0].server()).await?);
-        let mut last = RoutesClient::new(channel(&nodes[n - 1].server()).await?);
+        let mut first = RoutesClient::new(channel(nodes[0].target()).await?);
+        let mut last = RoutesClient::new(channel(nodes[n - 1].target()).await?);
         let announce = |k: usize| pb::AnnounceRequest {
             routes: vec![pb::RouteSpec {
                 prefix: format!("+99{k:04}"),
@@ -208,7 +233,8 @@ pub fn convergence(args: &PeeringArgs) -> anyhow::Result<()> {
         anyhow::Ok((w, a))
     })?;
     println!(
-        "convergence along a chain of {n} clusters ({} hops), {} rounds: withdrawal at one end until the far end's lookup changes: {}; announcement: {}",
+        "convergence ({}) along a chain of {n} clusters ({} hops), {} rounds: withdrawal at one end until the far end's lookup changes: {}; announcement: {}",
+        mode(args.tls),
         n - 1,
         args.rounds,
         summary(withdrawals),
@@ -219,8 +245,12 @@ pub fn convergence(args: &PeeringArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn prefixes(server: &str) -> u64 {
-    let Ok(ch) = channel(server).await else {
+fn mode(tls: bool) -> &'static str {
+    if tls { "TLS" } else { "plaintext" }
+}
+
+async fn prefixes(t: &Target) -> u64 {
+    let Ok(ch) = t.channel().await else {
         return 0;
     };
     NodeClient::new(ch)
@@ -230,9 +260,9 @@ async fn prefixes(server: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn cli(server: &str, args: &[&str]) -> anyhow::Result<()> {
-    let ok = Command::new(bin("trunkline")?)
-        .args(["--server", server])
+fn cli(t: &Target, args: &[&str]) -> anyhow::Result<()> {
+    let ok = t
+        .cli()?
         .args(args)
         .stdout(Stdio::null())
         .status()?
@@ -243,74 +273,74 @@ fn cli(server: &str, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
+pub fn full_table(ds: &Dataset, tls: bool) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("trunkline-bench-table-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
+    let pki = tls.then(|| Pki::new(&dir)).transpose()?;
+    let pki = pki.as_ref();
     let total = ds.entries.len() as u64;
     // Two member PBX nodes; the exchange dials both.
     let (p1, p2) = (free_port(), free_port());
-    let m1 = start(
-        node_config(
+    let member = |name: &str, itad: u32, grpc: u16| {
+        start(
             &dir,
-            "m1",
-            1,
-            4_200_000_101,
-            p1,
-            "",
-            &peer("exchange", EXCHANGE, None, "transparent = true"),
-        )?,
-        p1,
-    )?;
-    let m2 = start(
-        node_config(
-            &dir,
-            "m2",
-            1,
-            4_200_000_202,
-            p2,
-            "",
-            &peer("exchange", EXCHANGE, None, "transparent = true"),
-        )?,
-        p2,
-    )?;
+            pki,
+            Spec {
+                name,
+                peer_name: name,
+                id: 1,
+                itad,
+                grpc,
+                cluster_port: free_port(),
+                cluster: "",
+                extra: &peer(pki, "exchange", EXCHANGE, None, "transparent = true"),
+            },
+        )
+    };
+    let m1 = member("m1", 4_200_000_101, p1)?;
+    let m2 = member("m2", 4_200_000_202, p2)?;
     let ex_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let s = scheme(pki);
     let members: Vec<String> = ex_ports
         .iter()
         .enumerate()
-        .map(|(i, (_, c))| format!("{{ id = {}, addr = \"http://127.0.0.1:{c}\" }}", i + 1))
+        .map(|(i, (_, c))| format!("{{ id = {}, addr = \"{s}://127.0.0.1:{c}\" }}", i + 1))
         .collect();
     let cluster = format!("members = [{}]\n", members.join(", "));
     let mut ex = Vec::new();
     for (i, (g, c)) in ex_ports.iter().enumerate() {
-        let config = node_config_at(
+        ex.push(start(
             &dir,
-            &format!("ex{}", i + 1),
-            i as u64 + 1,
-            EXCHANGE,
-            *g,
-            *c,
-            &cluster,
-            "",
-        )?;
-        ex.push(start(config, *g)?);
+            pki,
+            Spec {
+                name: &format!("ex{}", i + 1),
+                peer_name: "exchange",
+                id: i as u64 + 1,
+                itad: EXCHANGE,
+                grpc: *g,
+                cluster_port: *c,
+                cluster: &cluster,
+                extra: "",
+            },
+        )?);
     }
     let rt = tokio::runtime::Runtime::new()?;
     // The first member's table, loaded before it peers.
     let csv = dir.join("table.csv");
     std::fs::write(&csv, ds.csv())?;
-    rt.block_on(channel(&m1.server()))?;
+    rt.block_on(channel(m1.target()))?;
     cli(
-        &m1.server(),
+        m1.target(),
         &["announce", "--file", csv.to_str().context("path")?],
     )?;
-    let ex_server = ex[0].server();
-    rt.block_on(channel(&ex_server))?;
+    let ex_target = ex[0].target().clone();
+    rt.block_on(channel(&ex_target))?;
     let add = |name: &str, port: u16, allowed: &str| {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let r = cli(
-                &ex_server,
+                &ex_target,
                 &[
                     "neighbor",
                     "add",
@@ -327,7 +357,7 @@ pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
                     allowed,
                     "--route-server",
                     "--address",
-                    &format!("http://127.0.0.1:{port}"),
+                    &format!("{s}://127.0.0.1:{port}"),
                 ],
             );
             if r.is_ok() || Instant::now() > deadline {
@@ -343,7 +373,7 @@ pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
     let installed = loop {
         let counts: Vec<u64> = ex
             .iter()
-            .map(|n| rt.block_on(prefixes(&n.server())))
+            .map(|n| rt.block_on(prefixes(n.target())))
             .collect();
         if counts.iter().all(|c| *c >= total) {
             break t0.elapsed();
@@ -354,7 +384,7 @@ pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     };
     let advertised = loop {
-        if rt.block_on(prefixes(&m2.server())) >= total {
+        if rt.block_on(prefixes(m2.target())) >= total {
             break t0.elapsed();
         }
         if t0.elapsed() > Duration::from_secs(300) {
@@ -365,7 +395,8 @@ pub fn full_table(ds: &Dataset) -> anyhow::Result<()> {
     let rss = |m: &Member| rss_bytes(&m.pid().to_string()) as f64 / 1e6;
     let ex_rss: Vec<String> = ex.iter().map(|m| format!("{:.0} MB", rss(m))).collect();
     println!(
-        "full table: {total} prefixes from one member into a 3-node exchange: installed on all three nodes in {:.2} s, re-advertised to a second member in {:.2} s; resident per exchange node {} ({:.0} B/prefix on the largest), receiving member {:.0} MB",
+        "full table ({}): {total} prefixes from one member into a 3-node exchange: installed on all three nodes in {:.2} s, re-advertised to a second member in {:.2} s; resident per exchange node {} ({:.0} B/prefix on the largest), receiving member {:.0} MB",
+        mode(tls),
         installed.as_secs_f64(),
         advertised.as_secs_f64(),
         ex_rss.join(", "),
@@ -383,7 +414,7 @@ pub fn run(ds: &Dataset, args: PeeringArgs) -> anyhow::Result<()> {
         convergence(&args)?;
     }
     if part("table") {
-        full_table(ds)?;
+        full_table(ds, args.tls)?;
     }
     if part("gobgp") {
         let n = ds.entries.len();
