@@ -383,18 +383,20 @@ fn a_rotated_certificate_serves_new_connections_and_old_sessions_stay() {
     let since = neighbor(&b, "alice")["established_secs"].as_u64();
 
     // A new certificate for the same identity, in the same files.
-    let fresh = ca.issue(
-        "peer",
-        &["--itad", &ALICE.to_string(), "--name", "alice"],
-        "alice-new",
-    );
-    for ext in [".crt", ".key"] {
-        std::fs::copy(
-            format!("{}{ext}", fresh.display()),
-            format!("{}{ext}", alice_cert.display()),
-        )
-        .unwrap();
-    }
+    // Issues a new certificate for Alice and puts it in her files.
+    let rotate = |name: &str| {
+        let new = ca.issue(
+            "peer",
+            &["--itad", &ALICE.to_string(), "--name", "alice"],
+            name,
+        );
+        for ext in [".crt", ".key"] {
+            let (from, to) = (new.display(), alice_cert.display());
+            std::fs::copy(format!("{from}{ext}"), format!("{to}{ext}")).unwrap();
+        }
+        new
+    };
+    let fresh = rotate("alice-new");
     a.pause("-HUP");
     wait_until(
         "new connections get the new certificate",
@@ -409,4 +411,13 @@ fn a_rotated_certificate_serves_new_connections_and_old_sessions_stay() {
         "the session is the same one: {n}"
     );
     assert!(a.log().contains("TLS files read again"), "{}", a.log());
+
+    // Without a signal: the node notices the files changed.
+    let third = rotate("alice-third");
+    wait_until(
+        "the changed files are picked up",
+        Duration::from_secs(10),
+        || served("peering.trunkline.invalid") == fingerprint(&third),
+    );
+    assert_eq!(neighbor(&b, "alice")["state"], "established");
 }
