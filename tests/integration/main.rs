@@ -5,6 +5,7 @@ mod certs;
 mod harness;
 
 mod auth;
+mod authority;
 mod bad_input;
 mod cli;
 mod cluster;

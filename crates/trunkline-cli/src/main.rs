@@ -14,6 +14,7 @@ macro_rules! say {
     };
 }
 
+mod authority;
 mod bulk;
 mod client;
 mod neighbor;
@@ -119,6 +120,10 @@ enum Cmd {
     /// peers and clients (works on local files; no server needed).
     #[command(subcommand)]
     Pki(pki::PkiCmd),
+    /// Number-block authority on local files: keys, delegations,
+    /// authorisations, revocation lists (no server needed).
+    #[command(subcommand)]
+    Authority(authority::AuthorityCmd),
     /// API tokens: create (with a role, prefix scope and lifetime), list,
     /// revoke.
     #[command(subcommand)]
@@ -319,8 +324,10 @@ fn routes_client(ch: Conn) -> RoutesClient<Conn> {
 
 async fn run(args: Args) -> Result<()> {
     let json = args.json;
-    if let Cmd::Pki(p) = args.cmd {
-        return pki::run(p, json);
+    match args.cmd {
+        Cmd::Pki(p) => return pki::run(p, json),
+        Cmd::Authority(a) => return authority::run(a, json),
+        _ => {}
     }
     let target = args.conn.resolve()?;
     let ch = client::connect(&target, args.timeout).await?;
@@ -405,6 +412,7 @@ async fn run(args: Args) -> Result<()> {
         }
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
         Cmd::Pki(p) => pki::run(p, json),
+        Cmd::Authority(a) => authority::run(a, json),
         Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {
             prefix,

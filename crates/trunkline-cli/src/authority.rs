@@ -1,0 +1,385 @@
+//! `trunkline authority`: number-block authority as a club runs it, on
+//! local files (as `pki` does). A key pair per authority (`keygen`); a
+//! trust anchor or club hands blocks to a holder's key (`delegate`); a
+//! holder lets an ITAD originate its prefixes (`sign`); a signer
+//! withdraws what it signed (`revoke`); `show` verifies and prints a file.
+//!
+//! Keys are Ed25519: `NAME.key` holds the secret seed in hex (mode
+//! 0600), `NAME.pub` the public key. Statements are written as the exact
+//! signed bytes (`*.tla`), which is what nodes keep and pass on.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use ed25519_dalek::SigningKey;
+use ring::rand::SecureRandom as _;
+use trunkline_authority::envelope::{hex, key_id, unhex};
+use trunkline_authority::{Authorisation, Delegation, Entry, Revocations, Signed, Statement};
+use trunkline_core::{Digits, Plans};
+
+use crate::{Failure, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum AuthorityCmd {
+    /// Make a key pair: OUT.key (secret, mode 0600) and OUT.pub.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Give blocks to a holder's key (signed with --key).
+    Delegate {
+        #[command(flatten)]
+        common: SignArgs,
+        /// The holder's public key: hex, or a .pub file.
+        #[arg(long)]
+        to: String,
+        /// A prefix, block or range it receives; repeat for several.
+        #[arg(long = "block", required = true)]
+        blocks: Vec<String>,
+        /// It may delegate parts of them on.
+        #[arg(long)]
+        may_delegate: bool,
+        /// Who the holder is, for people.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Let an ITAD originate prefixes the signer holds (an authorisation).
+    Sign {
+        #[command(flatten)]
+        common: SignArgs,
+        /// The ITAD that may announce them (0: nobody may).
+        #[arg(long)]
+        origin: u32,
+        /// A prefix, block or range; repeat for several.
+        #[arg(long = "prefix", required = true)]
+        prefixes: Vec<String>,
+        /// Longest prefix (in digits) the origin may announce under each;
+        /// default: exactly the authorised prefixes.
+        #[arg(long)]
+        max_len: Option<u8>,
+    },
+    /// Revoke statements the signer signed: its next numbered list.
+    Revoke {
+        #[command(flatten)]
+        common: SignArgs,
+        /// The statement ids (from `show`); the list replaces the
+        /// signer's previous one, so repeat earlier ids to keep them.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// The list's number: higher than the signer's previous list.
+        #[arg(long)]
+        number: u64,
+    },
+    /// Verify a statement file and print it.
+    Show { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The signer's secret key (from `keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Where the signed statement goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// Days it is valid from now (for a revocation list: until its next
+    /// update is due).
+    #[arg(long, default_value_t = 365)]
+    days: u64,
+    /// The signer's number for it (default: the current unix time).
+    #[arg(long)]
+    serial: Option<u64>,
+}
+
+fn fail(what: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 1,
+        message: what.to_string(),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::input(format!(
+                "{}: exists already; not replacing it",
+                path.display()
+            ))
+        } else {
+            fail(format_args!("{}: {e}", path.display()))
+        }
+    })?;
+    f.write_all(bytes)
+        .map_err(|e| fail(format_args!("{}: {e}", path.display())))
+}
+
+fn with_ext(base: &Path, ext: &str) -> PathBuf {
+    let mut p = base.as_os_str().to_owned();
+    p.push(ext);
+    PathBuf::from(p)
+}
+
+fn read_key(path: &Path) -> Result<SigningKey> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let seed = unhex::<32>(text.trim()).ok_or_else(|| {
+        Failure::input(format!("{}: not a trunkline authority key", path.display()))
+    })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// A public key in hex, or a `.pub` file holding one.
+fn public_key(s: &str) -> Result<[u8; 32]> {
+    let text = if Path::new(s).exists() {
+        std::fs::read_to_string(s).map_err(|e| Failure::input(format!("{s}: {e}")))?
+    } else {
+        s.to_owned()
+    };
+    unhex::<32>(text.trim())
+        .ok_or_else(|| Failure::input(format!("--to {s:?}: a public key in hex, or a .pub file")))
+}
+
+/// The plan name and digits of each prefix a prefix, block or range
+/// stands for (`+1555123`, `+1555123XXXX`, `npstn:5582`, ranges).
+fn resources(inputs: &[String]) -> Result<(String, Vec<Digits>)> {
+    let mut plan: Option<String> = None;
+    let mut out = Vec::new();
+    for input in inputs {
+        // Private plans are named in the input itself; their own length
+        // limits are the node's business.
+        let plans = match input.split_once(':') {
+            Some((name, _)) if !input.starts_with('+') => Plans::with_private([(name, 16)])
+                .map_err(|e| Failure::input(format!("{input:?}: {e}")))?,
+            _ => Plans::default(),
+        };
+        let block = plans
+            .parse_block(input)
+            .map_err(|e| Failure::input(format!("{input:?}: {e}")))?;
+        for p in block.prefixes() {
+            let name = plans.name(p.plan).to_owned();
+            match &plan {
+                Some(existing) if *existing != name => {
+                    return Err(Failure::input(
+                        "one statement covers one plan: sign each plan's prefixes apart",
+                    ));
+                }
+                _ => plan = Some(name),
+            }
+            out.push(p.digits);
+        }
+    }
+    out.sort();
+    out.dedup();
+    // Drop prefixes inside others: the statement lists disjoint blocks.
+    let mut disjoint: Vec<Digits> = Vec::new();
+    for d in out {
+        if !disjoint.last().is_some_and(|last| d.starts_with(last)) {
+            disjoint.push(d);
+        }
+    }
+    Ok((plan.unwrap_or_else(|| "e164".into()), disjoint))
+}
+
+fn sign_and_write(statement: Statement, args: &SignArgs, json: bool) -> Result<()> {
+    let key = read_key(&args.key)?;
+    let signed = Signed::sign(statement, &key).map_err(Failure::input)?;
+    write_new(&args.out, &signed.bytes, false)?;
+    crate::done(
+        json,
+        serde_json::json!({"id": hex(&signed.id), "file": args.out}),
+        format_args!(
+            "{} in {} (id {})",
+            describe(&signed.statement),
+            args.out.display(),
+            hex(&signed.id)
+        ),
+    );
+    Ok(())
+}
+
+fn prefix_text(plan: &str, d: &Digits) -> String {
+    if plan == "e164" {
+        format!("+{d}")
+    } else {
+        format!("{plan}:{d}")
+    }
+}
+
+fn describe(s: &Statement) -> String {
+    match s {
+        Statement::Delegation(d) => format!(
+            "delegation of {} to key {}{}{}",
+            d.blocks
+                .iter()
+                .map(|b| prefix_text(&d.plan, b))
+                .collect::<Vec<_>>()
+                .join(", "),
+            &hex(&key_id(&d.subject))[..16],
+            if d.name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.name)
+            },
+            if d.may_delegate {
+                ", which may delegate on"
+            } else {
+                ""
+            }
+        ),
+        Statement::Authorisation(a) => format!(
+            "authorisation for ITAD {} to originate {}",
+            a.origin,
+            a.entries
+                .iter()
+                .map(|e| format!(
+                    "{} (up to {} digits)",
+                    prefix_text(&a.plan, &e.prefix),
+                    e.max_len
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Statement::Revocations(r) => {
+            format!("revocation list {} ({} revoked)", r.number, r.revoked.len())
+        }
+    }
+}
+
+pub fn run(cmd: AuthorityCmd, json: bool) -> Result<()> {
+    match cmd {
+        AuthorityCmd::Keygen { out } => {
+            let mut seed = [0u8; 32];
+            ring::rand::SystemRandom::new()
+                .fill(&mut seed)
+                .map_err(|_| fail("the system's random source failed"))?;
+            let key = SigningKey::from_bytes(&seed);
+            let public = key.verifying_key().to_bytes();
+            let (k, p) = (with_ext(&out, ".key"), with_ext(&out, ".pub"));
+            write_new(&k, format!("{}\n", hex(&seed)).as_bytes(), true)?;
+            write_new(&p, format!("{}\n", hex(&public)).as_bytes(), false)?;
+            crate::done(
+                json,
+                serde_json::json!({"public_key": hex(&public), "key_id": hex(&key_id(&public)), "key": k, "pub": p}),
+                format_args!(
+                    "public key {} in {} (keep {} secret)",
+                    hex(&public),
+                    p.display(),
+                    k.display()
+                ),
+            );
+            Ok(())
+        }
+        AuthorityCmd::Delegate {
+            common,
+            to,
+            blocks,
+            may_delegate,
+            name,
+        } => {
+            let (plan, blocks) = resources(&blocks)?;
+            let now = now();
+            let s = Statement::Delegation(Delegation {
+                serial: common.serial.unwrap_or(now),
+                subject: public_key(&to)?,
+                name,
+                plan,
+                blocks,
+                may_delegate,
+                not_before: now.saturating_sub(300),
+                not_after: now + common.days * 86_400,
+            });
+            sign_and_write(s, &common, json)
+        }
+        AuthorityCmd::Sign {
+            common,
+            origin,
+            prefixes,
+            max_len,
+        } => {
+            let (plan, prefixes) = resources(&prefixes)?;
+            let now = now();
+            let entries = prefixes
+                .into_iter()
+                .map(|p| Entry {
+                    prefix: p,
+                    max_len: max_len.unwrap_or(p.len() as u8).max(p.len() as u8),
+                })
+                .collect();
+            let s = Statement::Authorisation(Authorisation {
+                serial: common.serial.unwrap_or(now),
+                plan,
+                origin,
+                entries,
+                not_before: now.saturating_sub(300),
+                not_after: now + common.days * 86_400,
+            });
+            sign_and_write(s, &common, json)
+        }
+        AuthorityCmd::Revoke {
+            common,
+            ids,
+            number,
+        } => {
+            let mut revoked = ids
+                .iter()
+                .map(|i| {
+                    unhex::<32>(i)
+                        .ok_or_else(|| Failure::input(format!("--id {i:?}: 64 hex digits")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            revoked.sort_unstable();
+            revoked.dedup();
+            let now = now();
+            let s = Statement::Revocations(Revocations {
+                number,
+                this_update: now,
+                next_update: now + common.days * 86_400,
+                revoked,
+            });
+            sign_and_write(s, &common, json)
+        }
+        AuthorityCmd::Show { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+            let s = Signed::verify(&bytes)
+                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+            let (nb, na) = match &s.statement {
+                Statement::Delegation(d) => (d.not_before, d.not_after),
+                Statement::Authorisation(a) => (a.not_before, a.not_after),
+                Statement::Revocations(r) => (r.this_update, r.next_update),
+            };
+            crate::done(
+                json,
+                serde_json::json!({
+                    "id": hex(&s.id),
+                    "signer": hex(&s.signer),
+                    "signer_id": hex(&s.signer_id()),
+                    "statement": describe(&s.statement),
+                    "not_before": nb,
+                    "not_after": na,
+                }),
+                format_args!(
+                    "{}\nid {}\nsigned by {} (signature verified)\nvalid {nb} to {na} (unix)",
+                    describe(&s.statement),
+                    hex(&s.id),
+                    hex(&s.signer)
+                ),
+            );
+            Ok(())
+        }
+    }
+}
