@@ -15,6 +15,7 @@ pub mod codec;
 pub mod envelope;
 pub mod object;
 pub mod set;
+pub mod text;
 pub mod validate;
 
 pub use envelope::{EnvelopeError, Signed};

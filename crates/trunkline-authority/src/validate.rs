@@ -121,6 +121,23 @@ impl Index {
         }
     }
 
+    /// The prefixes whose entries differ between two indexes (added,
+    /// removed or changed): what a change of the statement set touches.
+    pub fn differences(&self, other: &Index) -> Vec<(String, Digits)> {
+        let mut out = Vec::new();
+        for (k, v) in &self.by_prefix {
+            if other.by_prefix.get(k) != Some(v) {
+                out.push(k.clone());
+            }
+        }
+        for k in other.by_prefix.keys() {
+            if !self.by_prefix.contains_key(k) {
+                out.push(k.clone());
+            }
+        }
+        out
+    }
+
     /// The authorised prefixes at or below `prefix` (what a change there
     /// can touch).
     pub fn subtree<'a>(

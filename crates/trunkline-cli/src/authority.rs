@@ -72,6 +72,115 @@ pub enum AuthorityCmd {
     },
     /// Verify a statement file and print it.
     Show { file: PathBuf },
+    /// Publish a statement file into the cluster (every node keeps it).
+    Publish { file: PathBuf },
+    /// The statements the cluster holds, and whether each counts now.
+    List,
+    /// Origin validation for a prefix and origin ITAD: the state and why.
+    Check {
+        prefix: String,
+        #[arg(long)]
+        origin: u32,
+    },
+}
+
+impl AuthorityCmd {
+    /// Whether it works on local files only (no server).
+    pub fn is_local(&self) -> bool {
+        !matches!(
+            self,
+            AuthorityCmd::Publish { .. } | AuthorityCmd::List | AuthorityCmd::Check { .. }
+        )
+    }
+}
+
+/// The subcommands that ask the node.
+pub async fn run_remote(ch: crate::client::Conn, cmd: AuthorityCmd, json: bool) -> Result<()> {
+    use trunkline_proto::v1 as pb;
+    let mut client = trunkline_proto::v1::authority_client::AuthorityClient::new(ch);
+    match cmd {
+        AuthorityCmd::Publish { file } => {
+            let statement = std::fs::read(&file)
+                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+            let r = client
+                .publish(pb::PublishRequest { statement })
+                .await?
+                .into_inner();
+            crate::done(
+                json,
+                serde_json::json!({"id": r.id, "log_index": r.log_index, "status": r.status}),
+                format_args!(
+                    "published {} (log index {}): {}",
+                    r.id, r.log_index, r.status
+                ),
+            );
+        }
+        AuthorityCmd::List => {
+            let r = client
+                .list_statements(pb::ListStatementsRequest {})
+                .await?
+                .into_inner();
+            if json {
+                let list: Vec<serde_json::Value> = r
+                    .statements
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.id, "kind": s.kind, "signer": s.signer,
+                            "summary": s.summary, "status": s.status,
+                            "not_before": s.not_before, "not_after": s.not_after,
+                        })
+                    })
+                    .collect();
+                crate::output::print_json(
+                    &serde_json::json!({"now": r.now, "anchors": r.anchors, "statements": list}),
+                );
+                return Ok(());
+            }
+            crate::emit(format_args!("replicated time {} (unix)", r.now));
+            for a in &r.anchors {
+                crate::emit(format_args!("anchor {a}"));
+            }
+            for s in &r.statements {
+                crate::emit(format_args!("{}  {}  {}", &s.id[..16], s.status, s.summary));
+            }
+        }
+        AuthorityCmd::Check { prefix, origin } => {
+            let r = client
+                .check(pb::CheckRequest {
+                    prefix: prefix.clone(),
+                    origin,
+                })
+                .await?
+                .into_inner();
+            if json {
+                let covering: Vec<serde_json::Value> = r
+                    .covering
+                    .iter()
+                    .map(|c| serde_json::json!({"prefix": c.prefix, "origin": c.origin, "max_len": c.max_len, "id": c.id}))
+                    .collect();
+                crate::output::print_json(&serde_json::json!({
+                    "state": r.state, "reason": r.reason, "covering": covering, "now": r.now,
+                }));
+                return Ok(());
+            }
+            crate::emit(format_args!(
+                "{prefix} from ITAD {origin}: {} ({})",
+                r.state, r.reason
+            ));
+            for c in &r.covering {
+                crate::emit(format_args!(
+                    "  covered by {} for ITAD {} up to {} digits ({})",
+                    c.prefix,
+                    c.origin,
+                    c.max_len,
+                    &c.id[..16]
+                ));
+            }
+        }
+        local => return run(local, json),
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -203,60 +312,12 @@ fn sign_and_write(statement: Statement, args: &SignArgs, json: bool) -> Result<(
         serde_json::json!({"id": hex(&signed.id), "file": args.out}),
         format_args!(
             "{} in {} (id {})",
-            describe(&signed.statement),
+            signed.statement.summary(),
             args.out.display(),
             hex(&signed.id)
         ),
     );
     Ok(())
-}
-
-fn prefix_text(plan: &str, d: &Digits) -> String {
-    if plan == "e164" {
-        format!("+{d}")
-    } else {
-        format!("{plan}:{d}")
-    }
-}
-
-fn describe(s: &Statement) -> String {
-    match s {
-        Statement::Delegation(d) => format!(
-            "delegation of {} to key {}{}{}",
-            d.blocks
-                .iter()
-                .map(|b| prefix_text(&d.plan, b))
-                .collect::<Vec<_>>()
-                .join(", "),
-            &hex(&key_id(&d.subject))[..16],
-            if d.name.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", d.name)
-            },
-            if d.may_delegate {
-                ", which may delegate on"
-            } else {
-                ""
-            }
-        ),
-        Statement::Authorisation(a) => format!(
-            "authorisation for ITAD {} to originate {}",
-            a.origin,
-            a.entries
-                .iter()
-                .map(|e| format!(
-                    "{} (up to {} digits)",
-                    prefix_text(&a.plan, &e.prefix),
-                    e.max_len
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Statement::Revocations(r) => {
-            format!("revocation list {} ({} revoked)", r.number, r.revoked.len())
-        }
-    }
 }
 
 pub fn run(cmd: AuthorityCmd, json: bool) -> Result<()> {
@@ -352,29 +413,28 @@ pub fn run(cmd: AuthorityCmd, json: bool) -> Result<()> {
             });
             sign_and_write(s, &common, json)
         }
+        AuthorityCmd::Publish { .. } | AuthorityCmd::List | AuthorityCmd::Check { .. } => {
+            unreachable!("asks the node: run_remote")
+        }
         AuthorityCmd::Show { file } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
             let s = Signed::verify(&bytes)
                 .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
-            let (nb, na) = match &s.statement {
-                Statement::Delegation(d) => (d.not_before, d.not_after),
-                Statement::Authorisation(a) => (a.not_before, a.not_after),
-                Statement::Revocations(r) => (r.this_update, r.next_update),
-            };
+            let (nb, na) = s.statement.window();
             crate::done(
                 json,
                 serde_json::json!({
                     "id": hex(&s.id),
                     "signer": hex(&s.signer),
                     "signer_id": hex(&s.signer_id()),
-                    "statement": describe(&s.statement),
+                    "statement": s.statement.summary(),
                     "not_before": nb,
                     "not_after": na,
                 }),
                 format_args!(
                     "{}\nid {}\nsigned by {} (signature verified)\nvalid {nb} to {na} (unix)",
-                    describe(&s.statement),
+                    s.statement.summary(),
                     hex(&s.id),
                     hex(&s.signer)
                 ),

@@ -326,7 +326,7 @@ async fn run(args: Args) -> Result<()> {
     let json = args.json;
     match args.cmd {
         Cmd::Pki(p) => return pki::run(p, json),
-        Cmd::Authority(a) => return authority::run(a, json),
+        Cmd::Authority(a) if a.is_local() => return authority::run(a, json),
         _ => {}
     }
     let target = args.conn.resolve()?;
@@ -412,7 +412,7 @@ async fn run(args: Args) -> Result<()> {
         }
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
         Cmd::Pki(p) => pki::run(p, json),
-        Cmd::Authority(a) => authority::run(a, json),
+        Cmd::Authority(a) => authority::run_remote(ch, a, json).await,
         Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {
             prefix,

@@ -116,16 +116,21 @@ pub fn lookup(r: &pb::LookupResponse, json: bool) {
                     x.source.clone()
                 }
             });
+            let origin = r.routes.get(h.route as usize).map_or("?", validation);
             vec![
                 (i + 1).to_string(),
                 h.uri.clone(),
                 h.priority.to_string(),
                 h.weight.to_string(),
                 src,
+                origin.to_owned(),
             ]
         })
         .collect();
-    table(&["#", "NEXT HOP", "PRIORITY", "WEIGHT", "FROM"], &rows);
+    table(
+        &["#", "NEXT HOP", "PRIORITY", "WEIGHT", "FROM", "ORIGIN"],
+        &rows,
+    );
 }
 
 /// Collects streamed routes and prints them at the end (tables need widths).
@@ -162,6 +167,7 @@ impl RouteList {
                         r.source.clone()
                     },
                     r.installed_at.to_string(),
+                    validation(r).to_owned(),
                 ]);
             }
         }
@@ -182,6 +188,7 @@ impl RouteList {
                     "PATH",
                     "SOURCE",
                     "INDEX",
+                    "ORIGIN",
                 ],
                 &self.rows,
             );
@@ -231,6 +238,7 @@ pub fn explain(r: &pb::ExplainResponse, json: bool) {
             vec![
                 step(c.lost_at()).to_owned(),
                 rt.source.clone(),
+                validation(&rt).to_owned(),
                 rt.local_pref.to_string(),
                 path(&rt),
                 rt.med.to_string(),
@@ -244,6 +252,7 @@ pub fn explain(r: &pb::ExplainResponse, json: bool) {
         &[
             "RESULT",
             "SOURCE",
+            "ORIGIN",
             "LPREF",
             "PATH",
             "MED",

@@ -89,6 +89,13 @@ pub enum Command {
     },
     /// Remove an API token; an unknown id is refused.
     TokenRevoke { id: String },
+    /// Keep a signed authority statement (its exact bytes); one that does
+    /// not verify is refused.
+    AuthorityPublish { statement: Vec<u8> },
+    /// Replicated time, proposed by the leader: validity windows are
+    /// judged against it, so they flip at the same log position on every
+    /// node. Never moves back.
+    Tick { unix_secs: u64 },
 }
 
 /// Who proposed a command, so the proposing node can answer its caller.
@@ -456,6 +463,14 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 body.u8(11);
                 body.str(id);
             }
+            Command::AuthorityPublish { statement } => {
+                body.u8(12);
+                body.bytes(statement);
+            }
+            Command::Tick { unix_secs } => {
+                body.u8(13);
+                body.varint(*unix_secs);
+            }
         }
     }
     let mut w = Writer::default();
@@ -588,6 +603,12 @@ pub fn decode_batch(
             },
             11 => Command::TokenRevoke {
                 id: r.str()?.to_owned(),
+            },
+            12 => Command::AuthorityPublish {
+                statement: r.bytes()?.to_vec(),
+            },
+            13 => Command::Tick {
+                unix_secs: r.varint()?,
             },
             tag => {
                 return Err(DecodeError::Tag {

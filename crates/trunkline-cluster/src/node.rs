@@ -49,6 +49,8 @@ pub struct NodeConfig {
     /// waits for good on a snapshot report that never comes, so one lost
     /// report would otherwise cost a follower; this makes it cost a retry.
     pub snapshot_stall_ticks: u64,
+    /// Trust anchors and this cluster's ITAD, for origin validation.
+    pub authority: crate::state::AuthorityConfig,
 }
 
 impl NodeConfig {
@@ -67,6 +69,7 @@ impl NodeConfig {
             // A minute at the daemon's 100 ms tick: longer than any
             // transfer the transport lets run.
             snapshot_stall_ticks: 600,
+            authority: Default::default(),
         }
     }
 }
@@ -143,7 +146,7 @@ impl RaftNode {
         logger: &slog::Logger,
     ) -> Result<RaftNode, StoreError> {
         let storage = RedbStorage::open(dir, &cfg.initial_voters)?;
-        let mut sm = StateMachine::new(plans);
+        let mut sm = StateMachine::with_authority(plans, cfg.authority.clone());
         let snap_index = storage.snapshot_meta().index;
         let snap_path = storage.snapshot_path(snap_index);
         if snap_index == crate::storage::BOOTSTRAP_INDEX && !snap_path.exists() {

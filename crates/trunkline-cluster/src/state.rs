@@ -13,10 +13,16 @@ use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_pr
 use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
 use crate::tokens::Tokens;
 
+pub mod authority;
+
+pub use authority::{AuthorityConfig, AuthorityState};
+
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP5";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP6";
+/// Snapshots from before number authority.
+const SNAPSHOT_MAGIC_V5: &[u8; 8] = b"TRKSNAP5";
 /// Snapshots from before API tokens.
 const SNAPSHOT_MAGIC_V4: &[u8; 8] = b"TRKSNAP4";
 /// Snapshots from before removed members, `local_from` and the attributes
@@ -32,6 +38,7 @@ pub struct View {
     pub applied_index: u64,
     pub peers: Arc<Peers>,
     pub tokens: Arc<Tokens>,
+    pub authority: Arc<AuthorityState>,
 }
 
 /// Readers load the current view without locks; the state machine swaps
@@ -101,6 +108,7 @@ pub struct StateMachine {
     removed: BTreeMap<u64, u64>,
     peers: Arc<Peers>,
     tokens: Arc<Tokens>,
+    authority: Arc<AuthorityState>,
     /// Prefixes whose routes changed since [`StateMachine::take_changes`].
     changed: Vec<Prefix>,
     /// Everything may have changed (a snapshot was restored).
@@ -118,6 +126,11 @@ pub struct Changes {
 
 impl StateMachine {
     pub fn new(plans: Plans) -> StateMachine {
+        StateMachine::with_authority(plans, AuthorityConfig::default())
+    }
+
+    /// With the trust anchors and this cluster's ITAD, for validation.
+    pub fn with_authority(plans: Plans, authority: AuthorityConfig) -> StateMachine {
         StateMachine {
             plans,
             table: RouteTable::new(),
@@ -129,6 +142,7 @@ impl StateMachine {
             removed: BTreeMap::new(),
             peers: Arc::default(),
             tokens: Arc::default(),
+            authority: Arc::new(AuthorityState::new(authority)),
             changed: Vec::new(),
             resync: false,
             view: Arc::new(ArcSwap::from_pointee(View::default())),
@@ -163,6 +177,7 @@ impl StateMachine {
             applied_index: self.applied_index,
             peers: self.peers.clone(),
             tokens: self.tokens.clone(),
+            authority: self.authority.clone(),
         }));
     }
 
@@ -290,6 +305,11 @@ impl StateMachine {
             }
             Command::TokenRevoke { id } if !self.tokens.by_id.contains_key(id) => {
                 Err(format!("no token with id {id}"))
+            }
+            Command::AuthorityPublish { statement } => {
+                trunkline_authority::Signed::verify(statement)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
             _ => Ok(()),
         }
@@ -426,6 +446,17 @@ impl StateMachine {
             Command::TokenRevoke { id } => {
                 u64::from(Arc::make_mut(&mut self.tokens).by_id.remove(&id).is_some())
             }
+            Command::AuthorityPublish { statement } => {
+                let _ = Arc::make_mut(&mut self.authority).publish(&statement);
+                self.revalidate()
+            }
+            Command::Tick { unix_secs } => {
+                if Arc::make_mut(&mut self.authority).tick(unix_secs) {
+                    self.revalidate()
+                } else {
+                    0
+                }
+            }
         }
     }
 
@@ -486,9 +517,55 @@ impl StateMachine {
         removed
     }
 
+    /// Judges the statements again and validates again the routes under
+    /// every authorised prefix whose entries changed (their subtrees, not
+    /// the table); returns how many routes changed state.
+    fn revalidate(&mut self) -> u64 {
+        let roots = Arc::make_mut(&mut self.authority).recompute();
+        let mut redo = Vec::new();
+        for (plan, digits) in roots {
+            let Some(plan) = self.plans.by_name(&plan) else {
+                continue;
+            };
+            let root = Prefix { plan, digits };
+            self.table.walk_longer(&root, &mut |px, set| {
+                for r in set.iter() {
+                    let v = self.authority.validate(&self.plans, px, &r.attrs);
+                    if v != r.attrs.validation {
+                        redo.push((*px, r.clone(), v));
+                    }
+                }
+                true
+            });
+        }
+        let changed = redo.len() as u64;
+        for (px, r, validation) in redo {
+            let attrs = self.interner.intern(Attrs {
+                validation,
+                ..(*r.attrs).clone()
+            });
+            self.changed.push(px);
+            self.table.upsert(&px, Route { attrs, ..r });
+        }
+        if changed > 0 {
+            self.interner.purge();
+        }
+        changed
+    }
+
     /// Installs a route unless the same source already has identical
-    /// attributes there (then its original log index stands).
+    /// attributes there (then its original log index stands). Its origin
+    /// validation state is set here, from the authority that counts now.
     fn install(&mut self, index: u64, prefix: &Prefix, attrs: Arc<Attrs>) -> bool {
+        let validation = self.authority.validate(&self.plans, prefix, &attrs);
+        let attrs = if validation == attrs.validation {
+            attrs
+        } else {
+            self.interner.intern(Attrs {
+                validation,
+                ..(*attrs).clone()
+            })
+        };
         if let Some(set) = self.table.get(prefix)
             && set.iter().any(|r| {
                 r.attrs.source == attrs.source && Arc::ptr_eq(&r.attrs, &attrs) && !r.stale
@@ -572,6 +649,12 @@ impl StateMachine {
         self.tokens.write(&mut w, &mut |w, px| {
             write_prefix(w, tables.plan_index(px.plan), px)
         });
+        let (now, statements) = self.authority.parts();
+        w.varint(now);
+        w.varint(statements.len() as u64);
+        for s in statements {
+            w.bytes(s);
+        }
         w.buf
     }
 
@@ -600,7 +683,8 @@ impl StateMachine {
             let id = r.varint()?;
             members.insert(id, r.str()?.to_owned());
         }
-        let v5 = magic == SNAPSHOT_MAGIC;
+        let v6 = magic == SNAPSHOT_MAGIC;
+        let v5 = v6 || magic == SNAPSHOT_MAGIC_V5;
         let v4 = v5 || magic == SNAPSHOT_MAGIC_V4;
         let mut removed = BTreeMap::new();
         if v4 {
@@ -646,6 +730,16 @@ impl StateMachine {
         } else {
             Tokens::default()
         };
+        let (now, statements) = if v6 {
+            let now = r.varint()?;
+            let n = r.len(8)?;
+            let statements = (0..n)
+                .map(|_| r.bytes().map(<[u8]>::to_vec))
+                .collect::<Result<Vec<_>, _>>()?;
+            (now, statements)
+        } else {
+            (0, Vec::new())
+        };
         r.finish()?;
         self.table = table;
         self.interner = interner;
@@ -654,6 +748,9 @@ impl StateMachine {
         self.removed = removed;
         self.peers = Arc::new(peers);
         self.tokens = Arc::new(tokens);
+        let mut authority = AuthorityState::new(self.authority.config.clone());
+        authority.restore(now, &statements);
+        self.authority = Arc::new(authority);
         self.changed.clear();
         self.resync = true;
         self.applied_index = applied_index;

@@ -308,9 +308,31 @@ impl RouteTable {
             .current(Key::from_digits(&prefix.digits))
     }
 
-    /// Longest-prefix match.
+    /// Longest-prefix match among prefixes with a route that may be
+    /// chosen: a more specific prefix holding only invalid routes (a
+    /// hijack, say) never hides the valid, less specific one.
     #[inline]
     pub fn lookup(&self, number: &Number) -> Option<Match<'_>> {
+        self.lookup_any(number).map(|m| self.eligible_or_shorter(m))
+    }
+
+    /// `m`, or when none of its routes may be chosen, the longest less
+    /// specific prefix with one (else `m` itself). Rare: only invalid
+    /// routes make it search.
+    fn eligible_or_shorter<'a>(&'a self, m: Match<'a>) -> Match<'a> {
+        if m.routes.iter().any(crate::select::is_eligible) {
+            return m;
+        }
+        self.shorter(&m.prefix)
+            .into_iter()
+            .rev()
+            .find(|(p, set)| *p != m.prefix && set.iter().any(crate::select::is_eligible))
+            .map_or(m, |(prefix, routes)| Match { prefix, routes })
+    }
+
+    /// Longest-prefix match, whatever its routes.
+    #[inline]
+    fn lookup_any(&self, number: &Number) -> Option<Match<'_>> {
         let (len, routes) = self
             .plan(number.plan)?
             .lookup(number.digits.as_slice(), || {
@@ -347,12 +369,14 @@ impl RouteTable {
                         |i, r| {
                             f(
                                 at + i,
-                                r.map(|(len, v)| Match {
-                                    prefix: Prefix {
-                                        plan,
-                                        digits: slice[i].digits.truncate(len),
-                                    },
-                                    routes: pt.base.value(v),
+                                r.map(|(len, v)| {
+                                    self.eligible_or_shorter(Match {
+                                        prefix: Prefix {
+                                            plan,
+                                            digits: slice[i].digits.truncate(len),
+                                        },
+                                        routes: pt.base.value(v),
+                                    })
                                 }),
                             )
                         },

@@ -238,6 +238,7 @@ fn required(path: &str) -> Option<Role> {
         ("trunkline.v1.Routes", _) | ("trunkline.v1.Node", "Status") => Role::Read,
         ("trunkline.v1.Cluster", "Status") => Role::Read,
         ("trunkline.v1.Neighbors", "ListNeighbors" | "ListNeighborRoutes") => Role::Read,
+        ("trunkline.v1.Authority", "ListStatements" | "Check") => Role::Read,
         (s, _) if s.starts_with("grpc.reflection.") => Role::Read,
         // Everything else, and whatever is added later: admin.
         _ => Role::Admin,
@@ -348,6 +349,8 @@ mod tests {
             ("/trunkline.v1.Cluster/AddNode", Some(Role::Admin)),
             ("/trunkline.v1.Tokens/CreateToken", Some(Role::Admin)),
             ("/trunkline.v1.Tokens/ListTokens", Some(Role::Admin)),
+            ("/trunkline.v1.Authority/Publish", Some(Role::Admin)),
+            ("/trunkline.v1.Authority/Check", Some(Role::Read)),
             ("/trunkline.v1.Something/New", Some(Role::Admin)),
             ("/grpc.health.v1.Health/Check", None),
             ("/trunkline.peering.v1.Peering/Session", None),

@@ -49,6 +49,59 @@ pub struct Config {
     /// Peers and members this node's cluster exchanges routes with.
     #[serde(default, rename = "peer")]
     pub peers: Vec<crate::peering::config::PeerSection>,
+    /// Trust anchors of number authority: every node of a cluster lists
+    /// the same.
+    #[serde(default, rename = "anchor")]
+    pub anchors: Vec<AnchorSection>,
+    #[serde(default)]
+    pub authority: AuthoritySection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorSection {
+    pub name: String,
+    /// Its Ed25519 public key, in hex (`trunkline authority keygen`).
+    pub key: String,
+    #[serde(default = "default_e164")]
+    pub plan: String,
+    /// Delegation levels below it.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthoritySection {
+    /// How long past a revocation list's next update its signer still
+    /// counts; after that nothing it signed does (stale data fails closed).
+    #[serde(default = "default_grace_secs")]
+    pub grace_secs: u64,
+    /// How often the leader proposes replicated time.
+    #[serde(default = "default_tick_secs")]
+    pub tick_secs: u64,
+}
+
+impl Default for AuthoritySection {
+    fn default() -> Self {
+        AuthoritySection {
+            grace_secs: default_grace_secs(),
+            tick_secs: default_tick_secs(),
+        }
+    }
+}
+
+fn default_e164() -> String {
+    "e164".to_owned()
+}
+fn default_max_depth() -> u8 {
+    4
+}
+fn default_grace_secs() -> u64 {
+    86_400
+}
+fn default_tick_secs() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +348,8 @@ pub struct Loaded {
     pub dns_zones: Option<crate::frontend::enum_dns::Zones>,
     /// Routes from `[[route]]`, expanded to prefixes.
     pub routes: Vec<(Prefix, Arc<Attrs>)>,
+    /// `[[anchor]]`, read.
+    pub anchors: Vec<trunkline_authority::Anchor>,
 }
 
 impl Config {
@@ -445,11 +500,30 @@ impl Config {
             );
             routes.extend(block.prefixes().into_iter().map(|p| (p, attrs.clone())));
         }
+        let mut anchors = Vec::new();
+        for (i, a) in self.anchors.iter().enumerate() {
+            let field = |f: &str| format!("anchor[{i}].{f}");
+            if plans.by_name(&a.plan).is_none() {
+                return Err(invalid(field("plan"), format!("no plan {:?}", a.plan)));
+            }
+            let key = trunkline_authority::envelope::unhex::<32>(&a.key)
+                .ok_or_else(|| invalid(field("key"), "an Ed25519 public key: 64 hex digits"))?;
+            anchors.push(trunkline_authority::Anchor {
+                plan: a.plan.clone(),
+                name: a.name.clone(),
+                key,
+                max_depth: a.max_depth,
+            });
+        }
+        if self.authority.tick_secs == 0 {
+            return Err(invalid("authority.tick_secs", "must be at least 1"));
+        }
         Ok(Loaded {
             config: self,
             plans,
             dns_zones,
             routes,
+            anchors,
         })
     }
 

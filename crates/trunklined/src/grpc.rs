@@ -12,6 +12,7 @@ use prost::Message as _;
 use tokio::net::TcpListener;
 use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
 use trunkline_proto::peering::v1::peering_server::PeeringServer;
+use trunkline_proto::v1::authority_server::AuthorityServer;
 use trunkline_proto::v1::cluster_server::ClusterServer;
 use trunkline_proto::v1::neighbors_server::NeighborsServer;
 use trunkline_proto::v1::node_server::NodeServer;
@@ -82,6 +83,7 @@ where
         )
         .add_service(NeighborsServer::new(s.neighbors.clone()))
         .add_service(TokensServer::new(s.api.clone()))
+        .add_service(AuthorityServer::new(s.api.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -125,6 +125,11 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
                 // on (its own timeout grows with the size); this catches a
                 // report lost anyway, after five minutes.
                 snapshot_stall_ticks: SNAPSHOT_STALL.as_millis() as u64 / cfg.raft.tick_ms,
+                authority: trunkline_cluster::state::AuthorityConfig {
+                    anchors: loaded.anchors.clone(),
+                    grace_secs: cfg.authority.grace_secs,
+                    itad: cfg.node.itad,
+                },
             },
             plans: loaded.plans.clone(),
             tick: Duration::from_millis(cfg.raft.tick_ms),
@@ -274,6 +279,10 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         config_done_tx.clone(),
     ));
 
+    let clock = tokio::spawn(replicated_time(
+        handle.clone(),
+        Duration::from_secs(cfg.authority.tick_secs),
+    ));
     let (mut signals, signal_task) = watch_signals();
     let mut failed = std::pin::pin!(store.failed());
     // Rotated certificates are picked up when their files change, as well
@@ -297,6 +306,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         }
     };
     signal_task.abort();
+    clock.abort();
     config_routes.abort();
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
@@ -399,7 +409,7 @@ fn restart_only_changes(a: &crate::config::Config, b: &crate::config::Config) ->
     let same =
         |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| format!("{x:?}") == format!("{y:?}");
     let mut out = Vec::new();
-    let sections: [(&'static str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 9] = [
+    let sections: [(&'static str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 11] = [
         ("[node]", &a.node, &b.node),
         ("[api]", &a.api, &b.api),
         ("[http]", &a.http, &b.http),
@@ -409,6 +419,8 @@ fn restart_only_changes(a: &crate::config::Config, b: &crate::config::Config) ->
         ("[peering]", &a.peering, &b.peering),
         ("[dns]", &a.dns, &b.dns),
         ("[sip]", &a.sip, &b.sip),
+        ("[[anchor]]", &a.anchors, &b.anchors),
+        ("[authority]", &a.authority, &b.authority),
     ];
     for (name, x, y) in sections {
         if !same(x, y) {
@@ -502,6 +514,44 @@ async fn install_config_once(
         }
     }
     Ok(index)
+}
+
+/// On the leader, proposes the wall clock as replicated time every
+/// `every`: number authority's validity windows are judged against it,
+/// so they flip at the same log position on every node. Followers only
+/// apply it.
+async fn replicated_time(store: StoreHandle, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_leader = false;
+    loop {
+        // Also at once when this node becomes leader, so a new leader's
+        // time is not up to `every` late.
+        let leader = tokio::select! {
+            _ = interval.tick() => store.status().raft.role == trunkline_cluster::node::Role::Leader,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                let l = store.status().raft.role == trunkline_cluster::node::Role::Leader;
+                if !l || was_leader {
+                    was_leader = l;
+                    continue;
+                }
+                true
+            }
+        };
+        was_leader = leader;
+        if !leader {
+            continue;
+        }
+        let unix_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(e) = store
+            .write(String::new(), Command::Tick { unix_secs })
+            .await
+        {
+            tracing::debug!(error = %e, "replicated time not proposed");
+        }
+    }
 }
 
 /// Waits for a server task to end, aborting it after `grace`.

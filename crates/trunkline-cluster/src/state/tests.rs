@@ -420,3 +420,116 @@ fn tokens_are_replicated_and_survive_a_snapshot() {
     other.restore(&s.sm.snapshot()).unwrap();
     assert_eq!(other.view().load().tokens, tokens);
 }
+
+/// Origin validation in the replicated state: a route's state is set at
+/// apply from the statements that count at replicated time; publishing
+/// a statement and the time passing its expiry validate again only the
+/// routes under it; a snapshot keeps statements, time and states.
+#[test]
+fn routes_are_validated_against_replicated_authority_and_time() {
+    use ed25519_dalek::SigningKey;
+    use trunkline_authority::{Anchor, Authorisation, Entry, Signed, Statement};
+    use trunkline_core::{Digits, Validation};
+    let anchor = SigningKey::from_bytes(&[1; 32]);
+    let config = AuthorityConfig {
+        anchors: vec![Anchor {
+            plan: "e164".into(),
+            name: "federation".into(),
+            key: anchor.verifying_key().to_bytes(),
+            max_depth: 2,
+        }],
+        grace_secs: 0,
+        itad: 4_200_000_001,
+    };
+    let mut s = Sm {
+        sm: StateMachine::with_authority(Plans::default(), config.clone()),
+        index: 1,
+    };
+    let local = |prefix: &str| {
+        let mut a = (*attrs("x")).clone();
+        a.source = Source::Api;
+        a.path = vec![];
+        (p(prefix), Arc::new(a))
+    };
+    let state = |s: &Sm, prefix: &str| {
+        s.sm.table
+            .get(&p(prefix))
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap()
+            .attrs
+            .validation
+    };
+    s.apply(Command::Tick { unix_secs: 1_000 });
+    s.apply(Command::Announce(vec![local("+1555123"), local("+4930")]));
+    // Peer bob's route names ITAD 7 as its origin.
+    configured(&mut s, "bob");
+    let epoch = s.apply(up("bob"));
+    s.apply(routes("bob", epoch, &["+15551239"], &[]));
+    assert_eq!(state(&s, "+1555123"), Validation::NotFound);
+    let auth = Signed::sign(
+        Statement::Authorisation(Authorisation {
+            serial: 1,
+            plan: "e164".into(),
+            origin: 4_200_000_001,
+            entries: vec![Entry {
+                prefix: Digits::from_ascii("1555").unwrap(),
+                max_len: 11,
+            }],
+            not_before: 0,
+            not_after: 2_000,
+        }),
+        &anchor,
+    )
+    .unwrap();
+    s.apply(Command::AuthorityPublish {
+        statement: auth.bytes.clone(),
+    });
+    assert_eq!(state(&s, "+1555123"), Validation::Valid);
+    assert_eq!(
+        state(&s, "+15551239"),
+        Validation::Invalid,
+        "ITAD 7 is not authorised"
+    );
+    assert_eq!(state(&s, "+4930"), Validation::NotFound);
+    // Invalid routes are not selected.
+    assert!(
+        !s.sm
+            .table
+            .get(&p("+15551239"))
+            .unwrap()
+            .iter()
+            .any(trunkline_core::select::is_eligible)
+    );
+    // A forged statement is refused at apply.
+    let mut forged = auth.bytes.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let idx = s.index + 1;
+    let data = encode_batch(
+        &[Proposal {
+            origin: Origin { node: 1, token: 0 },
+            request_id: String::new(),
+            command: Command::AuthorityPublish { statement: forged },
+        }],
+        s.sm.plans(),
+    );
+    assert!(matches!(
+        s.sm.apply(idx, 1, &data)[0].outcome,
+        Outcome::Refused(_)
+    ));
+    s.index = idx;
+    // The snapshot keeps it all.
+    let mut other = StateMachine::with_authority(Plans::default(), config);
+    other.restore(&s.sm.snapshot()).unwrap();
+    assert_eq!(other.authority.now(), 1_000);
+    assert_eq!(other.authority.statements().count(), 1);
+    // Replicated time passes the expiry: valid becomes not-found.
+    s.apply(Command::Tick { unix_secs: 2_000 });
+    assert_eq!(state(&s, "+1555123"), Validation::NotFound);
+    assert_eq!(state(&s, "+15551239"), Validation::NotFound);
+    // Time never goes back.
+    s.apply(Command::Tick { unix_secs: 1_500 });
+    assert_eq!(s.sm.authority.now(), 2_000);
+}

@@ -183,3 +183,36 @@ fn large_tables_merge_automatically() {
     };
     assert_eq!(t.lookup(&n).unwrap().prefix.digits.len(), 5);
 }
+
+/// A more specific prefix whose routes are all invalid (a hijack kept for
+/// the record) does not hide the valid, less specific one; with no valid
+/// route anywhere, the invalid match is what there is.
+#[test]
+fn invalid_more_specifics_do_not_hide_the_covering_route() {
+    let invalid = |source| {
+        let mut r = route(source, 100);
+        Arc::make_mut(&mut r.attrs).validation = Validation::Invalid;
+        r
+    };
+    let mut t = RouteTable::new();
+    t.upsert(&prefix(0, &[1, 5, 5, 5]), route(0, 100));
+    t.upsert(&prefix(0, &[1, 5, 5, 5, 1, 2, 3]), invalid(7));
+    t.upsert(&prefix(0, &[4, 9]), invalid(7));
+    let n = |d: &[u8]| Number {
+        plan: PlanId(0),
+        digits: Digits::from_values(d).unwrap(),
+    };
+    let m = t.lookup(&n(&[1, 5, 5, 5, 1, 2, 3, 4])).unwrap();
+    assert_eq!(m.prefix, prefix(0, &[1, 5, 5, 5]));
+    let mut batch = Vec::new();
+    t.lookup_batch(&[n(&[1, 5, 5, 5, 1, 2, 3, 4]), n(&[4, 9, 3])], |i, m| {
+        batch.push((i, m.map(|m| m.prefix)))
+    });
+    batch.sort_by_key(|(i, _)| *i);
+    assert_eq!(batch[0].1, Some(prefix(0, &[1, 5, 5, 5])));
+    assert_eq!(
+        batch[1].1,
+        Some(prefix(0, &[4, 9])),
+        "only invalid: the match stays"
+    );
+}

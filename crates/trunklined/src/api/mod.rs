@@ -3,6 +3,7 @@
 //! knows both protobuf and core types; `raft.rs` is the internal
 //! node-to-node service, kept apart.
 
+mod authority;
 mod cluster;
 mod convert;
 mod errors;

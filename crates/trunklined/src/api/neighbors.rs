@@ -350,9 +350,16 @@ impl Neighbors for NeighborsApi {
                 batch.push(r);
                 batch.len() < LIST_BATCH || flush(batch)
             };
+            // Kept, but never selected nor passed on: say so.
             let accepted = |px: &Prefix, r: &Route| pb::NeighborRoute {
                 route: Some(convert::route(&plans, px, r)),
-                rejected: String::new(),
+                rejected: if r.attrs.validation == trunkline_core::Validation::Invalid {
+                    "origin validation: invalid (no authorisation that counts lets its origin \
+                     ITAD announce it; see `trunkline authority check`)"
+                        .to_owned()
+                } else {
+                    String::new()
+                },
             };
             match rib {
                 pb::NeighborRib::Advertised => {

@@ -99,7 +99,25 @@ impl Api {
         let id = request_id(&req.request_id)?;
         let routes = convert::announce_routes(self.store.plans(), &req.routes)?;
         self.check_scope(who, routes.iter().map(|(p, _)| p))?;
+        let prefixes: Vec<Prefix> = routes.iter().map(|(p, _)| *p).take(1_000).collect();
         let (announced, log_index) = self.write(id, Command::Announce(routes)).await?;
+        // Local routes are validated too: say when one is invalid (it is
+        // kept, and never selected).
+        let view = self.store.view().load();
+        for px in &prefixes {
+            let invalid = view.table.get(px).is_some_and(|set| {
+                set.iter().any(|r| {
+                    r.attrs.source == Source::Api
+                        && r.attrs.validation == trunkline_core::Validation::Invalid
+                })
+            });
+            if invalid {
+                tracing::warn!(
+                    prefix = %self.store.plans().prefix_str(px),
+                    "announced route is invalid by origin validation: it will not be selected"
+                );
+            }
+        }
         Ok(pb::AnnounceResponse {
             announced,
             log_index,
