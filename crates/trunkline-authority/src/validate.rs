@@ -10,7 +10,7 @@
 //! are a contiguous range of keys (its subtree): revalidation visits
 //! those, never the whole table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use trunkline_core::Digits;
 
@@ -23,9 +23,17 @@ pub struct IndexEntry {
     pub id: StatementId,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PlanIndex {
+    by_prefix: BTreeMap<Digits, Vec<IndexEntry>>,
+    /// How many authorised prefixes have each length: a lookup probes
+    /// only the lengths that occur.
+    lengths: [u32; trunkline_core::plan::MAX_DIGITS + 1],
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    by_prefix: BTreeMap<(String, Digits), Vec<IndexEntry>>,
+    plans: HashMap<String, PlanIndex>,
 }
 
 /// Why a covered route is invalid.
@@ -61,7 +69,11 @@ impl Validation {
 
 impl Index {
     pub(crate) fn add(&mut self, plan: &str, prefix: Digits, e: IndexEntry) {
-        let list = self.by_prefix.entry((plan.to_owned(), prefix)).or_default();
+        let pi = self.plans.entry(plan.to_owned()).or_default();
+        let list = pi.by_prefix.entry(prefix).or_insert_with(|| {
+            pi.lengths[prefix.len()] += 1;
+            Vec::new()
+        });
         if !list.contains(&e) {
             list.push(e);
         }
@@ -69,26 +81,31 @@ impl Index {
 
     /// Authorised prefixes.
     pub fn len(&self) -> usize {
-        self.by_prefix.len()
+        self.plans.values().map(|p| p.by_prefix.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_prefix.is_empty()
+        self.len() == 0
     }
 
     /// Every entry covering `prefix`, shortest first.
     pub fn covering<'a>(
         &'a self,
-        plan: &'a str,
+        plan: &str,
         prefix: &'a Digits,
     ) -> impl Iterator<Item = (Digits, &'a IndexEntry)> + 'a {
-        (0..=prefix.len()).flat_map(move |n| {
-            let p = prefix.truncate(n);
-            self.by_prefix
-                .get(&(plan.to_owned(), p))
-                .into_iter()
-                .flatten()
-                .map(move |e| (p, e))
+        let pi = self.plans.get(plan);
+        pi.into_iter().flat_map(move |pi| {
+            (0..=prefix.len())
+                .filter(|&n| pi.lengths[n] > 0)
+                .flat_map(move |n| {
+                    let p = prefix.truncate(n);
+                    pi.by_prefix
+                        .get(&p)
+                        .into_iter()
+                        .flatten()
+                        .map(move |e| (p, e))
+                })
         })
     }
 
@@ -124,15 +141,25 @@ impl Index {
     /// The prefixes whose entries differ between two indexes (added,
     /// removed or changed): what a change of the statement set touches.
     pub fn differences(&self, other: &Index) -> Vec<(String, Digits)> {
+        let empty = PlanIndex::default();
         let mut out = Vec::new();
-        for (k, v) in &self.by_prefix {
-            if other.by_prefix.get(k) != Some(v) {
-                out.push(k.clone());
+        let plans: std::collections::BTreeSet<&String> =
+            self.plans.keys().chain(other.plans.keys()).collect();
+        for plan in plans {
+            let a = self.plans.get(plan).unwrap_or(&empty);
+            let b = other.plans.get(plan).unwrap_or(&empty);
+            if a == b {
+                continue;
             }
-        }
-        for k in other.by_prefix.keys() {
-            if !self.by_prefix.contains_key(k) {
-                out.push(k.clone());
+            for (k, v) in &a.by_prefix {
+                if b.by_prefix.get(k) != Some(v) {
+                    out.push((plan.clone(), *k));
+                }
+            }
+            for k in b.by_prefix.keys() {
+                if !a.by_prefix.contains_key(k) {
+                    out.push((plan.clone(), *k));
+                }
             }
         }
         out
@@ -142,12 +169,14 @@ impl Index {
     /// can touch).
     pub fn subtree<'a>(
         &'a self,
-        plan: &'a str,
+        plan: &str,
         prefix: &'a Digits,
     ) -> impl Iterator<Item = &'a Digits> + 'a {
-        self.by_prefix
-            .range((plan.to_owned(), *prefix)..)
-            .take_while(move |((p, d), _)| p == plan && d.starts_with(prefix))
-            .map(|((_, d), _)| d)
+        self.plans.get(plan).into_iter().flat_map(move |pi| {
+            pi.by_prefix
+                .range(*prefix..)
+                .take_while(move |(d, _)| d.starts_with(prefix))
+                .map(|(d, _)| d)
+        })
     }
 }

@@ -12,9 +12,11 @@
 //!   3-node exchange and on to a second member, beside gobgpd.
 //! - `dns`: ENUM queries per second beside BIND 9, driven by dnsperf.
 //! - `frontends`: HTTP lookups and SIP redirects per second.
+//! - `authority`: revalidation and validation cost of number authority.
 //!
 //! Build first: `cargo build --release --workspace --bins`.
 
+mod authority;
 mod cluster;
 mod dataset;
 mod dns;
@@ -70,6 +72,10 @@ enum Cmd {
     Dns(dns::DnsArgs),
     /// HTTP lookups and SIP redirects per second.
     Frontends(frontends::FrontendArgs),
+    /// Number authority on the state machine: revalidation after one
+    /// authorisation and after one covering everything, validation cost,
+    /// memory per authorisation.
+    Authority(authority::AuthorityArgs),
 }
 
 pub fn rss_bytes(pid: &str) -> u64 {
@@ -276,6 +282,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Cluster(c) => cluster::run(&ds, c)?,
         Cmd::Etcd(e) => etcd::run(e)?,
         Cmd::Peering(p) => peering::run(&ds, p)?,
+        Cmd::Authority(a) => authority::run(&ds, a)?,
         Cmd::Dns(d) => dns::run(&ds, d, args.seed)?,
         Cmd::Frontends(f) => frontends::run(&ds, f, args.seed)?,
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use trunkline_core::table::AttrsInterner;
-use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
+use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source, Validation};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
@@ -539,11 +539,18 @@ impl StateMachine {
             });
         }
         let changed = redo.len() as u64;
+        // Routes share attributes: each shared set is re-interned once.
+        let mut again: HashMap<(*const Attrs, Validation), Arc<Attrs>> = HashMap::new();
         for (px, r, validation) in redo {
-            let attrs = self.interner.intern(Attrs {
-                validation,
-                ..(*r.attrs).clone()
-            });
+            let attrs = again
+                .entry((Arc::as_ptr(&r.attrs), validation))
+                .or_insert_with(|| {
+                    self.interner.intern(Attrs {
+                        validation,
+                        ..(*r.attrs).clone()
+                    })
+                })
+                .clone();
             self.changed.push(px);
             self.table.upsert(&px, Route { attrs, ..r });
         }
