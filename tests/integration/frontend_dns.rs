@@ -153,3 +153,75 @@ next_hops = [{}]
         "{metrics}"
     );
 }
+
+/// A NAPTR query for `number` (digits) in e164.arpa, with id `id`.
+fn naptr_query(id: u16, number: &str) -> Vec<u8> {
+    let mut q = Vec::new();
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for d in number.chars().rev() {
+        q.push(1);
+        q.push(d as u8);
+    }
+    for label in ["e164", "arpa"] {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 35, 0, 1]);
+    q
+}
+
+/// Response-rate limiting: one address asking far above `rate_limit` gets
+/// about that many answers a second, the rest are dropped and counted;
+/// another address is still served.
+#[test]
+fn one_source_above_the_rate_limit_is_dropped_and_others_are_served() {
+    use std::net::UdpSocket;
+    let port = free_port();
+    let node = Node::start_with(
+        &format!(
+            "[dns]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\nrate_limit = 20\n\n[[route]]\nprefix = \"+1555123\"\nvia = [\"sip:{{e164}}@pbx.example\"]\n"
+        ),
+        "",
+    );
+    let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
+    flood
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    for i in 0..300u16 {
+        flood
+            .send_to(&naptr_query(i, "15551234567"), ("127.0.0.1", port))
+            .unwrap();
+    }
+    let mut answered = 0;
+    let mut buf = [0u8; 4096];
+    while flood.recv_from(&mut buf).is_ok() {
+        answered += 1;
+    }
+    assert!(
+        (15..=40).contains(&answered),
+        "{answered} of 300 answered at 20/s"
+    );
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    other
+        .send_to(&naptr_query(7, "15551234567"), ("127.0.0.1", port))
+        .unwrap();
+    let (n, _) = other
+        .recv_from(&mut buf)
+        .expect("another address is served");
+    assert!(n > 12 && buf[..2] == 7u16.to_be_bytes());
+    let (_, metrics) = crate::harness::http_get(node.spec.http, "/metrics").unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("trunkline_frontend_rate_limited_total{frontend=\"dns\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    // Some of the burst may be lost before the server reads it.
+    assert!(
+        dropped >= 150 && dropped + answered <= 300,
+        "{dropped} counted as dropped:\n{metrics}"
+    );
+}

@@ -155,7 +155,9 @@ pub fn run(ds: &Dataset, args: DnsArgs, seed: u64) -> anyhow::Result<()> {
     let dns = free_port();
     let node = LoadedNode::start(
         &dir,
-        &format!("[dns]\nenabled = true\nlisten = \"127.0.0.1:{dns}\"\n"),
+        // No response-rate limit: dnsperf asks from one address, as BIND is
+        // run without one.
+        &format!("[dns]\nenabled = true\nlisten = \"127.0.0.1:{dns}\"\nrate_limit = 0\n"),
         ds,
     )?;
     wait_answering(dns, &probe)?;

@@ -230,7 +230,8 @@ pub fn run(ds: &Dataset, args: FrontendArgs, seed: u64) -> anyhow::Result<()> {
     let sip = free_port();
     let node = LoadedNode::start(
         &dir,
-        &format!("[sip]\nenabled = true\nlisten = \"127.0.0.1:{sip}\"\n"),
+        // No response-rate limit: sipp calls from one address.
+        &format!("[sip]\nenabled = true\nlisten = \"127.0.0.1:{sip}\"\nrate_limit = 0\n"),
         ds,
     )?;
     let numbers = Arc::new(ds.queries(100_000, seed));

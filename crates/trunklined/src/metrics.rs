@@ -78,6 +78,8 @@ pub struct Metrics {
     /// Queries to the PBX front ends (HTTP, DNS, SIP) by result.
     pub frontend_queries: Family<FrontendLabels, Counter>,
     pub frontend_seconds: Family<FrontendOnly, Histogram>,
+    /// UDP answers dropped by response-rate limiting.
+    pub frontend_rate_limited: Family<FrontendOnly, Counter>,
 }
 
 impl Metrics {
@@ -109,7 +111,13 @@ impl Metrics {
             frontend_seconds: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(1e-6, 4.0, 10))
             }),
+            frontend_rate_limited: Family::default(),
         };
+        r.register(
+            "frontend_rate_limited",
+            "UDP answers dropped by response-rate limiting (per destination address)",
+            m.frontend_rate_limited.clone(),
+        );
         r.register(
             "frontend_queries",
             "Queries to the PBX front ends by front end and result (hit, miss, bad-request, busy, error)",

@@ -46,6 +46,15 @@ pub struct DnsSection {
     /// Name of this server in SOA and NS records (default `ns.<zone>`).
     #[serde(default)]
     pub nameserver: Option<String>,
+    /// UDP answers per second to one address (response-rate limiting, so
+    /// the server is no amplifier); beyond it answers are dropped and the
+    /// client retries over TCP. 0: no limit.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+}
+
+fn default_rate_limit() -> u32 {
+    200
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +75,7 @@ impl Default for DnsSection {
             max_udp_payload: default_udp_payload(),
             max_tcp_connections: default_tcp_connections(),
             nameserver: None,
+            rate_limit: default_rate_limit(),
         }
     }
 }
@@ -484,6 +494,11 @@ pub async fn start(
         metrics,
     });
     let udp_shared = shared.clone();
+    let limited = shared
+        .metrics
+        .frontend_rate_limited
+        .get_or_create(&crate::metrics::FrontendOnly { frontend: "dns" })
+        .clone();
     // One receive loop per core: lookups take microseconds, so the socket
     // is the bottleneck, not the answering.
     let loops = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -494,6 +509,8 @@ pub async fn start(
             udp_loops: loops,
             max_datagram: 4096,
             max_tcp: cfg.max_tcp_connections,
+            rate: super::rate::RateLimit::new(cfg.rate_limit).map(Arc::new),
+            limited,
         },
         stop,
         move |packet, from| Some((udp_shared.answer(packet, true)?, from)),

@@ -10,6 +10,7 @@
 pub mod dial;
 pub mod enum_dns;
 pub mod http_lookup;
+pub mod rate;
 pub mod sip;
 
 use std::future::Future;
@@ -22,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 /// How many loops and how much a front end takes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Sizing {
     /// Receive loops sharing the UDP socket.
     pub udp_loops: usize,
@@ -30,6 +31,10 @@ pub struct Sizing {
     pub max_datagram: usize,
     /// TCP connections at once; one more is closed at once.
     pub max_tcp: usize,
+    /// UDP answers per second to one address; None: no limit.
+    pub rate: Option<Arc<rate::RateLimit>>,
+    /// Counts UDP answers the limit dropped.
+    pub limited: prometheus_client::metrics::counter::Counter,
 }
 
 /// The tasks of a front end served on UDP and TCP at one address: UDP
@@ -68,17 +73,23 @@ impl Listeners {
             .with_context(|| format!("cannot listen for {what} (TCP) on {addr}"))?;
         let answer = Arc::new(answer);
         let mut tasks = Vec::new();
+        let max_datagram = sizing.max_datagram;
         for _ in 0..sizing.udp_loops {
             let (udp, answer, stop) = (udp.clone(), answer.clone(), stop.clone());
+            let (rate, limited) = (sizing.rate.clone(), sizing.limited.clone());
             tasks.push(tokio::spawn(async move {
                 let stopped = stopped(stop);
                 tokio::pin!(stopped);
-                let mut buf = vec![0u8; sizing.max_datagram];
+                let mut buf = vec![0u8; max_datagram];
                 loop {
                     tokio::select! {
                         r = udp.recv_from(&mut buf) => {
                             let Ok((n, from)) = r else { continue };
                             if let Some((resp, to)) = answer(&buf[..n], from) {
+                                if rate.as_ref().is_some_and(|r| !r.allow(to.ip(), std::time::Instant::now())) {
+                                    limited.inc();
+                                    continue;
+                                }
                                 let _ = udp.send_to(&resp, to).await;
                             }
                         }

@@ -29,6 +29,15 @@ pub struct SipSection {
     pub listen: SocketAddr,
     #[serde(default = "default_tcp_connections")]
     pub max_tcp_connections: usize,
+    /// UDP answers per second to one address (response-rate limiting);
+    /// beyond it answers are dropped and the client retransmits. 0: no
+    /// limit.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+}
+
+fn default_rate_limit() -> u32 {
+    200
 }
 
 impl Default for SipSection {
@@ -37,6 +46,7 @@ impl Default for SipSection {
             enabled: false,
             listen: default_listen(),
             max_tcp_connections: default_tcp_connections(),
+            rate_limit: default_rate_limit(),
         }
     }
 }
@@ -388,6 +398,11 @@ pub async fn start(
 ) -> anyhow::Result<Listeners> {
     let shared = Arc::new(Shared { store, metrics });
     let udp_shared = shared.clone();
+    let limited = shared
+        .metrics
+        .frontend_rate_limited
+        .get_or_create(&crate::metrics::FrontendOnly { frontend: "sip" })
+        .clone();
     Listeners::bind(
         "SIP redirect",
         cfg.listen,
@@ -395,6 +410,8 @@ pub async fn start(
             udp_loops: 1,
             max_datagram: MAX_MESSAGE,
             max_tcp: cfg.max_tcp_connections,
+            rate: super::rate::RateLimit::new(cfg.rate_limit).map(Arc::new),
+            limited,
         },
         stop,
         move |datagram, from| {
