@@ -8,6 +8,8 @@ use trunkline_core::{Attrs, Itad, LargeCommunity, NextHop, Prefix, Route, Source
 
 /// Longest path accepted; longer ones are dropped as a loop or a leak.
 pub const MAX_PATH_LEN: usize = 64;
+/// Most large communities on one received route.
+pub const MAX_COMMUNITIES: usize = 64;
 
 /// The two kinds of session (DESIGN §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,6 +119,7 @@ pub enum Rejected {
     NoNextHops,
     /// `local_from` is longer than the prefix it belongs to.
     LocalFrom(u8),
+    TooManyCommunities(usize),
 }
 
 impl std::fmt::Display for Rejected {
@@ -124,6 +127,9 @@ impl std::fmt::Display for Rejected {
         match self {
             Rejected::EmptyPath => write!(f, "empty path"),
             Rejected::PathTooLong(n) => write!(f, "path of {n} ITADs (at most {MAX_PATH_LEN})"),
+            Rejected::TooManyCommunities(n) => {
+                write!(f, "{n} communities (at most {MAX_COMMUNITIES})")
+            }
             Rejected::Loop => write!(f, "loop: our ITAD is on the path"),
             Rejected::MemberPath(p) => {
                 write!(f, "member path must be only its own ITAD, got {p:?}")
@@ -186,6 +192,9 @@ pub fn import(peer: &PeerPolicy, me: Itad, r: &Announced) -> Result<Attrs, Rejec
     }
     if r.path.len() > MAX_PATH_LEN {
         return Err(Rejected::PathTooLong(r.path.len()));
+    }
+    if r.communities.len() > MAX_COMMUNITIES {
+        return Err(Rejected::TooManyCommunities(r.communities.len()));
     }
     if r.path.contains(&me) {
         return Err(Rejected::Loop);

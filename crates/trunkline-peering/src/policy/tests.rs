@@ -79,6 +79,8 @@ fn import_rules() {
     let (member, peer) = (member(), peer());
     let mut no_hops = announced("+1555123", &[ALICE]);
     no_hops.next_hops.clear();
+    let mut crowded = announced("+44", &[BOB]);
+    crowded.communities = vec![LargeCommunity(BOB, 1, 1); 65];
     // (case, peer, route, expected)
     let cases: Vec<(&str, &PeerPolicy, Announced, Result<u32, Rejected>)> = vec![
         (
@@ -136,6 +138,12 @@ fn import_rules() {
             Err(Rejected::PathTooLong(65)),
         ),
         ("no next hops", &member, no_hops, Err(Rejected::NoNextHops)),
+        (
+            "too many communities",
+            &peer,
+            crowded,
+            Err(Rejected::TooManyCommunities(65)),
+        ),
         (
             "peer transit",
             &peer,
