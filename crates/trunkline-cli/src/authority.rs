@@ -17,6 +17,7 @@ use trunkline_authority::envelope::{hex, key_id, unhex};
 use trunkline_authority::{Authorisation, Delegation, Entry, Revocations, Signed, Statement};
 use trunkline_core::{Digits, Plans};
 
+use crate::files::write_new;
 use crate::{Failure, Result};
 
 #[derive(Debug, Subcommand)]
@@ -211,29 +212,6 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Failure::input(format!(
-                "{}: exists already; not replacing it",
-                path.display()
-            ))
-        } else {
-            fail(format_args!("{}: {e}", path.display()))
-        }
-    })?;
-    f.write_all(bytes)
-        .map_err(|e| fail(format_args!("{}: {e}", path.display())))
 }
 
 fn with_ext(base: &Path, ext: &str) -> PathBuf {

@@ -17,6 +17,7 @@ macro_rules! say {
 mod authority;
 mod bulk;
 mod client;
+mod files;
 mod neighbor;
 mod output;
 mod pki;

@@ -19,6 +19,7 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
+use crate::files::write_new;
 use crate::{Failure, Result};
 
 #[derive(Debug, Subcommand)]
@@ -99,31 +100,6 @@ fn fail(what: impl std::fmt::Display) -> Failure {
     }
 }
 
-/// Writes a new file; refuses to replace one (a CA key overwritten by
-/// mistake cannot be had back). Keys get mode 0600.
-fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Failure::input(format!(
-                "{}: exists already; not replacing it",
-                path.display()
-            ))
-        } else {
-            fail(format_args!("{}: {e}", path.display()))
-        }
-    })?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| fail(format_args!("{}: {e}", path.display())))
-}
-
 fn validity(params: &mut CertificateParams, days: u32) {
     let now = time::OffsetDateTime::now_utc();
     // A little slack for clocks that disagree.
@@ -160,8 +136,8 @@ fn init(dir: &Path, name: &str, days: u32, json: bool) -> Result<()> {
     let cert = params.self_signed(&key).map_err(fail)?;
     let (crt, keyf) = (dir.join("ca.crt"), dir.join("ca.key"));
     // The key first: a CA certificate without its key is no use.
-    write_new(&keyf, &key.serialize_pem(), true)?;
-    write_new(&crt, &cert.pem(), false)?;
+    write_new(&keyf, key.serialize_pem().as_bytes(), true)?;
+    write_new(&crt, cert.pem().as_bytes(), false)?;
     crate::done(
         json,
         serde_json::json!({"certificate": crt, "key": keyf}),
@@ -252,8 +228,8 @@ fn issue(cmd: IssueCmd, json: bool) -> Result<()> {
         PathBuf::from(p)
     };
     let (crt, keyf) = (with(".crt"), with(".key"));
-    write_new(&keyf, &key.serialize_pem(), true)?;
-    write_new(&crt, &cert.pem(), false)?;
+    write_new(&keyf, key.serialize_pem().as_bytes(), true)?;
+    write_new(&crt, cert.pem().as_bytes(), false)?;
     crate::done(
         json,
         serde_json::json!({"identity": identity, "certificate": crt, "key": keyf}),
