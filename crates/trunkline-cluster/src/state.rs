@@ -522,11 +522,69 @@ impl StateMachine {
     /// the table); returns how many routes changed state.
     fn revalidate(&mut self) -> u64 {
         let roots = Arc::make_mut(&mut self.authority).recompute();
+        // Routes share attributes: each shared set is re-interned once.
+        let mut again: HashMap<(*const Attrs, Validation), Arc<Attrs>> = HashMap::new();
+        let mut retag = |interner: &mut AttrsInterner, r: &Route, validation| Route {
+            attrs: again
+                .entry((Arc::as_ptr(&r.attrs), validation))
+                .or_insert_with(|| {
+                    interner.intern(Attrs {
+                        validation,
+                        ..(*r.attrs).clone()
+                    })
+                })
+                .clone(),
+            ..r.clone()
+        };
+        // A change near a plan's root touches most of it: one pass over
+        // the whole plan in place beats an upsert per prefix.
+        let (broad, narrow): (Vec<_>, Vec<_>) = roots.into_iter().partition(|(_, d)| d.len() <= 2);
+        let mut broad_plans: Vec<PlanId> = broad
+            .iter()
+            .filter_map(|(p, _)| self.plans.by_name(p))
+            .collect();
+        broad_plans.sort_unstable();
+        broad_plans.dedup();
+        let mut changed = 0u64;
+        for plan in &broad_plans {
+            let (authority, plans, interner) = (&self.authority, &self.plans, &mut self.interner);
+            let touched = self.table.revalue(*plan, &mut |px, set| {
+                let states: Vec<Validation> = set
+                    .iter()
+                    .map(|r| authority.validate(plans, px, &r.attrs))
+                    .collect();
+                if set
+                    .iter()
+                    .zip(&states)
+                    .all(|(r, v)| r.attrs.validation == *v)
+                {
+                    return None;
+                }
+                let mut routes: Vec<Route> = set
+                    .iter()
+                    .zip(states)
+                    .map(|(r, v)| {
+                        if r.attrs.validation == v {
+                            r.clone()
+                        } else {
+                            retag(interner, r, v)
+                        }
+                    })
+                    .collect();
+                trunkline_core::select::rank(&mut routes);
+                Some(routes.into())
+            });
+            changed += touched.len() as u64;
+            self.changed.extend(touched);
+        }
         let mut redo = Vec::new();
-        for (plan, digits) in roots {
+        for (plan, digits) in narrow {
             let Some(plan) = self.plans.by_name(&plan) else {
                 continue;
             };
+            if broad_plans.contains(&plan) {
+                continue;
+            }
             let root = Prefix { plan, digits };
             self.table.walk_longer(&root, &mut |px, set| {
                 for r in set.iter() {
@@ -538,21 +596,11 @@ impl StateMachine {
                 true
             });
         }
-        let changed = redo.len() as u64;
-        // Routes share attributes: each shared set is re-interned once.
-        let mut again: HashMap<(*const Attrs, Validation), Arc<Attrs>> = HashMap::new();
+        changed += redo.len() as u64;
         for (px, r, validation) in redo {
-            let attrs = again
-                .entry((Arc::as_ptr(&r.attrs), validation))
-                .or_insert_with(|| {
-                    self.interner.intern(Attrs {
-                        validation,
-                        ..(*r.attrs).clone()
-                    })
-                })
-                .clone();
+            let route = retag(&mut self.interner, &r, validation);
             self.changed.push(px);
-            self.table.upsert(&px, Route { attrs, ..r });
+            self.table.upsert(&px, route);
         }
         if changed > 0 {
             self.interner.purge();

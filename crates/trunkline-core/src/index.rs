@@ -575,6 +575,12 @@ impl<V> Index<V> {
             .map(|&i| (self.keys[i as usize], &self.values[i as usize]))
     }
 
+    /// Every key with its value, to change in place (the structure, which
+    /// depends only on the keys, stays).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = (Key, &mut V)> {
+        self.keys.iter().copied().zip(self.values.iter_mut())
+    }
+
     /// All keys and values, in order.
     pub fn iter(&self) -> impl Iterator<Item = (Key, &V)> {
         self.sorted

@@ -290,6 +290,49 @@ impl RouteTable {
         old
     }
 
+    /// Rewrites route sets of `plan` in place: `f` returns the new set
+    /// (ranked, not empty) of a prefix whose routes change, or None. For a
+    /// change that touches most of a plan (an authority change covering
+    /// it all) this is one pass over the index instead of an upsert per
+    /// prefix. Returns the prefixes changed.
+    pub fn revalue(
+        &mut self,
+        plan: PlanId,
+        f: &mut dyn FnMut(&Prefix, &RouteSet) -> Option<RouteSet>,
+    ) -> Vec<Prefix> {
+        let mut changed = Vec::new();
+        let Some(pt) = self.plans.get_mut(plan.0 as usize) else {
+            return changed;
+        };
+        let prefix = |k: Key| Prefix {
+            plan,
+            digits: k.to_digits(),
+        };
+        let delta = Arc::make_mut(&mut pt.delta);
+        let shadowed: std::collections::HashSet<Key> = delta.changes.keys().copied().collect();
+        for (k, v) in delta.changes.iter_mut() {
+            if let Some(set) = v
+                && let Some(new) = f(&prefix(*k), set)
+            {
+                debug_assert!(!new.is_empty());
+                *set = new;
+                changed.push(prefix(*k));
+            }
+        }
+        for (k, set) in Arc::make_mut(&mut pt.base).values_mut() {
+            // A prefix the delta overrides was handled there.
+            if shadowed.contains(&k) {
+                continue;
+            }
+            if let Some(new) = f(&prefix(k), set) {
+                debug_assert!(!new.is_empty());
+                *set = new;
+                changed.push(prefix(k));
+            }
+        }
+        changed
+    }
+
     /// Removes the route from `source` for `prefix`.
     pub fn remove(&mut self, prefix: &Prefix, source: &Source) -> Option<Route> {
         let key = Key::from_digits(&prefix.digits);

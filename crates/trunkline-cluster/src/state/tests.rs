@@ -533,3 +533,76 @@ fn routes_are_validated_against_replicated_authority_and_time() {
     s.apply(Command::Tick { unix_secs: 1_500 });
     assert_eq!(s.sm.authority.now(), 2_000);
 }
+
+/// An authorisation at a plan's root touches every route: the in-place
+/// pass over the whole plan gives the same states as the per-prefix one.
+#[test]
+fn a_change_at_the_root_revalidates_the_whole_plan() {
+    use ed25519_dalek::SigningKey;
+    use trunkline_authority::{Anchor, Authorisation, Entry, Signed, Statement};
+    use trunkline_core::{Digits, Validation};
+    let anchor = SigningKey::from_bytes(&[1; 32]);
+    let config = AuthorityConfig {
+        anchors: vec![Anchor {
+            plan: "e164".into(),
+            name: "federation".into(),
+            key: anchor.verifying_key().to_bytes(),
+            max_depth: 2,
+        }],
+        grace_secs: 0,
+        itad: 4_200_000_001,
+    };
+    let mut s = Sm {
+        sm: StateMachine::with_authority(Plans::default(), config),
+        index: 1,
+    };
+    s.apply(Command::Tick { unix_secs: 10 });
+    let local = |prefix: &str| {
+        let mut a = (*attrs("x")).clone();
+        a.source = Source::Api;
+        a.path = vec![];
+        (p(prefix), Arc::new(a))
+    };
+    let many: Vec<_> = (0..300).map(|i| local(&format!("+1555{i:03}"))).collect();
+    s.apply(Command::Announce(many));
+    s.sm.table.compact();
+    s.apply(Command::Announce(vec![local("+4930")]));
+    let root = Signed::sign(
+        Statement::Authorisation(Authorisation {
+            serial: 1,
+            plan: "e164".into(),
+            origin: 4_200_000_001,
+            entries: vec![Entry {
+                prefix: Digits::from_ascii("").unwrap(),
+                max_len: 16,
+            }],
+            not_before: 0,
+            not_after: 20,
+        }),
+        &anchor,
+    )
+    .unwrap();
+    s.apply(Command::AuthorityPublish {
+        statement: root.bytes,
+    });
+    let states = |s: &Sm| {
+        let mut v = Vec::new();
+        s.sm.table.walk_all(&mut |_, set| {
+            v.extend(set.iter().map(|r| r.attrs.validation));
+            true
+        });
+        v
+    };
+    assert_eq!(states(&s).len(), 301);
+    assert!(states(&s).iter().all(|v| *v == Validation::Valid));
+    assert!(s.sm.take_changes().prefixes.len() >= 301);
+    s.apply(Command::Tick { unix_secs: 20 });
+    assert!(states(&s).iter().all(|v| *v == Validation::NotFound));
+    // Lookups see the new states (the index was rewritten in place).
+    let n = trunkline_core::Number {
+        plan: trunkline_core::PlanId(0),
+        digits: Digits::from_ascii("1555042").unwrap(),
+    };
+    let m = s.sm.table.lookup(&n).unwrap();
+    assert_eq!(m.routes[0].attrs.validation, Validation::NotFound);
+}
