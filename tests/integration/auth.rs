@@ -13,17 +13,10 @@ use crate::harness::{Cluster, Node, NodeSpec, cli, free_port};
 
 /// The CLI against `node` with `token` and nothing else.
 fn with_token(node: &Node, token: &str, args: &[&str]) -> crate::harness::CliOutput {
-    let out = std::process::Command::new(crate::harness::bin("trunkline"))
-        .args(["--server", &node.server()])
-        .args(args)
-        .env("TRUNKLINE_TOKEN", token)
-        .output()
-        .unwrap();
-    crate::harness::CliOutput {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let server = node.server();
+    let mut full = vec!["--server", server.as_str()];
+    full.extend(args);
+    crate::harness::cli_with_token(token, &full)
 }
 
 /// `token create` on `node` (with its admin credential); the token.

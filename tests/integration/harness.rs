@@ -449,29 +449,24 @@ impl CliOutput {
 }
 
 pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOutput {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(bin("trunkline")).args(args).output().unwrap();
-    CliOutput {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    run_cli(Command::new(bin("trunkline")).args(args))
 }
 
 /// The CLI with `token` (in `TRUNKLINE_TOKEN`, as a user would give it).
 pub fn cli_with_token<S: AsRef<std::ffi::OsStr>>(token: &str, args: &[S]) -> CliOutput {
+    run_cli(
+        Command::new(bin("trunkline"))
+            .args(args)
+            .env("TRUNKLINE_TOKEN", token),
+    )
+}
+
+fn run_cli(cmd: &mut Command) -> CliOutput {
     let Output {
         status,
         stdout,
         stderr,
-    } = Command::new(bin("trunkline"))
-        .args(args)
-        .env("TRUNKLINE_TOKEN", token)
-        .output()
-        .unwrap();
+    } = cmd.output().unwrap();
     CliOutput {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

@@ -94,6 +94,10 @@ pub struct Authority {
 pub struct Effective {
     pub status: BTreeMap<StatementId, Status>,
     pub index: Index,
+    /// The first time after the one judged at which a window opens or
+    /// closes or a signer turns stale: until then the judgement holds
+    /// (`u64::MAX`: forever).
+    pub next_change: u64,
 }
 
 impl Authority {
@@ -111,10 +115,14 @@ impl Authority {
 
     /// Verifies and keeps an envelope; its id. A second copy is a no-op.
     pub fn insert(&mut self, bytes: &[u8]) -> Result<StatementId, EnvelopeError> {
-        let s = Signed::verify(bytes)?;
+        Ok(self.keep(Signed::verify(bytes)?))
+    }
+
+    /// Keeps a statement already verified.
+    pub fn keep(&mut self, s: Signed) -> StatementId {
         let id = s.id;
         self.statements.insert(id, s);
-        Ok(id)
+        id
     }
 
     pub fn remove(&mut self, id: &StatementId) -> Option<Signed> {
@@ -277,6 +285,24 @@ impl Authority {
             }
         }
         let mut index = Index::default();
+        // Every time at which some statement's standing can flip.
+        let mut next_change = u64::MAX;
+        let mut at = |t: u64| {
+            if t > now {
+                next_change = next_change.min(t);
+            }
+        };
+        for s in self.statements.values() {
+            let (nb, na) = s.statement.window();
+            at(nb);
+            at(na);
+            if let Statement::Revocations(r) = &s.statement {
+                // Stale once now > next_update + grace.
+                at(r.next_update
+                    .saturating_add(self.grace_secs)
+                    .saturating_add(1));
+            }
+        }
         for s in self.statements.values() {
             let st = match &s.statement {
                 Statement::Delegation(_) if counted.contains(&s.id) => Status::Effective,
@@ -315,6 +341,10 @@ impl Authority {
             };
             status.insert(s.id, st);
         }
-        Effective { status, index }
+        Effective {
+            status,
+            index,
+            next_change,
+        }
     }
 }

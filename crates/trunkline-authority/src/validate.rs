@@ -164,19 +164,4 @@ impl Index {
         }
         out
     }
-
-    /// The authorised prefixes at or below `prefix` (what a change there
-    /// can touch).
-    pub fn subtree<'a>(
-        &'a self,
-        plan: &str,
-        prefix: &'a Digits,
-    ) -> impl Iterator<Item = &'a Digits> + 'a {
-        self.plans.get(plan).into_iter().flat_map(move |pi| {
-            pi.by_prefix
-                .range(*prefix..)
-                .take_while(move |(d, _)| d.starts_with(prefix))
-                .map(|(d, _)| d)
-        })
-    }
 }

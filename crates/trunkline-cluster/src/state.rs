@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use trunkline_core::table::AttrsInterner;
-use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source, Validation};
+use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
@@ -15,6 +15,7 @@ use crate::tokens::Tokens;
 
 pub mod authority;
 
+use authority::with_validation;
 pub use authority::{AuthorityConfig, AuthorityState};
 
 /// How many request ids are remembered for deduplication.
@@ -271,8 +272,8 @@ impl StateMachine {
                     },
                     _ => match self.check(&p.command) {
                         Err(why) => Outcome::Refused(why),
-                        Ok(()) => {
-                            let changed = self.execute(index, p.command);
+                        Ok(verified) => {
+                            let changed = self.execute(index, p.command, verified);
                             if !p.request_id.is_empty() {
                                 self.dedupe.insert(p.request_id, index, changed);
                             }
@@ -291,7 +292,8 @@ impl StateMachine {
 
     /// The rules a command must keep, checked where every write path
     /// passes (the API, config files, other nodes): here, at apply.
-    fn check(&self, command: &Command) -> Result<(), String> {
+    /// A published statement comes back verified, so it is verified once.
+    fn check(&self, command: &Command) -> Result<Option<trunkline_authority::Signed>, String> {
         if let Command::PeerSet { name, itad, .. } = command
             && let Some(other) = self.peers.itad_taken(name, *itad)
         {
@@ -308,14 +310,19 @@ impl StateMachine {
             }
             Command::AuthorityPublish { statement } => {
                 trunkline_authority::Signed::verify(statement)
-                    .map(|_| ())
+                    .map(Some)
                     .map_err(|e| e.to_string())
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 
-    fn execute(&mut self, index: u64, command: Command) -> u64 {
+    fn execute(
+        &mut self,
+        index: u64,
+        command: Command,
+        verified: Option<trunkline_authority::Signed>,
+    ) -> u64 {
         match command {
             Command::Announce(routes) => routes
                 .into_iter()
@@ -446,8 +453,10 @@ impl StateMachine {
             Command::TokenRevoke { id } => {
                 u64::from(Arc::make_mut(&mut self.tokens).by_id.remove(&id).is_some())
             }
-            Command::AuthorityPublish { statement } => {
-                let _ = Arc::make_mut(&mut self.authority).publish(&statement);
+            Command::AuthorityPublish { .. } => {
+                if let Some(signed) = verified {
+                    Arc::make_mut(&mut self.authority).keep(signed);
+                }
                 self.revalidate()
             }
             Command::Tick { unix_secs } => {
@@ -517,95 +526,19 @@ impl StateMachine {
         removed
     }
 
-    /// Judges the statements again and validates again the routes under
-    /// every authorised prefix whose entries changed (their subtrees, not
-    /// the table); returns how many routes changed state.
+    /// Judges the statements again and validates again the routes they
+    /// touch; returns how many changed.
     fn revalidate(&mut self) -> u64 {
         let roots = Arc::make_mut(&mut self.authority).recompute();
-        // Routes share attributes: each shared set is re-interned once.
-        let mut again: HashMap<(*const Attrs, Validation), Arc<Attrs>> = HashMap::new();
-        let mut retag = |interner: &mut AttrsInterner, r: &Route, validation| Route {
-            attrs: again
-                .entry((Arc::as_ptr(&r.attrs), validation))
-                .or_insert_with(|| {
-                    interner.intern(Attrs {
-                        validation,
-                        ..(*r.attrs).clone()
-                    })
-                })
-                .clone(),
-            ..r.clone()
-        };
-        // A change near a plan's root touches most of it: one pass over
-        // the whole plan in place beats an upsert per prefix.
-        let (broad, narrow): (Vec<_>, Vec<_>) = roots.into_iter().partition(|(_, d)| d.len() <= 2);
-        let mut broad_plans: Vec<PlanId> = broad
-            .iter()
-            .filter_map(|(p, _)| self.plans.by_name(p))
-            .collect();
-        broad_plans.sort_unstable();
-        broad_plans.dedup();
-        let mut changed = 0u64;
-        for plan in &broad_plans {
-            let (authority, plans, interner) = (&self.authority, &self.plans, &mut self.interner);
-            let touched = self.table.revalue(*plan, &mut |px, set| {
-                let states: Vec<Validation> = set
-                    .iter()
-                    .map(|r| authority.validate(plans, px, &r.attrs))
-                    .collect();
-                if set
-                    .iter()
-                    .zip(&states)
-                    .all(|(r, v)| r.attrs.validation == *v)
-                {
-                    return None;
-                }
-                let mut routes: Vec<Route> = set
-                    .iter()
-                    .zip(states)
-                    .map(|(r, v)| {
-                        if r.attrs.validation == v {
-                            r.clone()
-                        } else {
-                            retag(interner, r, v)
-                        }
-                    })
-                    .collect();
-                trunkline_core::select::rank(&mut routes);
-                Some(routes.into())
-            });
-            changed += touched.len() as u64;
-            self.changed.extend(touched);
-        }
-        let mut redo = Vec::new();
-        for (plan, digits) in narrow {
-            let Some(plan) = self.plans.by_name(&plan) else {
-                continue;
-            };
-            if broad_plans.contains(&plan) {
-                continue;
-            }
-            let root = Prefix { plan, digits };
-            self.table.walk_longer(&root, &mut |px, set| {
-                for r in set.iter() {
-                    let v = self.authority.validate(&self.plans, px, &r.attrs);
-                    if v != r.attrs.validation {
-                        redo.push((*px, r.clone(), v));
-                    }
-                }
-                true
-            });
-        }
-        changed += redo.len() as u64;
-        for (px, r, validation) in redo {
-            let route = retag(&mut self.interner, &r, validation);
-            self.changed.push(px);
-            self.table.upsert(&px, route);
-        }
-        if changed > 0 {
+        let changed =
+            self.authority
+                .revalidate(roots, &self.plans, &mut self.table, &mut self.interner);
+        if !changed.is_empty() {
             self.interner.purge();
         }
-        changed
+        let n = changed.len() as u64;
+        self.changed.extend(changed);
+        n
     }
 
     /// Installs a route unless the same source already has identical
@@ -613,14 +546,7 @@ impl StateMachine {
     /// validation state is set here, from the authority that counts now.
     fn install(&mut self, index: u64, prefix: &Prefix, attrs: Arc<Attrs>) -> bool {
         let validation = self.authority.validate(&self.plans, prefix, &attrs);
-        let attrs = if validation == attrs.validation {
-            attrs
-        } else {
-            self.interner.intern(Attrs {
-                validation,
-                ..(*attrs).clone()
-            })
-        };
+        let attrs = with_validation(&mut self.interner, &attrs, validation);
         if let Some(set) = self.table.get(prefix)
             && set.iter().any(|r| {
                 r.attrs.source == attrs.source && Arc::ptr_eq(&r.attrs, &attrs) && !r.stale

@@ -148,7 +148,8 @@ pub struct Authenticator {
     pub anonymous_read: bool,
 }
 
-fn now_unix() -> u64 {
+/// Wall-clock unix seconds, for token lifetimes.
+pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

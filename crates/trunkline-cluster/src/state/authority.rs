@@ -4,11 +4,28 @@
 //! so a statement expires at the same log position on every node; no
 //! clock is read here.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use trunkline_authority::{Anchor, Authority, Effective, Signed, StatementId};
-use trunkline_core::{Attrs, Digits, Plans, Prefix, Source, Validation};
+use trunkline_core::table::AttrsInterner;
+use trunkline_core::{Attrs, Digits, PlanId, Plans, Prefix, Route, RouteTable, Source, Validation};
+
+/// `attrs` with `validation`: the same attributes when it already has it.
+pub(super) fn with_validation(
+    interner: &mut AttrsInterner,
+    attrs: &Arc<Attrs>,
+    validation: Validation,
+) -> Arc<Attrs> {
+    if attrs.validation == validation {
+        attrs.clone()
+    } else {
+        interner.intern(Attrs {
+            validation,
+            ..(**attrs).clone()
+        })
+    }
+}
 
 /// What the state machine needs from config to judge routes.
 #[derive(Debug, Clone, Default)]
@@ -58,17 +75,18 @@ impl AuthorityState {
         self.statements.statements()
     }
 
-    /// Verifies and keeps a statement (verification is deterministic, so
-    /// every node decides alike).
-    pub fn publish(&mut self, bytes: &[u8]) -> Result<StatementId, String> {
-        self.statements.insert(bytes).map_err(|e| e.to_string())
+    /// Keeps a statement its caller verified (verification is
+    /// deterministic, so every node decides alike).
+    pub fn keep(&mut self, signed: Signed) -> StatementId {
+        self.statements.keep(signed)
     }
 
-    /// Replicated time moves forward only.
+    /// Replicated time moves forward only. True when it reached a time at
+    /// which some statement's standing may change, so the statements
+    /// must be judged again; most ticks change nothing and cost nothing.
     pub fn tick(&mut self, unix_secs: u64) -> bool {
-        let moved = unix_secs > self.now;
         self.now = self.now.max(unix_secs);
-        moved
+        self.now >= self.effective.next_change
     }
 
     /// Judges every statement again at the current time; returns the
@@ -84,6 +102,10 @@ impl AuthorityState {
     /// The state of a route to `prefix` with `attrs`: its origin is the
     /// last ITAD of its path, or this cluster's for its own routes.
     pub fn validate(&self, plans: &Plans, prefix: &Prefix, attrs: &Attrs) -> Validation {
+        // Without authority (most nodes, for now) every route is not-found.
+        if self.effective.index.is_empty() {
+            return Validation::NotFound;
+        }
         let origin = match (&attrs.source, attrs.path.last()) {
             (_, Some(&last)) => last,
             (Source::Api | Source::Config { .. }, None) => self.config.itad,
@@ -98,6 +120,77 @@ impl AuthorityState {
             trunkline_authority::Validation::Valid { .. } => Validation::Valid,
             trunkline_authority::Validation::Invalid { .. } => Validation::Invalid,
         }
+    }
+
+    /// Sets the state of the routes under `roots` (from [`Self::recompute`])
+    /// again; returns the prefixes whose routes changed.
+    pub(super) fn revalidate(
+        &self,
+        roots: Vec<(String, Digits)>,
+        plans: &Plans,
+        table: &mut RouteTable,
+        interner: &mut AttrsInterner,
+    ) -> Vec<Prefix> {
+        // Routes share attributes: each shared set is re-interned once.
+        let mut again: HashMap<(*const Attrs, Validation), Arc<Attrs>> = HashMap::new();
+        let mut retag = |interner: &mut AttrsInterner, r: &Route, validation| Route {
+            attrs: again
+                .entry((Arc::as_ptr(&r.attrs), validation))
+                .or_insert_with(|| with_validation(interner, &r.attrs, validation))
+                .clone(),
+            ..r.clone()
+        };
+        // A change near a plan's root touches most of it: one pass over
+        // the whole plan in place beats an upsert per prefix.
+        let (broad, narrow): (Vec<_>, Vec<_>) = roots.into_iter().partition(|(_, d)| d.len() <= 2);
+        let mut broad_plans: Vec<PlanId> =
+            broad.iter().filter_map(|(p, _)| plans.by_name(p)).collect();
+        broad_plans.sort_unstable();
+        broad_plans.dedup();
+        let mut changed = Vec::new();
+        for plan in &broad_plans {
+            changed.extend(table.revalue(*plan, &mut |px, set| {
+                let states: Vec<Validation> = set
+                    .iter()
+                    .map(|r| self.validate(plans, px, &r.attrs))
+                    .collect();
+                if set
+                    .iter()
+                    .zip(&states)
+                    .all(|(r, v)| r.attrs.validation == *v)
+                {
+                    return None;
+                }
+                let mut routes: Vec<Route> = set
+                    .iter()
+                    .zip(states)
+                    .map(|(r, v)| retag(interner, r, v))
+                    .collect();
+                trunkline_core::select::rank(&mut routes);
+                Some(routes.into())
+            }));
+        }
+        let mut redo = Vec::new();
+        for (plan, digits) in narrow {
+            let Some(plan) = plans.by_name(&plan).filter(|p| !broad_plans.contains(p)) else {
+                continue;
+            };
+            table.walk_longer(&Prefix { plan, digits }, &mut |px, set| {
+                for r in set.iter() {
+                    let v = self.validate(plans, px, &r.attrs);
+                    if v != r.attrs.validation {
+                        redo.push((*px, r.clone(), v));
+                    }
+                }
+                true
+            });
+        }
+        for (px, r, validation) in redo {
+            let route = retag(interner, &r, validation);
+            table.upsert(&px, route);
+            changed.push(px);
+        }
+        changed
     }
 
     /// For snapshots: the time and every statement's bytes.
@@ -120,15 +213,5 @@ impl AuthorityState {
         }
         self.now = now;
         self.effective = Arc::new(self.statements.effective(now));
-    }
-
-    /// Ids of the statements that count now.
-    pub fn effective_ids(&self) -> BTreeSet<StatementId> {
-        self.effective
-            .status
-            .iter()
-            .filter(|(_, s)| **s == trunkline_authority::Status::Effective)
-            .map(|(id, _)| *id)
-            .collect()
     }
 }

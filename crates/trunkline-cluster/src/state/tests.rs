@@ -427,29 +427,12 @@ fn tokens_are_replicated_and_survive_a_snapshot() {
 /// routes under it; a snapshot keeps statements, time and states.
 #[test]
 fn routes_are_validated_against_replicated_authority_and_time() {
-    use ed25519_dalek::SigningKey;
-    use trunkline_authority::{Anchor, Authorisation, Entry, Signed, Statement};
+    use trunkline_authority::{Authorisation, Entry, Signed, Statement};
     use trunkline_core::{Digits, Validation};
-    let anchor = SigningKey::from_bytes(&[1; 32]);
-    let config = AuthorityConfig {
-        anchors: vec![Anchor {
-            plan: "e164".into(),
-            name: "federation".into(),
-            key: anchor.verifying_key().to_bytes(),
-            max_depth: 2,
-        }],
-        grace_secs: 0,
-        itad: 4_200_000_001,
-    };
+    let (anchor, config) = anchored();
     let mut s = Sm {
         sm: StateMachine::with_authority(Plans::default(), config.clone()),
         index: 1,
-    };
-    let local = |prefix: &str| {
-        let mut a = (*attrs("x")).clone();
-        a.source = Source::Api;
-        a.path = vec![];
-        (p(prefix), Arc::new(a))
     };
     let state = |s: &Sm, prefix: &str| {
         s.sm.table
@@ -462,7 +445,10 @@ fn routes_are_validated_against_replicated_authority_and_time() {
             .validation
     };
     s.apply(Command::Tick { unix_secs: 1_000 });
-    s.apply(Command::Announce(vec![local("+1555123"), local("+4930")]));
+    s.apply(Command::Announce(vec![
+        local_route("+1555123"),
+        local_route("+4930"),
+    ]));
     // Peer bob's route names ITAD 7 as its origin.
     configured(&mut s, "bob");
     let epoch = s.apply(up("bob"));
@@ -538,35 +524,20 @@ fn routes_are_validated_against_replicated_authority_and_time() {
 /// pass over the whole plan gives the same states as the per-prefix one.
 #[test]
 fn a_change_at_the_root_revalidates_the_whole_plan() {
-    use ed25519_dalek::SigningKey;
-    use trunkline_authority::{Anchor, Authorisation, Entry, Signed, Statement};
+    use trunkline_authority::{Authorisation, Entry, Signed, Statement};
     use trunkline_core::{Digits, Validation};
-    let anchor = SigningKey::from_bytes(&[1; 32]);
-    let config = AuthorityConfig {
-        anchors: vec![Anchor {
-            plan: "e164".into(),
-            name: "federation".into(),
-            key: anchor.verifying_key().to_bytes(),
-            max_depth: 2,
-        }],
-        grace_secs: 0,
-        itad: 4_200_000_001,
-    };
+    let (anchor, config) = anchored();
     let mut s = Sm {
         sm: StateMachine::with_authority(Plans::default(), config),
         index: 1,
     };
     s.apply(Command::Tick { unix_secs: 10 });
-    let local = |prefix: &str| {
-        let mut a = (*attrs("x")).clone();
-        a.source = Source::Api;
-        a.path = vec![];
-        (p(prefix), Arc::new(a))
-    };
-    let many: Vec<_> = (0..300).map(|i| local(&format!("+1555{i:03}"))).collect();
+    let many: Vec<_> = (0..300)
+        .map(|i| local_route(&format!("+1555{i:03}")))
+        .collect();
     s.apply(Command::Announce(many));
     s.sm.table.compact();
-    s.apply(Command::Announce(vec![local("+4930")]));
+    s.apply(Command::Announce(vec![local_route("+4930")]));
     let root = Signed::sign(
         Statement::Authorisation(Authorisation {
             serial: 1,
@@ -605,4 +576,29 @@ fn a_change_at_the_root_revalidates_the_whole_plan() {
     };
     let m = s.sm.table.lookup(&n).unwrap();
     assert_eq!(m.routes[0].attrs.validation, Validation::NotFound);
+}
+
+/// A trust anchor (its key) and the authority config naming it, for
+/// cluster ITAD 4200000001.
+fn anchored() -> (ed25519_dalek::SigningKey, AuthorityConfig) {
+    let anchor = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+    let config = AuthorityConfig {
+        anchors: vec![trunkline_authority::Anchor {
+            plan: "e164".into(),
+            name: "federation".into(),
+            key: anchor.verifying_key().to_bytes(),
+            max_depth: 2,
+        }],
+        grace_secs: 0,
+        itad: 4_200_000_001,
+    };
+    (anchor, config)
+}
+
+/// A route of this cluster's own (from the API) for `prefix`.
+fn local_route(prefix: &str) -> (Prefix, Arc<Attrs>) {
+    let mut a = (*attrs("x")).clone();
+    a.source = Source::Api;
+    a.path = vec![];
+    (p(prefix), Arc::new(a))
 }

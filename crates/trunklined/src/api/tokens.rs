@@ -29,12 +29,6 @@ fn role_to(r: Role) -> pb::Role {
     }
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Api {
     fn info(&self, id: &str, t: &Token) -> pb::TokenInfo {
         let plans = self.store.plans();
@@ -73,7 +67,7 @@ impl Tokens for Api {
                 .map_err(|e| Status::invalid_argument(format!("prefixes[{i}]: {e}")))?;
             prefixes.extend(block.prefixes());
         }
-        let now = now_unix();
+        let now = crate::auth::now_unix();
         let (id, secret, token) = crate::auth::new_token();
         let record = Token {
             name: req.name,

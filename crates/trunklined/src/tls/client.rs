@@ -3,9 +3,8 @@
 //! channel's CA and names the node or peer being dialled. Host names play
 //! no part: a member's or peer's address may be an IP, a tunnel, a NAT.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -13,7 +12,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
-use super::files::{TlsError, TlsSection, load_roots, provider};
+use super::files::{TlsError, TlsSection, Watched, load_roots, provider};
 use super::identity::Identity;
 
 /// What a dialler presents and trusts, read from its files.
@@ -26,12 +25,10 @@ struct Parts {
 /// The client half of a channel's TLS, reloadable like the server's.
 #[derive(Debug)]
 pub struct Dialer {
-    section: TlsSection,
     /// The server name dialled, which tells the public port a peer from a
     /// client (see [`super::server::PEERING_SNI`]).
     sni: &'static str,
-    parts: ArcSwap<Parts>,
-    stamp: Mutex<Vec<Option<std::time::SystemTime>>>,
+    parts: Watched<Parts>,
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
@@ -41,47 +38,32 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn parts(section: &TlsSection) -> Result<Parts, TlsError> {
+fn parts(section: &TlsSection) -> Result<Arc<Parts>, TlsError> {
     // Parse now, so a broken file fails here rather than at a dial.
     super::files::load_chain(&section.cert)?;
     super::files::load_key(&section.key)?;
-    let Some(ca) = &section.ca else {
-        return Err(TlsError::File {
-            path: section.cert.clone(),
-            why: "a CA file (ca = ...) is needed to check the other side".into(),
-        });
-    };
-    Ok(Parts {
+    let ca = section.required_ca()?;
+    Ok(Arc::new(Parts {
         identity: tonic::transport::Identity::from_pem(read(&section.cert)?, read(&section.key)?),
         roots: load_roots(ca)?,
-    })
+    }))
 }
 
 impl Dialer {
     pub fn new(section: TlsSection, sni: &'static str) -> Result<Dialer, TlsError> {
-        let stamp = section.stamp();
-        let parts = parts(&section)?;
         Ok(Dialer {
-            section,
             sni,
-            parts: ArcSwap::from_pointee(parts),
-            stamp: Mutex::new(stamp),
+            parts: Watched::new(section, parts)?,
         })
     }
 
-    /// As [`super::server::Side::reload`].
+    /// See [`Watched::reload`].
     pub fn reload(&self, force: bool) -> Result<bool, TlsError> {
-        let now = self.section.stamp();
-        if !force && *self.stamp.lock().unwrap() == now {
-            return Ok(false);
-        }
-        self.parts.store(Arc::new(parts(&self.section)?));
-        *self.stamp.lock().unwrap() = now;
-        Ok(true)
+        self.parts.reload(force, parts)
     }
 
     pub fn files(&self) -> &TlsSection {
-        &self.section
+        self.parts.files()
     }
 
     /// `endpoint` (an `https://` address), presenting this node's

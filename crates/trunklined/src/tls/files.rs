@@ -1,7 +1,9 @@
 //! The PEM files a channel is configured with, read and checked.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
@@ -93,5 +95,66 @@ impl TlsSection {
             .flatten()
             .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
+    }
+}
+
+impl TlsSection {
+    /// The CA that checks the other side, which this channel requires.
+    pub fn required_ca(&self) -> Result<&Path, TlsError> {
+        self.ca.as_deref().ok_or_else(|| {
+            file_error(
+                &self.cert,
+                "a CA file (ca = ...) is needed to check the other side",
+            )
+        })
+    }
+}
+
+/// What a channel builds from its files, built again when they change:
+/// connections made after a reload get the new one, those already up
+/// keep theirs. A build that fails keeps the old one.
+#[derive(Debug)]
+pub struct Watched<T> {
+    section: TlsSection,
+    current: ArcSwap<T>,
+    stamp: Mutex<Vec<Option<std::time::SystemTime>>>,
+}
+
+impl<T> Watched<T> {
+    pub fn new(
+        section: TlsSection,
+        build: impl Fn(&TlsSection) -> Result<Arc<T>, TlsError>,
+    ) -> Result<Watched<T>, TlsError> {
+        let stamp = section.stamp();
+        let current = ArcSwap::new(build(&section)?);
+        Ok(Watched {
+            section,
+            current,
+            stamp: Mutex::new(stamp),
+        })
+    }
+
+    pub fn load(&self) -> Arc<T> {
+        self.current.load_full()
+    }
+
+    /// Builds again if a file changed since the last build (or `force`);
+    /// Ok(true) when new connections now get new files.
+    pub fn reload(
+        &self,
+        force: bool,
+        build: impl Fn(&TlsSection) -> Result<Arc<T>, TlsError>,
+    ) -> Result<bool, TlsError> {
+        let now = self.section.stamp();
+        if !force && *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) == now {
+            return Ok(false);
+        }
+        self.current.store(build(&self.section)?);
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        Ok(true)
+    }
+
+    pub fn files(&self) -> &TlsSection {
+        &self.section
     }
 }

@@ -6,11 +6,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use super::files::{TlsError, TlsSection, provider};
+use super::files::{TlsError, TlsSection, Watched, provider};
 use super::identity::Identity;
 
 /// What the server name of a peering dial is, so the public port can tell
@@ -42,62 +41,44 @@ pub enum ClientAuth {
 /// One server config, built from its files, swapped whole on reload.
 #[derive(Debug)]
 pub struct Side {
-    section: TlsSection,
     auth: ClientAuth,
-    config: ArcSwap<ServerConfig>,
-    stamp: Mutex<Vec<Option<std::time::SystemTime>>>,
+    config: Watched<ServerConfig>,
 }
 
 impl Side {
     pub fn new(section: TlsSection, auth: ClientAuth) -> Result<Side, TlsError> {
-        let stamp = section.stamp();
-        let config = build(&section, auth)?;
         Ok(Side {
-            section,
             auth,
-            config: ArcSwap::from(config),
-            stamp: Mutex::new(stamp),
+            config: Watched::new(section, |s| build(s, auth))?,
         })
     }
 
-    /// Reads the files again if any changed since last read (or `force`);
-    /// Ok(true) when new connections now get new files. A failure keeps
-    /// what was read before.
+    /// See [`Watched::reload`].
     pub fn reload(&self, force: bool) -> Result<bool, TlsError> {
-        let now = self.section.stamp();
-        if !force && *self.stamp.lock().unwrap() == now {
-            return Ok(false);
-        }
-        let config = build(&self.section, self.auth)?;
-        self.config.store(config);
-        *self.stamp.lock().unwrap() = now;
-        Ok(true)
+        self.config.reload(force, |s| build(s, self.auth))
     }
 
     pub fn files(&self) -> &TlsSection {
-        &self.section
+        self.config.files()
     }
 }
 
 fn build(section: &TlsSection, auth: ClientAuth) -> Result<Arc<ServerConfig>, TlsError> {
+    if auth == ClientAuth::Required {
+        section.required_ca()?;
+    }
     let files = section.load()?;
     let builder =
         ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let builder = match (auth, files.roots) {
-        (ClientAuth::Optional, None) => builder.with_no_client_auth(),
-        (ClientAuth::Optional, Some(roots)) => builder.with_client_cert_verifier(
-            WebPkiClientVerifier::builder_with_provider(roots, provider())
-                .allow_unauthenticated()
-                .build()?,
-        ),
-        (ClientAuth::Required, Some(roots)) => builder.with_client_cert_verifier(
-            WebPkiClientVerifier::builder_with_provider(roots, provider()).build()?,
-        ),
-        (ClientAuth::Required, None) => {
-            return Err(TlsError::File {
-                path: section.cert.clone(),
-                why: "a CA file (ca = ...) is needed to check the other side".into(),
-            });
+    let builder = match files.roots {
+        None => builder.with_no_client_auth(),
+        Some(roots) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+            let verifier = match auth {
+                ClientAuth::Optional => verifier.allow_unauthenticated(),
+                ClientAuth::Required => verifier,
+            };
+            builder.with_client_cert_verifier(verifier.build()?)
         }
     };
     let mut config = builder.with_single_cert(files.chain, files.key)?;
@@ -298,7 +279,7 @@ async fn handshake(stream: TcpStream, remote: SocketAddr, tls: &ServerTls) -> Re
     };
     let side = peering.unwrap_or(&tls.main);
     let stream = start
-        .into_stream(side.config.load_full())
+        .into_stream(side.config.load())
         .await
         .map_err(|e| e.to_string())?;
     let identity = match stream
