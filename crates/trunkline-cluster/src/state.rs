@@ -645,6 +645,7 @@ impl StateMachine {
         let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
         if ![
             SNAPSHOT_MAGIC,
+            SNAPSHOT_MAGIC_V5,
             SNAPSHOT_MAGIC_V4,
             SNAPSHOT_MAGIC_V3,
             SNAPSHOT_MAGIC_V2,

@@ -48,15 +48,18 @@ pub fn lookup(store: &StoreHandle, number: &str) -> Result<Answer, LookupError> 
     if let Err(crate::store::WriteError::Removed(r)) = store.serving() {
         return Err(LookupError::Removed(r));
     }
-    let plans = store.plans();
+    lookup_in(&store.view().load(), store.plans(), number)
+}
+
+/// Looks up `number` as written by a caller in one applied state.
+pub fn lookup_in(view: &View, plans: &Plans, number: &str) -> Result<Answer, LookupError> {
     let parsed = plans
         .parse_number(number)
         .map_err(|error| LookupError::Number {
             input: number.to_owned(),
             error,
         })?;
-    let view = store.view().load();
-    lookup_number(&view, &parsed).ok_or_else(|| LookupError::NoRoute(plans.number_str(&parsed)))
+    lookup_number(view, &parsed).ok_or_else(|| LookupError::NoRoute(plans.number_str(&parsed)))
 }
 
 /// Looks up a number already parsed; `None` when no route is eligible.

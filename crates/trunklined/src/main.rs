@@ -1,35 +1,13 @@
-//! `trunklined`: the Trunkline daemon.
-//!
-//! Layout:
-//! - `config`: the TOML file and its checks.
-//! - `store`: the raft thread owning the replicated route table;
-//!   `transport` and `raft_service`: node-to-node raft traffic.
-//! - `api`, `cluster_api`: the gRPC services; `convert`: protobuf <-> core.
-//! - `http`: metrics and health; `metrics`, `logging`.
-//! - `tls`: certificates on the three channels, and who they prove.
-//! - `server`: starts everything and owns the one shutdown path.
-
-mod api;
-mod auth;
-mod config;
-mod frontend;
-mod grpc;
-mod http;
-mod logging;
-mod lookup;
-mod metrics;
-mod parse;
-mod peering;
-mod server;
-mod store;
-mod tls;
+//! `trunklined`: the Trunkline daemon's command line (the daemon itself is
+//! the library beside it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_CONFIG};
+use trunklined::config::{Config, DEFAULT_CONFIG};
+use trunklined::{logging, server};
 
 /// Trunkline node: routes telephone numbers like BGP routes IP prefixes.
 #[derive(Debug, Parser)]

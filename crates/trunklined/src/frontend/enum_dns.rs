@@ -407,18 +407,20 @@ impl Zones {
     }
 }
 
-#[derive(Debug)]
-struct Shared {
-    zones: Zones,
-    store: StoreHandle,
-    metrics: Metrics,
-}
-
-impl Shared {
-    fn answer(&self, packet: &[u8], udp: bool) -> Option<Vec<u8>> {
-        let start = Instant::now();
-        let (resp, outcome) = match Message::from_vec(packet) {
-            Ok(req) if self.store.serving().is_err() => {
+impl Zones {
+    /// Answers one packet as it came off the wire, from `view`; `serving`
+    /// is false on a node removed from its cluster. `None`: nobody to
+    /// answer (not even the header reads, or it is not a query).
+    pub fn answer_packet(
+        &self,
+        packet: &[u8],
+        udp: bool,
+        view: &View,
+        plans: &Plans,
+        serving: bool,
+    ) -> Option<(Vec<u8>, Outcome)> {
+        match Message::from_vec(packet) {
+            Ok(req) if !serving => {
                 // A node removed from its cluster holds a stale table: a
                 // server failure sends the resolver to the next server.
                 if req.metadata.message_type != MessageType::Query {
@@ -429,26 +431,25 @@ impl Shared {
                     req.metadata.op_code,
                     ResponseCode::ServFail,
                 );
-                (resp.to_vec().ok()?, Outcome::ServFail)
+                Some((resp.to_vec().ok()?, Outcome::ServFail))
             }
             Ok(req) => {
-                let view = self.store.view().load();
-                let (resp, outcome) = self.zones.respond(&req, &view, self.store.plans())?;
+                let (resp, outcome) = self.respond(&req, view, plans)?;
                 let limit = if udp {
                     usize::from(
                         req.edns
                             .as_ref()
-                            .map_or(512, |e| e.max_payload().clamp(512, self.zones.max_udp)),
+                            .map_or(512, |e| e.max_payload().clamp(512, self.max_udp)),
                     )
                 } else {
                     // TCP frames a message with a 16-bit length.
                     usize::from(u16::MAX)
                 };
-                match self.zones.encode(&resp, Some(limit)) {
-                    Some(wire) => (wire, outcome),
+                match self.encode(&resp, Some(limit)) {
+                    Some(wire) => Some((wire, outcome)),
                     // Whatever could not be encoded, the client gets an
                     // answer rather than a timeout.
-                    None => (
+                    None => Some((
                         Message::error_msg(
                             req.metadata.id,
                             req.metadata.op_code,
@@ -457,7 +458,7 @@ impl Shared {
                         .to_vec()
                         .ok()?,
                         Outcome::ServFail,
-                    ),
+                    )),
                 }
             }
             Err(_) => {
@@ -468,9 +469,27 @@ impl Shared {
                     return None;
                 }
                 let resp = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
-                (resp.to_vec().ok()?, Outcome::FormErr)
+                Some((resp.to_vec().ok()?, Outcome::FormErr))
             }
-        };
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    zones: Zones,
+    store: StoreHandle,
+    metrics: Metrics,
+}
+
+impl Shared {
+    fn answer(&self, packet: &[u8], udp: bool) -> Option<Vec<u8>> {
+        let start = Instant::now();
+        let view = self.store.view().load();
+        let serving = self.store.serving().is_ok();
+        let (resp, outcome) =
+            self.zones
+                .answer_packet(packet, udp, &view, self.store.plans(), serving)?;
         self.metrics
             .frontend_answered("dns", outcome.label(), start);
         Some(resp)

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::{Listeners, Sizing};
-use crate::lookup::LookupError;
+use crate::lookup::{Answer, LookupError};
 use crate::metrics::Metrics;
 use crate::store::StoreHandle;
 
@@ -241,8 +241,12 @@ fn label(code: u16) -> &'static str {
     }
 }
 
-/// Answers one request (already parsed). `None`: no response (ACK).
-pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
+/// Answers one request (already parsed) with `lookup` (the node's
+/// [`crate::lookup::lookup`]). `None`: no response (ACK).
+pub fn answer(
+    req: &Request,
+    lookup: impl Fn(&str) -> Result<Answer, LookupError>,
+) -> Option<(u16, String)> {
     let r = |code, reason: &str, extra: &[(String, String)]| {
         Some((code, response(req, code, reason, extra)))
     };
@@ -267,7 +271,7 @@ pub fn answer(req: &Request, store: &StoreHandle) -> Option<(u16, String)> {
                 // Trunkline can route.
                 return r(404, "Not Found - not in E.164 form (+ and digits)", &[]);
             }
-            match crate::lookup::lookup(store, &number) {
+            match lookup(&number) {
                 Ok(found) => {
                     let contacts: Vec<(String, String)> = found
                         .hops
@@ -313,33 +317,43 @@ struct Shared {
     metrics: Metrics,
 }
 
+/// Parses and answers one message, given its head (both transports read
+/// up to the blank line) and where it came from: the response's code and
+/// text, and where to send it. `None`: nothing to answer.
+pub fn reply(
+    head: &str,
+    src: SocketAddr,
+    lookup: impl Fn(&str) -> Result<Answer, LookupError>,
+) -> Option<(u16, String, SocketAddr)> {
+    if head.starts_with("SIP/2.0 ") {
+        // A response: nothing to answer.
+        return None;
+    }
+    match parse(head) {
+        Ok(mut req) => {
+            let dest = req.stamp_source(src);
+            let (code, text) = answer(&req, lookup)?;
+            Some((code, text, dest))
+        }
+        Err(why) => {
+            // A 400 needs the headers it copies; without them there is
+            // nobody to answer. An ACK is never answered (RFC 3261 §17).
+            if head.starts_with("ACK ") {
+                return None;
+            }
+            let mut partial = lenient(head)?;
+            let dest = partial.stamp_source(src);
+            let reason = format!("Bad Request - {}", why.replace(['\r', '\n'], " "));
+            Some((400, response(&partial, 400, &reason, &[]), dest))
+        }
+    }
+}
+
 impl Shared {
-    /// Parses and answers one message, given its head (both transports
-    /// read up to the blank line); counts it.
+    /// Answers one message and counts it.
     fn handle(&self, head: &str, src: SocketAddr) -> Option<(String, SocketAddr)> {
         let start = Instant::now();
-        if head.starts_with("SIP/2.0 ") {
-            // A response: nothing to answer.
-            return None;
-        }
-        let (code, text, dest) = match parse(head) {
-            Ok(mut req) => {
-                let dest = req.stamp_source(src);
-                let (code, text) = answer(&req, &self.store)?;
-                (code, text, dest)
-            }
-            Err(why) => {
-                // A 400 needs the headers it copies; without them there is
-                // nobody to answer. An ACK is never answered (RFC 3261 §17).
-                if head.starts_with("ACK ") {
-                    return None;
-                }
-                let mut partial = lenient(head)?;
-                let dest = partial.stamp_source(src);
-                let reason = format!("Bad Request - {}", why.replace(['\r', '\n'], " "));
-                (400, response(&partial, 400, &reason, &[]), dest)
-            }
-        };
+        let (code, text, dest) = reply(head, src, |n| crate::lookup::lookup(&self.store, n))?;
         self.metrics.frontend_answered("sip", label(code), start);
         Some((text, dest))
     }
