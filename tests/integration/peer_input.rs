@@ -319,3 +319,94 @@ fn a_peer_that_stops_reading_stalls_nothing_else() {
     keepalives.abort();
     assert!(node.cli(&["status"]).code == 0, "the node keeps running");
 }
+
+/// Sends one-route Updates as fast as the stream takes them, until it is
+/// closed or `n` went out.
+fn flood(tx: mpsc::Sender<pb::PeerMessage>, n: u32) -> tokio::task::JoinHandle<u32> {
+    tokio::spawn(async move {
+        for i in 0..n {
+            let u = Body::Update(pb::Update {
+                announce: vec![route(
+                    &format!("+4950{i:05}"),
+                    "sip:{e164}@mallory.example",
+                    &[MALLORY],
+                )],
+                withdraw: vec![],
+            });
+            let m = pb::PeerMessage { body: Some(u) };
+            match tokio::time::timeout(Duration::from_secs(5), tx.send(m)).await {
+                Ok(Ok(())) => {}
+                _ => return i,
+            }
+        }
+        n
+    })
+}
+
+/// Opens a session as Mallory and floods it: the node closes it with an
+/// update-rate Notification.
+async fn flooded(port: u16) -> String {
+    let mut s = Stream::open(port).await;
+    s.send(open(MALLORY)).await;
+    assert!(matches!(s.next().await, Some(Body::Open(_))));
+    s.send(Body::Keepalive(pb::Keepalive {})).await;
+    assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+    let flooder = flood(s.tx.clone(), 100_000);
+    let why = s.notification(pb::NotificationCode::UpdateRate).await;
+    flooder.abort();
+    why
+}
+
+/// Opens a stream as Mallory during its hold-down: refused, saying so.
+async fn refused(port: u16) -> String {
+    let mut s = Stream::open(port).await;
+    s.send(open(MALLORY)).await;
+    s.notification(pb::NotificationCode::ConnectionRejected)
+        .await
+}
+
+/// A peer flooding Updates gets a Notification and a hold-down that
+/// doubles on a repeat; a reconnect within it is refused saying for how
+/// long; the node answers lookups throughout.
+#[test]
+fn a_flooding_peer_gets_a_notification_and_a_growing_hold_down() {
+    let port = free_port();
+    let node = Node::start_as(
+        ALICE,
+        port,
+        &format!(
+            "[peering]\nmax_updates_per_sec = 20\nupdate_burst = 50\nhold_down_secs = 2\n\
+             hold_down_max_secs = 60\n\
+             [[route]]\nprefix = \"+4940\"\nvia = [\"sip:{{e164}}@alice.example\"]\n\
+             [[peer]]\nname = \"mallory\"\nitad = {MALLORY}\n[[peer.import]]\naction = \"accept\"\n"
+        ),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let why = rt.block_on(flooded(port));
+    assert!(why.contains("more than 20 updates a second"), "{why}");
+    assert_eq!(node.cli(&["lookup", "+494012345"]).code, 0, "lookups go on");
+    // At once: held down for 2 s.
+    let first = rt.block_on(refused(port));
+    assert!(first.contains("held down for 2 s"), "{first}");
+    assert!(first.contains("update-rate"), "{first}");
+    let n = node.cli(&["neighbor", "show", "mallory", "--json"]).json();
+    let last = n["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        last.contains("update-rate") && last.contains("held down for"),
+        "{n}"
+    );
+    // After it, a session again; flooding again doubles the hold-down.
+    std::thread::sleep(Duration::from_millis(2_300));
+    rt.block_on(flooded(port));
+    let second = rt.block_on(refused(port));
+    assert!(second.contains("held down for 4 s"), "{second}");
+    std::thread::sleep(Duration::from_millis(2_300));
+    let still = rt.block_on(refused(port));
+    assert!(still.contains("held down for 2 s"), "{still}");
+    assert_eq!(node.cli(&["lookup", "+494012345"]).code, 0, "lookups go on");
+    // Nothing of a flood outlives its session (no graceful restart).
+    wait_until("the flood's routes gone", Duration::from_secs(10), || {
+        node.cli(&["lookup", "+4950000001"]).code != 0
+    });
+    assert!(node.cli(&["status"]).code == 0, "the node keeps running");
+}

@@ -163,6 +163,7 @@ pub fn run(ds: &Dataset, args: AuthorityArgs) -> anyhow::Result<()> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: None,
     });
     for chunk in ds.entries.chunks(50_000) {

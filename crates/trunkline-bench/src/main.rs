@@ -100,6 +100,7 @@ fn build_table(ds: &Dataset) -> RouteTable {
                 med: 0,
                 communities: vec![],
                 validation: Validation::NotFound,
+                reject_not_found: false,
                 local_from: None,
             })
         })

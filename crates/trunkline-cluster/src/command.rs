@@ -292,11 +292,12 @@ fn write_attrs(w: &mut Writer, a: &Attrs) {
         w.varint(c.1.into());
         w.varint(c.2.into());
     }
+    // The high bit: reject not-found (absent before it existed).
     w.u8(match a.validation {
         Validation::NotFound => 0,
         Validation::Valid => 1,
         Validation::Invalid => 2,
-    });
+    } | if a.reject_not_found { 0x80 } else { 0 });
     w.varint(a.local_from.map_or(0, |n| u64::from(n) + 1));
 }
 
@@ -318,7 +319,9 @@ fn read_attrs(r: &mut Reader<'_>, with_local_from: bool) -> Result<Attrs, Decode
     let communities = (0..n)
         .map(|_| Ok(LargeCommunity(r.u32()?, r.u32()?, r.u32()?)))
         .collect::<Result<_, DecodeError>>()?;
-    let validation = match r.u8()? {
+    let byte = r.u8()?;
+    let reject_not_found = byte & 0x80 != 0;
+    let validation = match byte & 0x7f {
         0 => Validation::NotFound,
         1 => Validation::Valid,
         2 => Validation::Invalid,
@@ -349,6 +352,7 @@ fn read_attrs(r: &mut Reader<'_>, with_local_from: bool) -> Result<Attrs, Decode
         med,
         communities,
         validation,
+        reject_not_found,
         local_from,
     })
 }

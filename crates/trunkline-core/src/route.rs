@@ -175,6 +175,9 @@ pub struct Attrs {
     pub med: u32,
     pub communities: Vec<LargeCommunity>,
     pub validation: Validation,
+    /// The route may be selected only when its origin is valid: it came
+    /// from a peer whose policy rejects not-found (`not_found = "reject"`).
+    pub reject_not_found: bool,
     /// Leading digits of the dialed number that `{local}` leaves out, when
     /// not the matched prefix's length: the fixed part of the range the
     /// origin announced (see [`crate::Block::local_from`]).
@@ -182,6 +185,17 @@ pub struct Attrs {
 }
 
 impl Attrs {
+    /// Whether origin validation lets this route be selected (DESIGN 3):
+    /// never when invalid, and not when not-found under a peer's policy
+    /// that rejects not-found.
+    pub fn origin_eligible(&self) -> bool {
+        match self.validation {
+            Validation::Valid => true,
+            Validation::NotFound => !self.reject_not_found,
+            Validation::Invalid => false,
+        }
+    }
+
     /// The digits of `number` that `{local}` stands for, on a route whose
     /// prefix has `prefix_len` digits.
     pub fn local_part<'a>(&self, digits: &'a str, prefix_len: usize) -> &'a str {

@@ -41,9 +41,7 @@ impl Step {
     fn compare(self, a: &Route, b: &Route) -> Ordering {
         let (x, y) = (&*a.attrs, &*b.attrs);
         match self {
-            Step::Validation => {
-                (x.validation == Validation::Invalid).cmp(&(y.validation == Validation::Invalid))
-            }
+            Step::Validation => y.origin_eligible().cmp(&x.origin_eligible()),
             Step::LocalPref => y.local_pref.cmp(&x.local_pref),
             Step::LocallyOriginated => y.source.is_local().cmp(&x.source.is_local()),
             Step::PathLength => x.path.len().cmp(&y.path.len()),
@@ -57,7 +55,11 @@ impl Step {
     pub fn reason(self, best: &Route, loser: &Route) -> String {
         let (b, l) = (&*best.attrs, &*loser.attrs);
         match self {
-            Step::Validation => "origin validation: invalid routes are not eligible".to_owned(),
+            Step::Validation => match l.validation {
+                Validation::Invalid => "origin validation: invalid routes are not eligible",
+                _ => "origin validation: not-found, and its peer's policy rejects not-found",
+            }
+            .to_owned(),
             Step::LocalPref => format!("local preference {} < {}", l.local_pref, b.local_pref),
             Step::LocallyOriginated => "learned; the best route is locally originated".to_owned(),
             Step::PathLength => format!("path length {} > {}", l.path.len(), b.path.len()),
@@ -90,7 +92,7 @@ pub fn rank(routes: &mut [Route]) {
 
 /// Whether a route may be chosen at all.
 pub fn is_eligible(r: &Route) -> bool {
-    r.attrs.validation != Validation::Invalid
+    r.attrs.origin_eligible()
 }
 
 /// One line of an explanation.

@@ -79,10 +79,16 @@ pub enum Code {
     AdminReset,
     PeerDeconfigured,
     ConnectionCollision,
+    /// More Updates a second than the session allows.
+    UpdateRate,
+    /// A message larger than the session allows.
+    MessageTooLarge,
+    /// Refused: the peer is held down after an earlier fault.
+    ConnectionRejected,
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 17] = [
         Code::UnsupportedVersion,
         Code::BadPeerItad,
         Code::BadOpen,
@@ -97,7 +103,23 @@ impl Code {
         Code::AdminReset,
         Code::PeerDeconfigured,
         Code::ConnectionCollision,
+        Code::UpdateRate,
+        Code::MessageTooLarge,
+        Code::ConnectionRejected,
     ];
+
+    /// Codes this side sends because of what the peer sent: closing a
+    /// session for one holds the peer down.
+    pub fn is_peer_fault(self) -> bool {
+        matches!(
+            self,
+            Code::FsmError
+                | Code::MalformedMessage
+                | Code::MaxPrefixes
+                | Code::UpdateRate
+                | Code::MessageTooLarge
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -115,6 +137,9 @@ impl Code {
             Code::AdminReset => "admin-reset",
             Code::PeerDeconfigured => "peer-deconfigured",
             Code::ConnectionCollision => "connection-collision",
+            Code::UpdateRate => "update-rate",
+            Code::MessageTooLarge => "message-too-large",
+            Code::ConnectionRejected => "connection-rejected",
         }
     }
 

@@ -82,6 +82,9 @@ pub struct PeerPolicy {
     /// Local preference of accepted routes unless a filter term sets one.
     pub local_pref: u32,
     pub max_prefixes: Option<(usize, MaxPrefixAction)>,
+    /// Its routes are selected only when their origin is valid; not-found
+    /// ones are kept, and shown, but never chosen nor passed on.
+    pub reject_not_found: bool,
 }
 
 /// A route as a peer sends it.
@@ -248,6 +251,7 @@ pub fn import(peer: &PeerPolicy, me: Itad, r: &Announced) -> Result<Attrs, Rejec
         med: r.med,
         communities,
         validation: Validation::NotFound,
+        reject_not_found: peer.reject_not_found,
         local_from: r.local_from,
     })
 }
@@ -266,6 +270,7 @@ pub fn as_received(peer: &PeerPolicy, r: &Announced) -> Attrs {
         med: r.med,
         communities: r.communities.clone(),
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: r.local_from,
     }
 }
@@ -281,7 +286,7 @@ pub fn export(
 ) -> Option<Announced> {
     let r = best?;
     let a = &r.attrs;
-    if a.validation == Validation::Invalid {
+    if !a.origin_eligible() {
         return None;
     }
     // Never back to where it came from, nor to a peer already on its path.

@@ -40,6 +40,18 @@ pub struct Config {
     /// Reconnect backoff: first delay, doubled per failure up to the max.
     pub retry_min_ms: Millis,
     pub retry_max_ms: Millis,
+    /// Updates a second the peer may send, sustained (0: no limit) ...
+    pub max_updates_per_sec: u32,
+    /// ... and at once (a token bucket this deep; a full-table dump of
+    /// 1,000-route Updates fits in it).
+    pub update_burst: u32,
+    /// After this side closes a session for the peer's fault (a limit or a
+    /// malformed message), no session with it for this long, doubled on
+    /// each repeat up to the max (RFC 4271's IdleHold, BIRD's error wait).
+    pub hold_down_min_ms: Millis,
+    pub hold_down_max_ms: Millis,
+    /// A session up this long without a fault starts the doubling over.
+    pub hold_down_forget_ms: Millis,
 }
 
 impl Config {
@@ -57,6 +69,11 @@ impl Config {
             open_timeout_ms: 30_000,
             retry_min_ms: 1_000,
             retry_max_ms: 30_000,
+            max_updates_per_sec: 0,
+            update_burst: 0,
+            hold_down_min_ms: 10_000,
+            hold_down_max_ms: 600_000,
+            hold_down_forget_ms: 600_000,
         }
     }
 }
@@ -162,6 +179,14 @@ pub struct Session {
     retry_deadline: Option<Millis>,
     backoff: Millis,
     last_error: Option<String>,
+    /// Update tokens, in thousandths, and when they were last topped up.
+    tokens_milli: u64,
+    tokens_at: Millis,
+    /// Sessions closed for the peer's fault in a row, the hold-down they
+    /// earned, and when the current session came up.
+    faults: u32,
+    held_until: Option<Millis>,
+    established_at: Option<Millis>,
 }
 
 impl Session {
@@ -177,6 +202,11 @@ impl Session {
             retry_deadline: None,
             backoff,
             last_error: None,
+            tokens_milli: 0,
+            tokens_at: 0,
+            faults: 0,
+            held_until: None,
+            established_at: None,
         }
     }
 
@@ -195,6 +225,12 @@ impl Session {
     /// Why the session last failed or closed.
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
+    }
+
+    /// Until when no session with the peer is accepted or dialled, after
+    /// closing one for its fault.
+    pub fn held_until(&self) -> Option<Millis> {
+        self.held_until
     }
 
     /// When the next [`Input::Tick`] is due.
@@ -231,7 +267,7 @@ impl Session {
             Input::Start => {
                 self.admin_up = true;
                 if self.state == State::Idle && self.cfg.active {
-                    self.dial(&mut out);
+                    self.dial_unless_held(now, &mut out);
                 }
             }
             Input::Stop(code, reason) => {
@@ -251,6 +287,20 @@ impl Session {
                 }
             }
             Input::Connected => match self.state {
+                State::Idle | State::Connect if self.held(now) => {
+                    // The peer dialled during its hold-down: tell it why.
+                    let wait = self.held_until.unwrap_or(now) - now;
+                    let reason = format!(
+                        "held down for {} s more after: {}",
+                        wait.div_ceil(1000),
+                        self.last_error.as_deref().unwrap_or("a fault")
+                    );
+                    out.push(Output::Send(Message::Notification(Notification {
+                        code: Code::ConnectionRejected,
+                        reason,
+                    })));
+                    out.push(Output::Close);
+                }
                 State::Connect | State::Idle if self.admin_up => {
                     self.retry_deadline = None;
                     self.state = State::OpenSent;
@@ -285,7 +335,7 @@ impl Session {
                 self.cfg.active = active;
                 match self.state {
                     State::Idle if active && self.admin_up && self.retry_deadline.is_none() => {
-                        self.dial(&mut out);
+                        self.dial_unless_held(now, &mut out);
                     }
                     State::Idle if !active => self.retry_deadline = None,
                     State::Connect if !active => {
@@ -331,6 +381,14 @@ impl Session {
         out.push(Output::Dial);
     }
 
+    /// Dials, or waits for the hold-down to end.
+    fn dial_unless_held(&mut self, now: Millis, out: &mut Vec<Output<impl Clone>>) {
+        match self.held_until.filter(|&t| now < t) {
+            Some(t) => self.retry_deadline = Some(t),
+            None => self.dial(out),
+        }
+    }
+
     fn received<U: Clone>(&mut self, now: Millis, msg: Message<U>, out: &mut Vec<Output<U>>) {
         if !self.transport_up() {
             // Nothing can arrive without a stream; a late message from a
@@ -353,6 +411,9 @@ impl Session {
             },
             (State::OpenConfirm, Message::Keepalive) => {
                 self.state = State::Established;
+                self.established_at = Some(now);
+                self.tokens_milli = u64::from(self.cfg.update_burst) * 1000;
+                self.tokens_at = now;
                 self.backoff = self.cfg.retry_min_ms;
                 self.last_error = None;
                 self.heard(now);
@@ -362,7 +423,15 @@ impl Session {
             (State::Established, Message::Keepalive) => self.heard(now),
             (State::Established, Message::Update(u)) => {
                 self.heard(now);
-                out.push(Output::Update(u));
+                if self.take_token(now) {
+                    out.push(Output::Update(u));
+                } else {
+                    let why = format!(
+                        "more than {} updates a second (burst {})",
+                        self.cfg.max_updates_per_sec, self.cfg.update_burst
+                    );
+                    self.notify(now, Code::UpdateRate, why, out);
+                }
             }
             (State::Established, Message::EndOfRib { plan }) => {
                 self.heard(now);
@@ -391,6 +460,45 @@ impl Session {
                 self.notify(now, Code::FsmError, why, out);
             }
         }
+    }
+
+    /// One Update's worth from the bucket, topped up for the time passed.
+    fn take_token(&mut self, now: Millis) -> bool {
+        let rate = u64::from(self.cfg.max_updates_per_sec);
+        if rate == 0 {
+            return true;
+        }
+        let cap = u64::from(self.cfg.update_burst.max(1)) * 1000;
+        let elapsed = now.saturating_sub(self.tokens_at);
+        self.tokens_milli = (self.tokens_milli + elapsed.saturating_mul(rate)).min(cap);
+        self.tokens_at = now;
+        if self.tokens_milli < 1000 {
+            return false;
+        }
+        self.tokens_milli -= 1000;
+        true
+    }
+
+    fn held(&self, now: Millis) -> bool {
+        self.held_until.is_some_and(|t| now < t)
+    }
+
+    /// The peer's fault closed the session: the hold-down doubles (or
+    /// starts over after a long good session).
+    fn fault(&mut self, now: Millis) {
+        if self
+            .established_at
+            .is_some_and(|t| now.saturating_sub(t) >= self.cfg.hold_down_forget_ms)
+        {
+            self.faults = 0;
+        }
+        self.faults = self.faults.saturating_add(1);
+        let hold = self
+            .cfg
+            .hold_down_min_ms
+            .saturating_mul(1 << (self.faults - 1).min(20))
+            .min(self.cfg.hold_down_max_ms.max(self.cfg.hold_down_min_ms));
+        self.held_until = Some(now + hold);
     }
 
     fn carries(&self, plan: &str) -> bool {
@@ -501,8 +609,16 @@ impl Session {
         reason: String,
         out: &mut Vec<Output<U>>,
     ) {
+        if code.is_peer_fault() && self.cfg.hold_down_min_ms > 0 {
+            self.fault(now);
+        }
         let n = Notification { code, reason };
-        let text = format!("sent {n}");
+        let text = match self.held_until.filter(|&t| t > now) {
+            Some(t) if code.is_peer_fault() => {
+                format!("sent {n} (held down for {} s)", (t - now).div_ceil(1000))
+            }
+            _ => format!("sent {n}"),
+        };
         out.push(Output::Send(Message::Notification(n)));
         // RFC 8538: a hold-timer expiry still keeps the peer's routes.
         self.go_down(now, text, code == Code::HoldTimerExpired, out);
@@ -532,6 +648,7 @@ impl Session {
         self.last_error = Some(reason);
         self.state = State::Idle;
         self.negotiated = None;
+        self.established_at = None;
         self.hold_deadline = None;
         self.keepalive_deadline = None;
         self.schedule_retry(now);
@@ -539,7 +656,8 @@ impl Session {
 
     fn schedule_retry(&mut self, now: Millis) {
         if self.admin_up && self.cfg.active {
-            self.retry_deadline = Some(now + self.backoff);
+            let at = now + self.backoff;
+            self.retry_deadline = Some(self.held_until.map_or(at, |h| h.max(at)));
             self.backoff = (self.backoff * 2).min(self.cfg.retry_max_ms);
         } else {
             self.retry_deadline = None;

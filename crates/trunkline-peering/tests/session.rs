@@ -22,6 +22,11 @@ fn config(active: bool) -> Config {
         plans: vec!["e164".into(), "npstn".into()],
         password: "s3cret".into(),
         active,
+        max_updates_per_sec: 2,
+        update_burst: 3,
+        hold_down_min_ms: 5_000,
+        hold_down_max_ms: 20_000,
+        hold_down_forget_ms: 20_000,
         ..Config::new(ME, "exchange", PEER)
     }
 }

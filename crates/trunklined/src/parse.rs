@@ -137,6 +137,7 @@ pub fn local_attrs<'a>(
         med,
         communities,
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: None,
     })
 }

@@ -13,6 +13,7 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
         med: 0,
         communities: vec![LargeCommunity(4200000001, 1, 2)],
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: None,
     });
     let peer = Arc::new(Attrs {
@@ -22,6 +23,8 @@ fn sample(plans: &Plans) -> Vec<Proposal> {
         },
         path: vec![4200000002, 4200000003],
         validation: Validation::Invalid,
+        // A peer whose policy rejects not-found: the flag round-trips.
+        reject_not_found: true,
         local_from: None,
         ..(*trunk).clone()
     });

@@ -115,6 +115,7 @@ pub(super) fn announce(prefix: &str) -> Vec<Proposal> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: None,
     });
     vec![Proposal {

@@ -22,6 +22,7 @@ fn attrs(uri: &str) -> Arc<Attrs> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: None,
     })
 }

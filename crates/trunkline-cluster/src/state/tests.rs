@@ -66,6 +66,7 @@ fn attrs(peer: &str) -> Arc<Attrs> {
         med: 0,
         communities: vec![],
         validation: Validation::NotFound,
+        reject_not_found: false,
         local_from: None,
     })
 }

@@ -157,6 +157,7 @@ fn local_attrs(local_from: Option<usize>) -> crate::Attrs {
         med: 0,
         communities: vec![],
         validation: crate::Validation::NotFound,
+        reject_not_found: false,
         local_from: local_from.map(|n| n as u8),
     }
 }

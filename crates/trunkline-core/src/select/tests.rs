@@ -13,6 +13,7 @@ fn route(source: Source, lp: u32, path: &[u32], med: u32, at: u64, v: Validation
             med,
             communities: vec![],
             validation: v,
+            reject_not_found: false,
             local_from: None,
         }),
         installed_at: at,

@@ -22,6 +22,7 @@ fn route(source: u8, lp: u32) -> Route {
             med: 0,
             communities: vec![],
             validation: Validation::NotFound,
+            reject_not_found: false,
             local_from: None,
         }),
         installed_at: 0,

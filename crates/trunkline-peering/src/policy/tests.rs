@@ -21,6 +21,7 @@ fn member() -> PeerPolicy {
         export: None,
         local_pref: 100,
         max_prefixes: None,
+        reject_not_found: false,
     }
 }
 
@@ -221,6 +222,7 @@ fn route(source: Source, path: &[Itad]) -> Route {
             med: 7,
             communities: vec![LargeCommunity(1, 2, 3)],
             validation: Validation::NotFound,
+            reject_not_found: false,
             local_from: None,
         }),
         installed_at: 1,

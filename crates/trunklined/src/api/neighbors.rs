@@ -353,12 +353,18 @@ impl Neighbors for NeighborsApi {
             // Kept, but never selected nor passed on: say so.
             let accepted = |px: &Prefix, r: &Route| pb::NeighborRoute {
                 route: Some(convert::route(&plans, px, r)),
-                rejected: if r.attrs.validation == trunkline_core::Validation::Invalid {
-                    "origin validation: invalid (no authorisation that counts lets its origin \
-                     ITAD announce it; see `trunkline authority check`)"
-                        .to_owned()
-                } else {
-                    String::new()
+                rejected: match r.attrs.validation {
+                    trunkline_core::Validation::Invalid => {
+                        "origin validation: invalid (no authorisation that counts lets its \
+                         origin ITAD announce it; see `trunkline authority check`)"
+                            .to_owned()
+                    }
+                    trunkline_core::Validation::NotFound if r.attrs.reject_not_found => {
+                        "origin validation: not-found (no authorisation covers it), and this \
+                         peer's policy is not_found = \"reject\""
+                            .to_owned()
+                    }
+                    _ => String::new(),
                 },
             };
             match rib {

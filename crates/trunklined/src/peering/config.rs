@@ -30,6 +30,19 @@ pub struct PeeringSection {
     pub connect_retry_ms: u64,
     #[serde(default = "default_retry_max_ms")]
     pub connect_retry_max_ms: u64,
+    /// Updates a second a peer may send, sustained (0: no limit), and at
+    /// once; beyond them the session is closed with a Notification.
+    #[serde(default = "default_max_updates_per_sec")]
+    pub max_updates_per_sec: u32,
+    #[serde(default = "default_update_burst")]
+    pub update_burst: u32,
+    /// After closing a session for the peer's fault (a limit, a malformed
+    /// message), none with it for this long, doubled on each repeat up to
+    /// the max; a session up for the max starts it over.
+    #[serde(default = "default_hold_down_secs")]
+    pub hold_down_secs: u32,
+    #[serde(default = "default_hold_down_max_secs")]
+    pub hold_down_max_secs: u32,
     /// Mutual TLS with peers: this node's peer certificate
     /// (`trunkline:peer:<itad>:<name>`, as peers name it) and the CA
     /// peers' certificates are signed by. Peer addresses are then
@@ -47,6 +60,10 @@ impl Default for PeeringSection {
             batch_ms: default_batch_ms(),
             connect_retry_ms: default_retry_min_ms(),
             connect_retry_max_ms: default_retry_max_ms(),
+            max_updates_per_sec: default_max_updates_per_sec(),
+            update_burst: default_update_burst(),
+            hold_down_secs: default_hold_down_secs(),
+            hold_down_max_secs: default_hold_down_max_secs(),
             tls: None,
         }
     }
@@ -67,6 +84,19 @@ fn default_retry_min_ms() -> u64 {
 fn default_retry_max_ms() -> u64 {
     30_000
 }
+fn default_max_updates_per_sec() -> u32 {
+    500
+}
+fn default_update_burst() -> u32 {
+    // A full table of a million routes is 1,000 Updates.
+    5_000
+}
+fn default_hold_down_secs() -> u32 {
+    10
+}
+fn default_hold_down_max_secs() -> u32 {
+    600
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +116,22 @@ pub enum MaxPrefixesSection {
     Close,
     /// Keep the session, accept nothing new.
     Refuse,
+}
+
+/// What a peer's routes whose origin is not-found (no authorisation covers
+/// them) get. Invalid ones are never selected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotFoundSection {
+    #[default]
+    Accept,
+    Reject,
+}
+
+impl NotFoundSection {
+    fn is_accept(&self) -> bool {
+        *self == NotFoundSection::Accept
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -142,6 +188,13 @@ pub struct PeerSection {
     pub max_prefixes: Option<usize>,
     #[serde(default)]
     pub max_prefixes_action: MaxPrefixesSection,
+    /// Origin validation: select this peer's not-found routes (`accept`)
+    /// or only valid ones (`reject`).
+    #[serde(default, skip_serializing_if = "NotFoundSection::is_accept")]
+    pub not_found: NotFoundSection,
+    /// Updates a second this peer may send ([peering]'s when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_updates_per_sec: Option<u32>,
     /// Networks the peer may connect from (CIDR); empty: anywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
@@ -308,6 +361,7 @@ impl PeerSection {
             transparent: self.transparent,
             import: filter("import", &self.import)?,
             export: filter("export", &self.export)?,
+            reject_not_found: self.not_found == NotFoundSection::Reject,
             local_pref: self
                 .local_pref
                 .unwrap_or(trunkline_core::route::DEFAULT_LOCAL_PREF),

@@ -93,6 +93,9 @@ fn code_to_proto(c: Code) -> pb::NotificationCode {
         Code::AdminReset => P::AdminReset,
         Code::PeerDeconfigured => P::PeerDeconfigured,
         Code::ConnectionCollision => P::ConnectionCollision,
+        Code::UpdateRate => P::UpdateRate,
+        Code::MessageTooLarge => P::MessageTooLarge,
+        Code::ConnectionRejected => P::ConnectionRejected,
     }
 }
 
@@ -113,6 +116,9 @@ fn code_from_proto(c: i32) -> Code {
         P::AdminReset => Code::AdminReset,
         P::PeerDeconfigured => Code::PeerDeconfigured,
         P::ConnectionCollision => Code::ConnectionCollision,
+        P::UpdateRate => Code::UpdateRate,
+        P::MessageTooLarge => Code::MessageTooLarge,
+        P::ConnectionRejected => Code::ConnectionRejected,
         P::MalformedMessage | P::Unspecified => Code::MalformedMessage,
     }
 }

@@ -42,6 +42,7 @@ fn view() -> View {
             med: 0,
             communities: vec![],
             validation: Validation::NotFound,
+            reject_not_found: false,
             local_from: None,
         }),
         installed_at: 1,

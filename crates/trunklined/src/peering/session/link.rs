@@ -31,7 +31,35 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(super) struct Received {
     pub generation: u64,
-    pub msg: Result<pb::PeerMessage, String>,
+    pub msg: Result<pb::PeerMessage, Ended>,
+}
+
+/// Why a stream gave no further message.
+#[derive(Debug)]
+pub(super) enum Ended {
+    /// Closed or lost.
+    Closed(String),
+    /// The peer sent a message larger than [`MAX_MESSAGE`].
+    TooLarge(String),
+    /// The peer sent bytes that are no `PeerMessage`.
+    Undecodable(String),
+}
+
+impl Ended {
+    fn from_status(s: &tonic::Status) -> Ended {
+        let text = format!("{}: {}", s.code(), s.message());
+        match s.code() {
+            // tonic's words for a frame over the decoding limit.
+            tonic::Code::OutOfRange if s.message().contains("too large") => {
+                Ended::TooLarge(format!(
+                    "a message larger than {MAX_MESSAGE} bytes ({})",
+                    s.message()
+                ))
+            }
+            tonic::Code::Internal if s.message().contains("decode") => Ended::Undecodable(text),
+            _ => Ended::Closed(text),
+        }
+    }
 }
 
 /// What waits to go out, in order.
@@ -74,8 +102,8 @@ impl Link {
             loop {
                 let msg = match rx.message().await {
                     Ok(Some(m)) => Ok(m),
-                    Ok(None) => Err("closed by the peer".to_owned()),
-                    Err(s) => Err(format!("{}: {}", s.code(), s.message())),
+                    Ok(None) => Err(Ended::Closed("closed by the peer".to_owned())),
+                    Err(s) => Err(Ended::from_status(&s)),
                 };
                 let end = msg.is_err();
                 // Waiting here is the backpressure: while the session is

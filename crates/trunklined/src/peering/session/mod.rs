@@ -34,7 +34,7 @@ use trunkline_proto::peering::v1 as pb;
 
 use self::export::Export;
 use self::import::Imported;
-use self::link::{Dialled, Link, Received};
+use self::link::{Dialled, Ended, Link, Received};
 use self::writer::Write;
 use super::config::Peer;
 use super::convert::{self, Msg};
@@ -99,6 +99,14 @@ pub fn spawn(ctx: Arc<Context>, peer: Peer, active: bool) -> Handle {
         open_timeout_ms: 30_000,
         retry_min_ms: s.connect_retry_ms,
         retry_max_ms: s.connect_retry_max_ms,
+        max_updates_per_sec: peer
+            .section
+            .max_updates_per_sec
+            .unwrap_or(s.max_updates_per_sec),
+        update_burst: s.update_burst,
+        hold_down_min_ms: u64::from(s.hold_down_secs) * 1000,
+        hold_down_max_ms: u64::from(s.hold_down_max_secs) * 1000,
+        hold_down_forget_ms: u64::from(s.hold_down_max_secs) * 1000,
     };
     let task = SessionTask {
         ctx,
@@ -424,7 +432,10 @@ impl SessionTask {
                 Ok(m) => Input::Received(m),
                 Err(e) => Input::Malformed(e),
             },
-            Err(why) => Input::Closed(why),
+            Err(Ended::Closed(why)) => Input::Closed(why),
+            // RFC 7606: what cannot be read as a message resets the session.
+            Err(Ended::Undecodable(why)) => Input::Malformed(why),
+            Err(Ended::TooLarge(why)) => Input::Stop(Code::MessageTooLarge, why),
         };
         self.step(input);
     }

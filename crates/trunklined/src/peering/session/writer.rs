@@ -170,6 +170,7 @@ mod tests {
             med: 0,
             communities: vec![],
             validation: Validation::NotFound,
+            reject_not_found: false,
             local_from: None,
         })
     }
