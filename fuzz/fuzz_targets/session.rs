@@ -5,7 +5,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use trunkline_fuzz::Bytes;
-use trunkline_peering::message::{Capabilities, Code, Message, Notification, Open, VERSION};
+use trunkline_peering::message::{
+    Authority, Capabilities, Code, Message, Notification, Open, VERSION,
+};
 use trunkline_peering::session::{Config, Input, Output, Session, State};
 
 const PEER_ITAD: u32 = 65001;
@@ -30,6 +32,7 @@ fn open(b: &mut Bytes<'_>) -> Open {
             },
             graceful_restart_secs: (flags & 16 == 0).then_some(120),
             route_refresh: flags & 32 == 0,
+            authority: flags & 128 == 0,
         },
         password: if flags & 64 == 0 {
             String::new()
@@ -40,7 +43,7 @@ fn open(b: &mut Bytes<'_>) -> Open {
 }
 
 fn message(b: &mut Bytes<'_>) -> Message<u32> {
-    match b.u8().unwrap_or(0) % 7 {
+    match b.u8().unwrap_or(0) % 10 {
         0 => Message::Open(open(b)),
         1 => Message::Keepalive,
         2 => Message::Update(u32::from(b.u16().unwrap_or(0))),
@@ -52,6 +55,9 @@ fn message(b: &mut Bytes<'_>) -> Message<u32> {
             code: Code::ALL[usize::from(b.u8().unwrap_or(0)) % Code::ALL.len()],
             reason: b.text(16),
         }),
+        6 => Message::Authority(Authority::Snapshot(vec![b.take(8).to_vec()])),
+        7 => Message::Authority(Authority::End(u32::from(b.u8().unwrap_or(0)))),
+        8 => Message::Authority(Authority::Delta(vec![b.take(8).to_vec()])),
         _ => Message::Keepalive,
     }
 }
@@ -87,7 +93,11 @@ fuzz_target!(|data: &[u8]| {
     } else {
         "s".into()
     };
-    let mut s = Session::new(cfg);
+    cfg.authority = flags & 8 == 0;
+    cfg.max_updates_per_sec = u32::from(flags >> 4);
+    cfg.update_burst = u32::from(flags >> 4) * 2;
+    cfg.hold_down_min_ms = 1_000;
+    let mut s = Session::<u32>::new(cfg);
     let mut now = 0u64;
     while let Some(i) = input(&mut b) {
         // Time only moves forward, by up to a minute a step.
@@ -103,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
                 Output::Update(_) | Output::EndOfRib(_) | Output::RefreshRequested(_) => {
                     assert_eq!(before, State::Established)
                 }
+                Output::Authority(_) => assert_eq!(before, State::Established),
                 Output::Send(Message::Update(_)) => {
                     assert!(sending && before == State::Established)
                 }

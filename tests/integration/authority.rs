@@ -103,7 +103,7 @@ fn keys_and_statements_are_made_signed_and_verified() {
 }
 
 /// A directory holding a trust anchor's key pair, `ta.key` and `ta.pub`.
-fn anchor_dir() -> tempfile::TempDir {
+pub(crate) fn anchor_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ta").display().to_string();
     cli(&["authority", "keygen", "--out", &out]).ok();
@@ -111,7 +111,12 @@ fn anchor_dir() -> tempfile::TempDir {
 }
 
 /// A node with `[[anchor]]` (the key in `dir/ta.pub`) and `extra` config.
-fn anchored_node(dir: &std::path::Path, itad: u32, port: u16, extra: &str) -> crate::harness::Node {
+pub(crate) fn anchored_node(
+    dir: &std::path::Path,
+    itad: u32,
+    port: u16,
+    extra: &str,
+) -> crate::harness::Node {
     let key = std::fs::read_to_string(dir.join("ta.pub")).unwrap();
     crate::harness::Node::start_as(
         itad,
@@ -124,7 +129,13 @@ fn anchored_node(dir: &std::path::Path, itad: u32, port: u16, extra: &str) -> cr
 }
 
 /// Signs an authorisation with the anchor key in `dir`; the file.
-fn authorise(dir: &std::path::Path, origin: u32, prefix: &str, max_len: u8, out: &str) -> String {
+pub(crate) fn authorise(
+    dir: &std::path::Path,
+    origin: u32,
+    prefix: &str,
+    max_len: u8,
+    out: &str,
+) -> String {
     let f = dir.join(out).display().to_string();
     cli(&[
         "authority",

@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod authority;
+mod authority_exchange;
 mod bad_input;
 mod cli;
 mod cluster;

@@ -17,13 +17,14 @@ const ALICE: u32 = 4_200_000_101;
 const MALLORY: u32 = 4_200_000_666;
 const BOB: u32 = 4_200_000_202;
 
-struct Stream {
-    tx: mpsc::Sender<pb::PeerMessage>,
+/// A raw peering stream, as a misbehaving peer holds one.
+pub(crate) struct Stream {
+    pub tx: mpsc::Sender<pb::PeerMessage>,
     rx: tonic::Streaming<pb::PeerMessage>,
 }
 
 impl Stream {
-    async fn open(port: u16) -> Stream {
+    pub async fn open(port: u16) -> Stream {
         let mut client = PeeringClient::connect(format!("http://127.0.0.1:{port}"))
             .await
             .unwrap();
@@ -36,7 +37,7 @@ impl Stream {
         Stream { tx, rx }
     }
 
-    async fn send(&self, body: Body) {
+    pub async fn send(&self, body: Body) {
         self.tx
             .send(pb::PeerMessage { body: Some(body) })
             .await
@@ -44,7 +45,7 @@ impl Stream {
     }
 
     /// The next message, skipping keepalives.
-    async fn next(&mut self) -> Option<Body> {
+    pub async fn next(&mut self) -> Option<Body> {
         loop {
             let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
                 .await
@@ -58,7 +59,7 @@ impl Stream {
     }
 
     /// Expects a Notification with this code; returns its reason.
-    async fn notification(&mut self, code: pb::NotificationCode) -> String {
+    pub async fn notification(&mut self, code: pb::NotificationCode) -> String {
         match self.next().await {
             Some(Body::Notification(n)) => {
                 assert_eq!(n.code(), code, "{}", n.reason);
@@ -74,6 +75,11 @@ fn open(itad: u32) -> Body {
 }
 
 fn open_with_hold(itad: u32, hold_time_secs: u32) -> Body {
+    open_with(itad, hold_time_secs, false)
+}
+
+/// Mallory's Open; `authority`: it exchanges number authority.
+pub(crate) fn open_with(itad: u32, hold_time_secs: u32, authority: bool) -> Body {
     Body::Open(pb::Open {
         version: 1,
         itad,
@@ -83,12 +89,13 @@ fn open_with_hold(itad: u32, hold_time_secs: u32) -> Body {
             plans: vec!["e164".into()],
             graceful_restart: None,
             route_refresh: true,
+            authority,
         }),
         password: String::new(),
     })
 }
 
-fn route(prefix: &str, uri: &str, path: &[u32]) -> pb::PathRoute {
+pub(crate) fn route(prefix: &str, uri: &str, path: &[u32]) -> pb::PathRoute {
     pb::PathRoute {
         prefix: prefix.into(),
         next_hops: vec![pb::NextHop {

@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod envelope;
+pub mod exchange;
 pub mod object;
 pub mod set;
 pub mod text;

@@ -317,3 +317,38 @@ proptest! {
         }
     }
 }
+
+/// Peers exchange only statements from known signers, each delegation
+/// before what its subject signed; a batch may bring the delegation that
+/// makes the rest known.
+#[test]
+fn peers_get_known_signers_statements_in_chain_order() {
+    let (club, member, stranger) = (key(2), key(3), key(9));
+    let mut fed = federation(2);
+    let to_club = signed(delegation(&club, &["1555"], true), &key(1));
+    let to_member = signed(delegation(&member, &["1555123"], false), &club);
+    let by_member = signed(authorisation(7, &[("1555123", 11)], (0, DAY)), &member);
+    let by_stranger = signed(authorisation(8, &[("1555", 11)], (0, DAY)), &stranger);
+    // Whatever order they arrive in, the chain decides who is known.
+    let incoming = vec![
+        by_member.clone(),
+        by_stranger.clone(),
+        to_member.clone(),
+        to_club.clone(),
+    ];
+    let (keep, refused) = fed.learnable(incoming);
+    assert_eq!(refused, vec![by_stranger.clone()]);
+    assert_eq!(keep.len(), 3);
+    for s in keep {
+        fed.keep(s);
+    }
+    fed.keep(by_stranger);
+    let known = fed.known_signers();
+    assert!(known.contains(&member.verifying_key().to_bytes()));
+    assert!(!known.contains(&stranger.verifying_key().to_bytes()));
+    let ids: Vec<_> = fed.for_peers().iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![to_club.id, to_member.id, by_member.id]);
+    // On its own, the member's authorisation is a stranger's.
+    let (keep, refused) = federation(2).learnable(vec![by_member.clone()]);
+    assert!(keep.is_empty() && refused == vec![by_member]);
+}

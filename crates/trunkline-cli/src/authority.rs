@@ -196,9 +196,19 @@ pub struct SignArgs {
     /// update is due).
     #[arg(long, default_value_t = 365)]
     days: u64,
+    /// Seconds it is valid from now, instead of days (a short-lived
+    /// statement: a test, a trial).
+    #[arg(long, conflicts_with = "days")]
+    seconds: Option<u64>,
     /// The signer's number for it (default: the current unix time).
     #[arg(long)]
     serial: Option<u64>,
+}
+
+impl SignArgs {
+    fn valid_secs(&self) -> u64 {
+        self.seconds.unwrap_or(self.days.saturating_mul(86_400))
+    }
 }
 
 fn fail(what: impl std::fmt::Display) -> Failure {
@@ -339,7 +349,7 @@ pub fn run(cmd: AuthorityCmd, json: bool) -> Result<()> {
                 blocks,
                 may_delegate,
                 not_before: now.saturating_sub(300),
-                not_after: now + common.days * 86_400,
+                not_after: now + common.valid_secs(),
             });
             sign_and_write(s, &common, json)
         }
@@ -364,7 +374,7 @@ pub fn run(cmd: AuthorityCmd, json: bool) -> Result<()> {
                 origin,
                 entries,
                 not_before: now.saturating_sub(300),
-                not_after: now + common.days * 86_400,
+                not_after: now + common.valid_secs(),
             });
             sign_and_write(s, &common, json)
         }
@@ -386,7 +396,7 @@ pub fn run(cmd: AuthorityCmd, json: bool) -> Result<()> {
             let s = Statement::Revocations(Revocations {
                 number,
                 this_update: now,
-                next_update: now + common.days * 86_400,
+                next_update: now + common.valid_secs(),
                 revoked,
             });
             sign_and_write(s, &common, json)

@@ -96,6 +96,10 @@ pub enum Command {
     /// judged against it, so they flip at the same log position on every
     /// node. Never moves back.
     Tick { unix_secs: u64 },
+    /// Statements a peer sent (each its exact bytes): those that verify,
+    /// are new, and come from signers the federation knows are kept
+    /// (see `trunkline_authority::exchange`); the rest are dropped.
+    AuthorityLearn { statements: Vec<Vec<u8>> },
 }
 
 /// Who proposed a command, so the proposing node can answer its caller.
@@ -475,6 +479,13 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                 body.u8(13);
                 body.varint(*unix_secs);
             }
+            Command::AuthorityLearn { statements } => {
+                body.u8(14);
+                body.varint(statements.len() as u64);
+                for s in statements {
+                    body.bytes(s);
+                }
+            }
         }
     }
     let mut w = Writer::default();
@@ -614,6 +625,14 @@ pub fn decode_batch(
             13 => Command::Tick {
                 unix_secs: r.varint()?,
             },
+            14 => {
+                let n = r.len(3)?;
+                let mut statements = Vec::with_capacity(n);
+                for _ in 0..n {
+                    statements.push(r.bytes()?.to_vec());
+                }
+                Command::AuthorityLearn { statements }
+            }
             tag => {
                 return Err(DecodeError::Tag {
                     what: "command",

@@ -114,6 +114,8 @@ pub struct StateMachine {
     changed: Vec<Prefix>,
     /// Everything may have changed (a snapshot was restored).
     resync: bool,
+    /// Statements were added since the last call.
+    authority_grew: bool,
     view: SharedView,
 }
 
@@ -123,6 +125,8 @@ pub struct Changes {
     pub prefixes: Vec<Prefix>,
     /// The whole table was replaced: compare everything.
     pub resync: bool,
+    /// Authority statements were added (peers get them as a delta).
+    pub authority: bool,
 }
 
 impl StateMachine {
@@ -146,6 +150,7 @@ impl StateMachine {
             authority: Arc::new(AuthorityState::new(authority)),
             changed: Vec::new(),
             resync: false,
+            authority_grew: false,
             view: Arc::new(ArcSwap::from_pointee(View::default())),
         }
     }
@@ -191,6 +196,7 @@ impl StateMachine {
         Changes {
             prefixes: std::mem::take(&mut self.changed),
             resync: std::mem::take(&mut self.resync),
+            authority: std::mem::take(&mut self.authority_grew),
         }
     }
 
@@ -292,8 +298,8 @@ impl StateMachine {
 
     /// The rules a command must keep, checked where every write path
     /// passes (the API, config files, other nodes): here, at apply.
-    /// A published statement comes back verified, so it is verified once.
-    fn check(&self, command: &Command) -> Result<Option<trunkline_authority::Signed>, String> {
+    /// Published statements come back verified, so each is verified once.
+    fn check(&self, command: &Command) -> Result<Vec<trunkline_authority::Signed>, String> {
         if let Command::PeerSet { name, itad, .. } = command
             && let Some(other) = self.peers.itad_taken(name, *itad)
         {
@@ -310,10 +316,16 @@ impl StateMachine {
             }
             Command::AuthorityPublish { statement } => {
                 trunkline_authority::Signed::verify(statement)
-                    .map(Some)
+                    .map(|s| vec![s])
                     .map_err(|e| e.to_string())
             }
-            _ => Ok(None),
+            // The sending node verified them already; one that does not
+            // verify is dropped alone.
+            Command::AuthorityLearn { statements } => Ok(statements
+                .iter()
+                .filter_map(|s| trunkline_authority::Signed::verify(s).ok())
+                .collect()),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -321,7 +333,7 @@ impl StateMachine {
         &mut self,
         index: u64,
         command: Command,
-        verified: Option<trunkline_authority::Signed>,
+        verified: Vec<trunkline_authority::Signed>,
     ) -> u64 {
         match command {
             Command::Announce(routes) => routes
@@ -454,8 +466,25 @@ impl StateMachine {
                 u64::from(Arc::make_mut(&mut self.tokens).by_id.remove(&id).is_some())
             }
             Command::AuthorityPublish { .. } => {
-                if let Some(signed) = verified {
+                for signed in verified {
+                    self.authority_grew |= !self.authority.contains(&signed.id);
                     Arc::make_mut(&mut self.authority).keep(signed);
+                }
+                self.revalidate()
+            }
+            Command::AuthorityLearn { .. } => {
+                let new: Vec<_> = verified
+                    .into_iter()
+                    .filter(|s| !self.authority.contains(&s.id))
+                    .collect();
+                let (known, _strangers) = self.authority.learnable(new);
+                if known.is_empty() {
+                    return 0;
+                }
+                self.authority_grew = true;
+                let authority = Arc::make_mut(&mut self.authority);
+                for signed in known {
+                    authority.keep(signed);
                 }
                 self.revalidate()
             }
@@ -735,6 +764,7 @@ impl StateMachine {
         self.authority = Arc::new(authority);
         self.changed.clear();
         self.resync = true;
+        self.authority_grew = true;
         self.applied_index = applied_index;
         self.applied_term = applied_term;
         self.publish();

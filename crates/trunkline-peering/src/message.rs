@@ -22,6 +22,27 @@ pub enum Message<U> {
         plan: Option<String>,
     },
     Notification(Notification),
+    /// Number-authority statements, each its signed bytes (opaque here).
+    Authority(Authority),
+}
+
+/// One part of the authority exchange (RTR's snapshot, end, deltas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    Snapshot(Vec<Vec<u8>>),
+    /// The snapshot is complete; it held this many statements.
+    End(u32),
+    Delta(Vec<Vec<u8>>),
+}
+
+impl Authority {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Authority::Snapshot(_) => "authority-snapshot",
+            Authority::End(_) => "authority-end",
+            Authority::Delta(_) => "authority-delta",
+        }
+    }
 }
 
 impl<U> Message<U> {
@@ -33,6 +54,7 @@ impl<U> Message<U> {
             Message::EndOfRib { .. } => "end-of-rib",
             Message::RouteRefresh { .. } => "route-refresh",
             Message::Notification(_) => "notification",
+            Message::Authority(a) => a.kind(),
         }
     }
 }
@@ -59,6 +81,8 @@ pub struct Capabilities {
     /// when the session drops.
     pub graceful_restart_secs: Option<u32>,
     pub route_refresh: bool,
+    /// Exchanges number-authority statements.
+    pub authority: bool,
 }
 
 /// Why a session is closed. Sent in a Notification, then the stream ends.

@@ -14,7 +14,13 @@
 //! any up state --Notification, close, hold expiry, error--> Idle (retry after backoff)
 //! ```
 
-use crate::message::{Capabilities, Code, Message, Notification, Open, VERSION};
+use std::collections::VecDeque;
+
+use crate::message::{Authority, Capabilities, Code, Message, Notification, Open, VERSION};
+
+/// Most Updates (and End-of-RIBs) held while waiting for the peer's
+/// authority to end; beyond it they are let through unjudged-first.
+pub const MAX_HELD: usize = 10_000;
 
 /// Milliseconds since an arbitrary fixed point.
 pub type Millis = u64;
@@ -32,6 +38,11 @@ pub struct Config {
     /// Restart time asked of the peer; `None`: no graceful restart.
     pub graceful_restart_secs: Option<u32>,
     pub route_refresh: bool,
+    /// Exchange number-authority statements.
+    pub authority: bool,
+    /// How long after Established the peer's Updates wait for its
+    /// authority snapshot to end.
+    pub authority_wait_ms: Millis,
     pub password: String,
     /// Dial the peer (otherwise wait for it to connect).
     pub active: bool,
@@ -64,6 +75,8 @@ impl Config {
             plans: vec!["e164".to_owned()],
             graceful_restart_secs: Some(120),
             route_refresh: true,
+            authority: true,
+            authority_wait_ms: 5_000,
             password: String::new(),
             active: true,
             open_timeout_ms: 30_000,
@@ -111,6 +124,8 @@ pub struct Negotiated {
     /// `None` when either side lacks graceful restart.
     pub peer_restart_secs: Option<u32>,
     pub route_refresh: bool,
+    /// Both sides exchange number authority.
+    pub authority: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,11 +180,28 @@ pub enum Output<U> {
     Update(U),
     EndOfRib(String),
     RefreshRequested(Option<String>),
+    /// Authority statements from the peer, to verify and keep; `End`: its
+    /// snapshot is complete.
+    Authority(Authority),
 }
 
-/// One peering session.
+/// Where the peer's authority exchange stands in an established session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sync<U> {
+    /// Its snapshot is coming: its Updates and End-of-RIBs wait, in order,
+    /// until it ends or `until`.
+    Waiting {
+        until: Millis,
+        held: VecDeque<Output<U>>,
+    },
+    /// Its snapshot ended (or the wait did), or neither side exchanges
+    /// authority: Updates go straight through.
+    Done,
+}
+
+/// One peering session; `U` is the Update payload (opaque here).
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct Session<U> {
     cfg: Config,
     state: State,
     admin_up: bool,
@@ -187,10 +219,11 @@ pub struct Session {
     faults: u32,
     held_until: Option<Millis>,
     established_at: Option<Millis>,
+    sync: Sync<U>,
 }
 
-impl Session {
-    pub fn new(cfg: Config) -> Session {
+impl<U: Clone> Session<U> {
+    pub fn new(cfg: Config) -> Session<U> {
         let backoff = cfg.retry_min_ms;
         Session {
             cfg,
@@ -207,6 +240,7 @@ impl Session {
             faults: 0,
             held_until: None,
             established_at: None,
+            sync: Sync::Done,
         }
     }
 
@@ -239,6 +273,10 @@ impl Session {
             self.hold_deadline,
             self.keepalive_deadline,
             self.retry_deadline,
+            match &self.sync {
+                Sync::Waiting { until, .. } => Some(*until),
+                Sync::Done => None,
+            },
         ]
         .into_iter()
         .flatten()
@@ -256,12 +294,13 @@ impl Session {
                 plans: self.cfg.plans.clone(),
                 graceful_restart_secs: self.cfg.graceful_restart_secs,
                 route_refresh: self.cfg.route_refresh,
+                authority: self.cfg.authority,
             },
             password: self.cfg.password.clone(),
         }
     }
 
-    pub fn handle<U: Clone>(&mut self, now: Millis, input: Input<U>) -> Vec<Output<U>> {
+    pub fn handle(&mut self, now: Millis, input: Input<U>) -> Vec<Output<U>> {
         let mut out = Vec::new();
         match input {
             Input::Start => {
@@ -352,14 +391,14 @@ impl Session {
                 }
             }
             Input::Send(msg) => {
-                if self.state == State::Established
-                    && matches!(
-                        msg,
-                        Message::Update(_)
-                            | Message::EndOfRib { .. }
-                            | Message::RouteRefresh { .. }
-                    )
-                {
+                let allowed = match &msg {
+                    Message::Update(_)
+                    | Message::EndOfRib { .. }
+                    | Message::RouteRefresh { .. } => true,
+                    Message::Authority(_) => self.negotiated.as_ref().is_some_and(|n| n.authority),
+                    _ => false,
+                };
+                if self.state == State::Established && allowed {
                     self.sent(now);
                     out.push(Output::Send(msg));
                 }
@@ -375,21 +414,21 @@ impl Session {
         )
     }
 
-    fn dial(&mut self, out: &mut Vec<Output<impl Clone>>) {
+    fn dial(&mut self, out: &mut Vec<Output<U>>) {
         self.state = State::Connect;
         self.retry_deadline = None;
         out.push(Output::Dial);
     }
 
     /// Dials, or waits for the hold-down to end.
-    fn dial_unless_held(&mut self, now: Millis, out: &mut Vec<Output<impl Clone>>) {
+    fn dial_unless_held(&mut self, now: Millis, out: &mut Vec<Output<U>>) {
         match self.held_until.filter(|&t| now < t) {
             Some(t) => self.retry_deadline = Some(t),
             None => self.dial(out),
         }
     }
 
-    fn received<U: Clone>(&mut self, now: Millis, msg: Message<U>, out: &mut Vec<Output<U>>) {
+    fn received(&mut self, now: Millis, msg: Message<U>, out: &mut Vec<Output<U>>) {
         if !self.transport_up() {
             // Nothing can arrive without a stream; a late message from a
             // stream already given up on is dropped.
@@ -418,13 +457,21 @@ impl Session {
                 self.last_error = None;
                 self.heard(now);
                 let neg = self.negotiated.clone().expect("negotiated in OpenSent");
+                self.sync = if neg.authority {
+                    Sync::Waiting {
+                        until: now + self.cfg.authority_wait_ms,
+                        held: VecDeque::new(),
+                    }
+                } else {
+                    Sync::Done
+                };
                 out.push(Output::Established(neg));
             }
             (State::Established, Message::Keepalive) => self.heard(now),
             (State::Established, Message::Update(u)) => {
                 self.heard(now);
                 if self.take_token(now) {
-                    out.push(Output::Update(u));
+                    self.deliver(Output::Update(u), out);
                 } else {
                     let why = format!(
                         "more than {} updates a second (burst {})",
@@ -436,7 +483,7 @@ impl Session {
             (State::Established, Message::EndOfRib { plan }) => {
                 self.heard(now);
                 if self.carries(&plan) {
-                    out.push(Output::EndOfRib(plan));
+                    self.deliver(Output::EndOfRib(plan), out);
                 } else {
                     let why = format!("end-of-rib for plan {plan:?}, which was not negotiated");
                     self.notify(now, Code::MalformedMessage, why, out);
@@ -455,11 +502,66 @@ impl Session {
                     out.push(Output::RefreshRequested(plan));
                 }
             }
+            (State::Established, Message::Authority(a)) => {
+                self.heard(now);
+                let negotiated = self.negotiated.as_ref().is_some_and(|n| n.authority);
+                let waiting = matches!(self.sync, Sync::Waiting { .. });
+                match (&a, negotiated, waiting) {
+                    (_, false, _) => {
+                        let why = "authority exchange was not negotiated".to_owned();
+                        self.notify(now, Code::FsmError, why, out);
+                    }
+                    (Authority::Snapshot(_), _, true) => out.push(Output::Authority(a)),
+                    (Authority::End(_), _, true) => {
+                        out.push(Output::Authority(a));
+                        self.synced(out);
+                    }
+                    (Authority::Delta(_), _, false) => out.push(Output::Authority(a)),
+                    // A late snapshot or end, or a delta before the end.
+                    (_, _, _) => {
+                        let why = format!(
+                            "{} {} the authority snapshot ended",
+                            a.kind(),
+                            if waiting { "before" } else { "after" }
+                        );
+                        self.notify(now, Code::FsmError, why, out);
+                    }
+                }
+            }
             (state, msg) => {
                 let why = format!("unexpected {} in state {}", msg.kind(), state.name());
                 self.notify(now, Code::FsmError, why, out);
             }
         }
+    }
+
+    /// An Update or End-of-RIB from the peer: out now, or held in order
+    /// while its authority snapshot is coming.
+    fn deliver(&mut self, o: Output<U>, out: &mut Vec<Output<U>>) {
+        match &mut self.sync {
+            Sync::Waiting { held, .. } if held.len() < MAX_HELD => held.push_back(o),
+            Sync::Waiting { .. } => {
+                // Too much waits: let it all through; later authority
+                // judges these routes again.
+                self.synced(out);
+                out.push(o);
+            }
+            Sync::Done => out.push(o),
+        }
+    }
+
+    /// The peer's authority snapshot ended (or the wait did): what was
+    /// held goes out, in the order it came.
+    fn synced(&mut self, out: &mut Vec<Output<U>>) {
+        if let Sync::Waiting { held, .. } = std::mem::replace(&mut self.sync, Sync::Done) {
+            out.extend(held);
+        }
+    }
+
+    /// Whether the peer's authority snapshot has ended (or was not
+    /// negotiated, or the wait for it is over).
+    pub fn authority_synced(&self) -> bool {
+        matches!(self.sync, Sync::Done)
     }
 
     /// One Update's worth from the bucket, topped up for the time passed.
@@ -567,10 +669,11 @@ impl Session {
                 .graceful_restart_secs
                 .and(open.capabilities.graceful_restart_secs),
             route_refresh: self.cfg.route_refresh && open.capabilities.route_refresh,
+            authority: self.cfg.authority && open.capabilities.authority,
         })
     }
 
-    fn tick<U: Clone>(&mut self, now: Millis, out: &mut Vec<Output<U>>) {
+    fn tick(&mut self, now: Millis, out: &mut Vec<Output<U>>) {
         if self.hold_deadline.is_some_and(|d| now >= d) {
             let why = if self.state == State::Established {
                 "nothing heard for the hold time".to_owned()
@@ -579,6 +682,9 @@ impl Session {
             };
             self.notify(now, Code::HoldTimerExpired, why, out);
             return;
+        }
+        if matches!(self.sync, Sync::Waiting { until, .. } if now >= until) {
+            self.synced(out);
         }
         if self.keepalive_deadline.is_some_and(|d| now >= d) {
             out.push(Output::Send(Message::Keepalive));
@@ -602,13 +708,7 @@ impl Session {
     }
 
     /// Sends a Notification and closes.
-    fn notify<U: Clone>(
-        &mut self,
-        now: Millis,
-        code: Code,
-        reason: String,
-        out: &mut Vec<Output<U>>,
-    ) {
+    fn notify(&mut self, now: Millis, code: Code, reason: String, out: &mut Vec<Output<U>>) {
         if code.is_peer_fault() && self.cfg.hold_down_min_ms > 0 {
             self.fault(now);
         }
@@ -626,13 +726,7 @@ impl Session {
 
     /// The stream is over: close it, report Down if it was established,
     /// and schedule a reconnect.
-    fn go_down<U: Clone>(
-        &mut self,
-        now: Millis,
-        reason: String,
-        failure: bool,
-        out: &mut Vec<Output<U>>,
-    ) {
+    fn go_down(&mut self, now: Millis, reason: String, failure: bool, out: &mut Vec<Output<U>>) {
         out.push(Output::Close);
         if self.state == State::Established {
             let graceful = failure
@@ -649,6 +743,7 @@ impl Session {
         self.state = State::Idle;
         self.negotiated = None;
         self.established_at = None;
+        self.sync = Sync::Done;
         self.hold_deadline = None;
         self.keepalive_deadline = None;
         self.schedule_retry(now);

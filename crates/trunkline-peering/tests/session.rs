@@ -10,7 +10,9 @@
 //! separated by `;` and `outputs` likewise, one group per input (`-` for
 //! none). See `input` and `render` below for the notation.
 
-use trunkline_peering::message::{Capabilities, Code, Message, Notification, Open, VERSION};
+use trunkline_peering::message::{
+    Authority, Capabilities, Code, Message, Notification, Open, VERSION,
+};
 use trunkline_peering::session::{Config, Input, Millis, Output, Session};
 
 const ME: u32 = 4_200_000_000;
@@ -42,6 +44,7 @@ fn peer_open(opts: &[&str]) -> Open {
             plans: vec!["e164".into()],
             graceful_restart_secs: Some(60),
             route_refresh: true,
+            authority: false,
         },
         password: "s3cret".into(),
     };
@@ -55,6 +58,7 @@ fn peer_open(opts: &[&str]) -> Open {
             "plans" => o.capabilities.plans = v.split(',').map(str::to_owned).collect(),
             "gr" => o.capabilities.graceful_restart_secs = v.parse().ok(),
             "rr" => o.capabilities.route_refresh = v == "yes",
+            "auth" => o.capabilities.authority = v == "yes",
             "password" => o.password = v.to_owned(),
             _ => panic!("unknown open option {k}"),
         }
@@ -98,6 +102,9 @@ fn message(words: &[&str]) -> Message<String> {
         ["refresh", plan] => Message::RouteRefresh {
             plan: Some((*plan).to_owned()),
         },
+        ["authority-snapshot"] => Message::Authority(Authority::Snapshot(vec![b"s".to_vec()])),
+        ["authority-end"] => Message::Authority(Authority::End(1)),
+        ["authority-delta"] => Message::Authority(Authority::Delta(vec![b"d".to_vec()])),
         ["notification", c] => Message::Notification(Notification {
             code: Code::from_name(c).unwrap(),
             reason: String::new(),
@@ -118,16 +125,19 @@ fn render(o: &Output<String>) -> String {
                 None => "send refresh".into(),
             },
             Message::Notification(n) => format!("send notification {}", n.code),
+            Message::Authority(a) => format!("send {}", a.kind()),
         },
         Output::Dial => "dial".into(),
         Output::Close => "close".into(),
         Output::Established(n) => format!(
-            "established hold={} plans={} gr={} rr={}",
+            "established hold={} plans={} gr={} rr={}{}",
             n.hold_secs,
             n.plans.join(","),
             n.peer_restart_secs.map_or("none".into(), |s| s.to_string()),
-            if n.route_refresh { "yes" } else { "no" }
+            if n.route_refresh { "yes" } else { "no" },
+            if n.authority { " auth" } else { "" }
         ),
+        Output::Authority(a) => a.kind().to_owned(),
         Output::Down(d) => {
             if d.graceful {
                 "down graceful".into()
@@ -145,7 +155,7 @@ fn render(o: &Output<String>) -> String {
 }
 
 /// A session in `state`, reached the standard way at time 0.
-fn reach(state: &str) -> Session {
+fn reach(state: &str) -> Session<String> {
     let passive = state == "passive";
     let mut s = Session::new(config(!passive));
     let path: &[Input<String>] = match state {

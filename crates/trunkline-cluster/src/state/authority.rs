@@ -75,6 +75,21 @@ impl AuthorityState {
         self.statements.statements()
     }
 
+    pub fn contains(&self, id: &StatementId) -> bool {
+        self.statements.get(id).is_some()
+    }
+
+    /// Of statements a peer sent (verified), those from known signers,
+    /// and the strangers'.
+    pub fn learnable(&self, incoming: Vec<Signed>) -> (Vec<Signed>, Vec<Signed>) {
+        self.statements.learnable(incoming)
+    }
+
+    /// What to send peers, in an order they can check one by one.
+    pub fn for_peers(&self) -> Vec<&Signed> {
+        self.statements.for_peers()
+    }
+
     /// Keeps a statement its caller verified (verification is
     /// deterministic, so every node decides alike).
     pub fn keep(&mut self, signed: Signed) -> StatementId {

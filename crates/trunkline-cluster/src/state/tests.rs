@@ -614,3 +614,61 @@ fn local_route(prefix: &str) -> (Prefix, Arc<Attrs>) {
     a.path = vec![];
     (p(prefix), Arc::new(a))
 }
+
+/// Statements learned from a peer: those from known signers are kept and
+/// validate routes; a stranger's and a forged one are dropped; learning
+/// what is already held changes nothing and reports no growth (so
+/// statements do not bounce between peers forever).
+#[test]
+fn statements_learned_from_peers_keep_out_strangers() {
+    use trunkline_authority::{Authorisation, Entry, Signed, Statement};
+    use trunkline_core::{Digits, Validation};
+    let (anchor, config) = anchored();
+    let mut s = Sm {
+        sm: StateMachine::with_authority(Plans::default(), config),
+        index: 1,
+    };
+    s.apply(Command::Announce(vec![local_route("+1555123")]));
+    let auth = |origin: u32, key: &ed25519_dalek::SigningKey| {
+        Signed::sign(
+            Statement::Authorisation(Authorisation {
+                serial: 1,
+                plan: "e164".into(),
+                origin,
+                entries: vec![Entry {
+                    prefix: Digits::from_ascii("1555").unwrap(),
+                    max_len: 11,
+                }],
+                not_before: 0,
+                not_after: u64::MAX,
+            }),
+            key,
+        )
+        .unwrap()
+    };
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let good = auth(4_200_000_001, &anchor);
+    let mut forged = auth(4_200_000_001, &anchor).bytes;
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    s.sm.take_changes();
+    s.apply(Command::AuthorityLearn {
+        statements: vec![auth(7, &stranger).bytes, forged, good.bytes.clone()],
+    });
+    let held: Vec<_> = s.sm.authority.statements().map(|s| s.id).collect();
+    assert_eq!(held, vec![good.id]);
+    let changes = s.sm.take_changes();
+    assert!(changes.authority);
+    let route =
+        s.sm.table
+            .get(&p("+1555123"))
+            .unwrap()
+            .iter()
+            .next()
+            .cloned();
+    assert_eq!(route.unwrap().attrs.validation, Validation::Valid);
+    s.apply(Command::AuthorityLearn {
+        statements: vec![good.bytes],
+    });
+    assert!(!s.sm.take_changes().authority, "nothing new");
+}

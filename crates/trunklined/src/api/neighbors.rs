@@ -122,6 +122,10 @@ impl NeighborsApi {
                 n.plans = neg.plans.clone();
                 n.restart_time_secs = neg.peer_restart_secs.unwrap_or(0);
                 n.route_refresh = neg.route_refresh;
+                n.authority = neg.authority;
+                n.authority_received = up.authority_received;
+                n.authority_refused = up.authority_refused;
+                n.authority_synced = up.authority_synced;
             }
         }
         n

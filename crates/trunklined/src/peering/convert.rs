@@ -2,7 +2,7 @@
 //! Updates stay in their wire form until the import step reads them.
 
 use trunkline_core::{LargeCommunity, NextHop, PlanId, Plans};
-use trunkline_peering::message::{Capabilities, Code, Message, Notification, Open};
+use trunkline_peering::message::{Authority, Capabilities, Code, Message, Notification, Open};
 use trunkline_peering::policy::Announced;
 use trunkline_proto::peering::v1 as pb;
 
@@ -24,6 +24,7 @@ pub fn to_proto(m: Msg) -> pb::PeerMessage {
                     }
                 }),
                 route_refresh: o.capabilities.route_refresh,
+                authority: o.capabilities.authority,
             }),
             password: o.password,
         }),
@@ -37,6 +38,15 @@ pub fn to_proto(m: Msg) -> pb::PeerMessage {
             code: code_to_proto(n.code) as i32,
             reason: n.reason,
         }),
+        Message::Authority(Authority::Snapshot(statements)) => {
+            Body::AuthoritySnapshot(pb::AuthoritySnapshot { statements })
+        }
+        Message::Authority(Authority::End(statements)) => {
+            Body::AuthorityEnd(pb::AuthorityEnd { statements })
+        }
+        Message::Authority(Authority::Delta(statements)) => {
+            Body::AuthorityDelta(pb::AuthorityDelta { statements })
+        }
     };
     pb::PeerMessage { body: Some(body) }
 }
@@ -57,6 +67,9 @@ pub fn from_proto(m: pb::PeerMessage) -> Result<Msg, String> {
             code: code_from_proto(n.code),
             reason: n.reason,
         }),
+        Body::AuthoritySnapshot(s) => Message::Authority(Authority::Snapshot(s.statements)),
+        Body::AuthorityEnd(e) => Message::Authority(Authority::End(e.statements)),
+        Body::AuthorityDelta(d) => Message::Authority(Authority::Delta(d.statements)),
     })
 }
 
@@ -71,6 +84,7 @@ pub fn open_from_proto(o: pb::Open) -> Open {
             plans: caps.plans,
             graceful_restart_secs: caps.graceful_restart.map(|g| g.restart_time_secs),
             route_refresh: caps.route_refresh,
+            authority: caps.authority,
         },
         password: o.password,
     }

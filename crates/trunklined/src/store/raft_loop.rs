@@ -220,7 +220,7 @@ impl RaftLoop {
                     }));
                 }
             }
-            if !out.changes.prefixes.is_empty() || out.changes.resync {
+            if !out.changes.prefixes.is_empty() || out.changes.resync || out.changes.authority {
                 // No receivers is fine: nothing exports.
                 let _ = self.changes.send(Arc::new(out.changes));
             }

@@ -58,6 +58,12 @@ pub struct EstablishedStatus {
     pub secs: u64,
     pub negotiated: Negotiated,
     pub advertised: usize,
+    /// Authority statements the peer sent that verified, and that did not.
+    pub authority_received: u64,
+    pub authority_refused: u64,
+    /// The peer's authority snapshot ended (or was not negotiated, or the
+    /// wait for it is over).
+    pub authority_synced: bool,
 }
 
 /// The owner's handle. Dropping it ends the task at once: the stream

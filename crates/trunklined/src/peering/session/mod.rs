@@ -9,6 +9,7 @@
 //! further from the peer, which is the backpressure; its timers, control
 //! requests and status keep running throughout.
 
+mod authority;
 mod context;
 mod export;
 mod handle;
@@ -28,10 +29,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use trunkline_cluster::state::Changes;
 use trunkline_core::{PlanId, Prefix};
-use trunkline_peering::message::{Code, Message};
+use trunkline_peering::message::{Authority, Code, Message};
 use trunkline_peering::session::{Config, Input, Negotiated, Output, Session, State};
 use trunkline_proto::peering::v1 as pb;
 
+use self::authority::Exchange;
 use self::export::Export;
 use self::import::Imported;
 use self::link::{Dialled, Ended, Link, Received};
@@ -47,6 +49,8 @@ const WRITE_BACKLOG: usize = 8;
 /// How long a closing stream is still read, so a Notification reaches
 /// the peer.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// How long a peer's routes wait for its authority snapshot to end.
+const AUTHORITY_WAIT: Duration = Duration::from_secs(5);
 /// How long nothing may go out while something waits, when the session
 /// has no hold time.
 const STUCK_WITHOUT_HOLD: Duration = Duration::from_secs(90);
@@ -94,6 +98,8 @@ pub fn spawn(ctx: Arc<Context>, peer: Peer, active: bool) -> Handle {
             .collect(),
         graceful_restart_secs: (s.restart_secs > 0).then_some(s.restart_secs),
         route_refresh: true,
+        authority: true,
+        authority_wait_ms: AUTHORITY_WAIT.as_millis() as u64,
         password: peer.section.password.clone(),
         active: active && !peer.section.addresses.is_empty(),
         open_timeout_ms: 30_000,
@@ -154,6 +160,10 @@ struct Up {
     export: Export,
     /// Prefixes accepted in this session, kept only under a prefix limit.
     accepted: HashSet<Prefix>,
+    /// Number authority sent and received.
+    authority: Exchange,
+    /// The federation's statements grew: a delta is due at the next flush.
+    authority_due: bool,
 }
 
 /// A closed stream's reader, still draining until `until`.
@@ -174,7 +184,7 @@ struct SessionTask {
     peer: Peer,
     /// The peer's name as a metric label.
     label: crate::metrics::NeighborLabels,
-    fsm: Session,
+    fsm: Session<pb::Update>,
     /// Time zero of the state machine's clock.
     base: Instant,
     control: mpsc::Receiver<Control>,
@@ -326,6 +336,9 @@ impl SessionTask {
                 secs: u.since.elapsed().as_secs(),
                 negotiated: u.negotiated.clone(),
                 advertised: u.export.advertised(),
+                authority_received: u.authority.received,
+                authority_refused: u.authority.refused,
+                authority_synced: self.fsm.authority_synced(),
             }),
             received: self.received_total,
         };
@@ -587,6 +600,7 @@ impl SessionTask {
                     self.write(Write::EndOfRib(id));
                 }
             }
+            Output::Authority(a) => self.authority_received(a),
             Output::RefreshRequested(plan) => {
                 let plans: Vec<PlanId> = match plan {
                     Some(p) => self.ctx.plans.by_name(&p).into_iter().collect(),
@@ -619,8 +633,39 @@ impl SessionTask {
             carried: carried.clone(),
             export: Export::new(self.ctx.store.subscribe_changes()),
             accepted: HashSet::new(),
+            authority: Exchange::default(),
+            authority_due: false,
         });
+        if self.up.as_ref().is_some_and(|u| u.negotiated.authority) {
+            // Before any route, so the peer judges them with it.
+            let view = self.ctx.store.view().load_full();
+            let msgs = self.up.as_mut().map(|u| u.authority.snapshot(&view));
+            for m in msgs.into_iter().flatten() {
+                self.send_msg(m);
+            }
+        }
         self.dump(&carried, false);
+    }
+
+    /// Statements from the peer: verified ones go to the store in order
+    /// with its routes (so the routes after them are judged with them).
+    fn authority_received(&mut self, a: Authority) {
+        let Some(up) = &mut self.up else { return };
+        match a {
+            Authority::Snapshot(s) | Authority::Delta(s) => {
+                let keep = up.authority.receive(s, self.peer.name());
+                if !keep.is_empty() {
+                    self.write(Write::Authority(keep));
+                }
+            }
+            Authority::End(n) => tracing::info!(
+                peer = %self.peer.name(),
+                announced = n,
+                verified = up.authority.received,
+                refused = up.authority.refused,
+                "the peer's authority snapshot ended"
+            ),
+        }
     }
 
     /// Queues everything of `plans`, then End-of-RIB for each.
@@ -639,15 +684,24 @@ impl SessionTask {
 
     fn on_changes(&mut self, c: Result<Arc<Changes>, broadcast::error::RecvError>) {
         if let Some(up) = &mut self.up {
+            // A missed batch may have held statements too.
+            up.authority_due |= c.as_ref().map_or(true, |c| c.authority);
             let batch = Duration::from_millis(self.ctx.settings.batch_ms);
             up.export.on_change(c, batch, self.peer.name());
         }
     }
 
-    /// Queues what changed since the last flush.
+    /// Queues what changed since the last flush: new statements first,
+    /// so the peer judges the routes after them with them.
     fn flush(&mut self) {
         let Some(up) = &mut self.up else { return };
         let view = self.ctx.store.view().load_full();
+        if std::mem::take(&mut up.authority_due) && up.negotiated.authority {
+            for m in up.authority.delta(&view) {
+                self.send_msg(m);
+            }
+        }
+        let Some(up) = &mut self.up else { return };
         let diff = up
             .export
             .flush(&view, &self.peer.policy, self.ctx.itad, &up.carried);
@@ -675,8 +729,7 @@ impl SessionTask {
             metrics.peering_updates_sent.get_or_create(label).inc();
             let now = base.elapsed().as_millis() as u64;
             // Only the timer matters: the Update itself is already built.
-            let _ =
-                fsm.handle::<pb::Update>(now, Input::Send(Message::Update(pb::Update::default())));
+            let _ = fsm.handle(now, Input::Send(Message::Update(pb::Update::default())));
         });
     }
 

@@ -29,6 +29,8 @@ pub(super) enum Write {
         rejected: Vec<Refused>,
     },
     EndOfRib(PlanId),
+    /// Authority statements the peer sent that verified.
+    Authority(Vec<Vec<u8>>),
     Down {
         graceful: bool,
     },
@@ -135,6 +137,9 @@ pub(super) async fn run<E>(
                 }
             }
             Write::Sweep => Command::SweepStale { peer: peer.clone() },
+            // Not fenced by the epoch: statements count whoever brought
+            // them, and the state machine keeps only known signers'.
+            Write::Authority(statements) => Command::AuthorityLearn { statements },
         };
         let is_up = matches!(command, Command::SessionUp { .. });
         match ctx.store.write(String::new(), command).await {
