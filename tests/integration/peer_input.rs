@@ -417,3 +417,45 @@ fn a_flooding_peer_gets_a_notification_and_a_growing_hold_down() {
     });
     assert!(node.cli(&["status"]).code == 0, "the node keeps running");
 }
+
+/// A message larger than a session takes (16 MiB) resets the session with
+/// a message-too-large Notification, and nothing of it is applied.
+#[test]
+fn an_oversized_message_is_refused_with_a_notification() {
+    let port = free_port();
+    let node = Node::start_as(
+        ALICE,
+        port,
+        &format!(
+            "[[peer]]\nname = \"mallory\"\nitad = {MALLORY}\n[[peer.import]]\naction = \"accept\"\n"
+        ),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let why = rt.block_on(async {
+        let mut s = Stream::open(port).await;
+        s.send(open(MALLORY)).await;
+        assert!(matches!(s.next().await, Some(Body::Open(_))));
+        s.send(Body::Keepalive(pb::Keepalive {})).await;
+        assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+        // 17 MiB of withdrawals, and one route that would be accepted.
+        let mut update = pb::Update {
+            announce: vec![route("+4930", "sip:{e164}@mallory.example", &[MALLORY])],
+            withdraw: vec![],
+        };
+        let w = format!("+49{}", "9".repeat(12));
+        update.withdraw = vec![w; 17 << 20 >> 4];
+        s.send(Body::Update(update)).await;
+        s.notification(pb::NotificationCode::MessageTooLarge).await
+    });
+    assert!(why.contains("larger than 16777216 bytes"), "{why}");
+    assert_ne!(node.cli(&["lookup", "+493012"]).code, 0, "nothing applied");
+    let n = node.cli(&["neighbor", "show", "mallory", "--json"]).json();
+    assert!(
+        n["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("message-too-large"),
+        "{n}"
+    );
+    assert!(node.cli(&["status"]).code == 0, "the node keeps running");
+}
