@@ -240,7 +240,8 @@ fn published_authority_validates_local_routes() {
 }
 
 /// Operator B announces operator A's block to A: A keeps it as invalid,
-/// never selects it, and `routes --peer --received` says why.
+/// never selects it, and `routes --peer --received` says why; B, outside
+/// the federation, keeps none of A's statements.
 #[test]
 fn a_hijacked_block_from_a_peer_is_invalid_and_never_selected() {
     const A: u32 = 4_200_000_101;
@@ -254,7 +255,10 @@ fn a_hijacked_block_from_a_peer_is_invalid_and_never_selected() {
         )
     };
     let a = anchored_node(dir.path(), A, pa, &peer("bob", B, Some(pb)));
-    let b = anchored_node(dir.path(), B, pb, &peer("alice", A, None));
+    // Bob is outside the federation (no anchor): he keeps none of the
+    // statements Alice sends, so his own claim is not-found to him and he
+    // sends it on. (Inside it, his own node would hold it back as invalid.)
+    let b = crate::harness::Node::start_as(B, pb, &peer("alice", A, None));
     let f = authorise(dir.path(), A, "+1555123", 11, "a.tla");
     a.cli(&["authority", "publish", &f]).ok();
     // Bob claims Alice's block.
@@ -290,4 +294,6 @@ fn a_hijacked_block_from_a_peer_is_invalid_and_never_selected() {
     let j = a.cli(&["lookup", "+15551234567", "--json"]).json();
     assert_eq!(j["next_hops"][0]["uri"], "sip:alice@a");
     assert_eq!(j["routes"][0]["validation"], "valid");
+    let held = b.cli(&["--json", "authority", "list"]).json();
+    assert_eq!(held["statements"], serde_json::json!([]), "{held}");
 }
