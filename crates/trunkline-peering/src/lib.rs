@@ -1,9 +1,13 @@
 //! Peering between Trunkline clusters and PBX nodes, without I/O or clocks:
-//! the session state machine ([`session`]) and the rules that decide what
-//! is accepted from and sent to each peer ([`policy`]). The daemon drives
-//! both with real streams and time; tests drive them with fixtures.
+//! the session state machine ([`session`]), the rules that decide what is
+//! accepted from and sent to each peer ([`policy`]), what a session has
+//! sent ([`adj_out`]) and when it sends what changed ([`pacing`]). The
+//! daemon drives them with real streams and time; tests and the simulator
+//! drive them with fixtures and virtual time.
 
+pub mod adj_out;
 pub mod message;
+pub mod pacing;
 pub mod policy;
 pub mod session;
 

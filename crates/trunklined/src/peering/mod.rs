@@ -7,14 +7,14 @@
 //! - [`session`]: one task per peer: the state machine of
 //!   `trunkline-peering` driven with a real stream and clock; import into
 //!   replicated writes, export from the table's change feed.
-//! - [`export`]: the Adj-RIB-Out and its diff against the table.
+//!   The Adj-RIB-Out and the pacing of what changed are the pure
+//!   `trunkline_peering::{adj_out, pacing}`.
 //! - [`service`]: the gRPC endpoint peers dial; [`opening`]: a new stream
 //!   until its Open is read.
 //! - [`convert`]: wire messages to and from the session's types.
 
 pub mod config;
 pub mod convert;
-pub mod export;
 pub mod manager;
 pub mod opening;
 pub mod service;

@@ -40,8 +40,9 @@ use self::link::{Dialled, Ended, Link, Received};
 use self::writer::Write;
 use super::config::Peer;
 use super::convert::{self, Msg};
-use super::export::Diff;
 use crate::store::WriteError;
+use trunkline_peering::adj_out::Diff;
+use trunkline_peering::pacing::Pacing;
 
 /// Writes queued beyond the writer's channel before the session stops
 /// reading from the peer.
@@ -631,7 +632,10 @@ impl SessionTask {
             since: Instant::now(),
             negotiated: neg,
             carried: carried.clone(),
-            export: Export::new(self.ctx.store.subscribe_changes()),
+            export: Export::new(
+                self.ctx.store.subscribe_changes(),
+                Pacing::trunkline(self.ctx.settings.batch_ms),
+            ),
             accepted: HashSet::new(),
             authority: Exchange::default(),
             authority_due: false,
@@ -686,8 +690,7 @@ impl SessionTask {
         if let Some(up) = &mut self.up {
             // A missed batch may have held statements too.
             up.authority_due |= c.as_ref().map_or(true, |c| c.authority);
-            let batch = Duration::from_millis(self.ctx.settings.batch_ms);
-            up.export.on_change(c, batch, self.peer.name());
+            up.export.on_change(c, self.peer.name());
         }
     }
 

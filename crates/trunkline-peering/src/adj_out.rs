@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use trunkline_cluster::state::View;
-use trunkline_core::{Itad, PlanId, Prefix};
-use trunkline_peering::policy::{Announced, PeerPolicy, export};
+use trunkline_core::{Itad, PlanId, Prefix, RouteTable};
+
+use crate::policy::{Announced, PeerPolicy, export};
 
 /// Routes to announce and prefixes to withdraw.
 #[derive(Debug, Default)]
@@ -38,16 +38,51 @@ impl AdjRibOut {
         self.sent.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+
     /// What the peer should get for `prefix` now.
-    fn wanted(view: &View, peer: &PeerPolicy, me: Itad, prefix: &Prefix) -> Option<Announced> {
-        let best = view.table.get(prefix).and_then(|set| set.iter().next());
+    fn wanted(
+        table: &RouteTable,
+        peer: &PeerPolicy,
+        me: Itad,
+        prefix: &Prefix,
+    ) -> Option<Announced> {
+        let best = table.get(prefix).and_then(|set| set.iter().next());
         export(peer, me, prefix, best)
+    }
+
+    /// Brings these prefixes up to date. With `withdrawals_only`, only
+    /// prefixes the peer must no longer have are settled; the others are
+    /// returned, still to send (an MRAI holds announcements back, but not
+    /// withdrawals).
+    pub fn update_withdrawals(
+        &mut self,
+        table: &RouteTable,
+        peer: &PeerPolicy,
+        me: Itad,
+        carried: &[PlanId],
+        prefixes: impl IntoIterator<Item = Prefix>,
+        diff: &mut Diff,
+    ) -> Vec<Prefix> {
+        let mut later = Vec::new();
+        for px in prefixes {
+            if !carried.contains(&px.plan) {
+                continue;
+            }
+            match Self::wanted(table, peer, me, &px) {
+                None => self.settle(px, None, diff),
+                Some(_) => later.push(px),
+            }
+        }
+        later
     }
 
     /// Brings these prefixes up to date.
     pub fn update(
         &mut self,
-        view: &View,
+        table: &RouteTable,
         peer: &PeerPolicy,
         me: Itad,
         carried: &[PlanId],
@@ -58,7 +93,7 @@ impl AdjRibOut {
             if !carried.contains(&px.plan) {
                 continue;
             }
-            self.settle(px, Self::wanted(view, peer, me, &px), diff);
+            self.settle(px, Self::wanted(table, peer, me, &px), diff);
         }
     }
 
@@ -83,7 +118,7 @@ impl AdjRibOut {
     /// `forget` first: resend everything, as for a route refresh.
     pub fn full(
         &mut self,
-        view: &View,
+        table: &RouteTable,
         peer: &PeerPolicy,
         me: Itad,
         plans: &[PlanId],
@@ -93,7 +128,7 @@ impl AdjRibOut {
         if forget {
             self.sent.retain(|px, _| !plans.contains(&px.plan));
         }
-        view.table.walk_all(&mut |px, set| {
+        table.walk_all(&mut |px, set| {
             if plans.contains(&px.plan) {
                 let wanted = export(peer, me, px, set.iter().next());
                 self.settle(*px, wanted, diff);
@@ -104,7 +139,7 @@ impl AdjRibOut {
         let gone: Vec<Prefix> = self
             .sent
             .keys()
-            .filter(|px| plans.contains(&px.plan) && view.table.get(px).is_none())
+            .filter(|px| plans.contains(&px.plan) && table.get(px).is_none())
             .copied()
             .collect();
         for px in gone {
