@@ -136,12 +136,14 @@ impl AdjRibOut {
             true
         });
         // Sent, but the prefix has no route at all any more.
-        let gone: Vec<Prefix> = self
+        let mut gone: Vec<Prefix> = self
             .sent
             .keys()
             .filter(|px| plans.contains(&px.plan) && table.get(px).is_none())
             .copied()
             .collect();
+        // In prefix order, not the map's: a simulation's runs must repeat.
+        gone.sort_unstable();
         for px in gone {
             self.sent.remove(&px);
             diff.withdraw.push(px);

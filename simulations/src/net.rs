@@ -1,0 +1,117 @@
+//! The network between ITADs: one link per peering, carrying a session's
+//! stream. Sessions run over gRPC on TCP, so a stream is reliable and in
+//! order: loss shows as a retransmission delay, duplicates never reach the
+//! session, and a cut breaks the stream (both ends see it close; what was
+//! in flight is lost with it).
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::sim::Millis;
+
+/// How one link behaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkModel {
+    pub latency_ms: Millis,
+    /// Added to each message, uniform in 0..=jitter.
+    pub jitter_ms: Millis,
+    /// Chance that a segment is lost and resent once more, each after a
+    /// retransmission timeout.
+    pub loss: f64,
+    pub rto_ms: Millis,
+}
+
+impl Default for LinkModel {
+    fn default() -> LinkModel {
+        LinkModel {
+            latency_ms: 10,
+            jitter_ms: 2,
+            loss: 0.0,
+            rto_ms: 200,
+        }
+    }
+}
+
+/// A link between nodes `a` and `b`.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub a: usize,
+    pub b: usize,
+    pub model: LinkModel,
+    pub up: bool,
+    /// Bumped by each cut: what was sent before it is never delivered.
+    pub generation: u64,
+    /// The last delivery time each way (a -> b, b -> a), for FIFO order.
+    last: [Millis; 2],
+}
+
+impl Link {
+    pub fn new(a: usize, b: usize, model: LinkModel) -> Link {
+        Link {
+            a,
+            b,
+            model,
+            up: true,
+            generation: 0,
+            last: [0; 2],
+        }
+    }
+
+    /// The far end seen from `from`.
+    pub fn other(&self, from: usize) -> usize {
+        if from == self.a { self.b } else { self.a }
+    }
+
+    /// When a message sent now from `from` arrives: after the latency,
+    /// jitter and any retransmissions, and never before the one before it.
+    pub fn delivery(&mut self, from: usize, now: Millis, rng: &mut ChaCha8Rng) -> Millis {
+        let m = self.model;
+        let mut t = now + m.latency_ms;
+        if m.jitter_ms > 0 {
+            t += rng.random_range(0..=m.jitter_ms);
+        }
+        while m.loss > 0.0 && rng.random_bool(m.loss.min(0.99)) {
+            t += m.rto_ms;
+        }
+        let dir = usize::from(from != self.a);
+        let t = t.max(self.last[dir]);
+        self.last[dir] = t;
+        t
+    }
+
+    /// Breaks the stream: messages in flight are lost.
+    pub fn cut(&mut self) {
+        self.up = false;
+        self.generation += 1;
+        self.last = [0; 2];
+    }
+
+    pub fn heal(&mut self) {
+        self.up = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_keeps_its_order_whatever_the_jitter() {
+        let mut rng = crate::sim::stream(1, 0);
+        let mut l = Link::new(
+            0,
+            1,
+            LinkModel {
+                jitter_ms: 50,
+                loss: 0.2,
+                ..LinkModel::default()
+            },
+        );
+        let mut last = 0;
+        for now in 0..200 {
+            let t = l.delivery(0, now, &mut rng);
+            assert!(t >= last && t >= now + 10);
+            last = t;
+        }
+    }
+}

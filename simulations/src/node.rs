@@ -1,0 +1,210 @@
+//! One simulated ITAD: a cluster seen as one logical node. It holds the
+//! real route table and, per neighbor, the real session state machine,
+//! import and export policy, Adj-RIB-Out and pacing. What it learns becomes
+//! a write that commits after a sampled latency, in order, as a Raft log
+//! would; only then does the table change and export follow.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use trunkline_core::{Attrs, Itad, PlanId, Prefix, Route, RouteTable, Source};
+use trunkline_peering::adj_out::{AdjRibOut, Diff};
+use trunkline_peering::message::Message;
+use trunkline_peering::pacing::Pacer;
+use trunkline_peering::policy::{self, Announced, PeerPolicy};
+use trunkline_peering::session::Session;
+
+use crate::sim::Millis;
+
+/// What a simulated Update carries: the routes as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub announce: Vec<Announced>,
+    pub withdraw: Vec<Prefix>,
+}
+
+pub type Msg = Message<Update>;
+
+/// One peering of a node.
+#[derive(Debug)]
+pub struct Neighbor {
+    /// The node at the other end, and the link to it.
+    pub node: usize,
+    pub link: usize,
+    pub policy: PeerPolicy,
+    pub fsm: Session<Update>,
+    pub pacer: Pacer,
+    pub adj: AdjRibOut,
+    /// Changed prefixes waiting for the pacer.
+    pub pending: BTreeSet<Prefix>,
+    /// Prefixes whose route from this neighbor is in the table.
+    pub learned: BTreeSet<Prefix>,
+    /// The wake-up already queued for it, if any.
+    pub wake_at: Option<Millis>,
+}
+
+impl Neighbor {
+    pub fn source(&self) -> Source {
+        Source::Peer {
+            itad: self.policy.itad,
+            name: self.policy.name.clone(),
+        }
+    }
+
+    /// When its session or pacer wants to run next.
+    pub fn deadline(&self) -> Option<Millis> {
+        [self.fsm.next_deadline(), self.pacer.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// A change to a node's table, committed in order.
+#[derive(Debug)]
+pub enum Write {
+    /// Routes a neighbor (by slot) sent, sorted out by import policy.
+    Peer {
+        nb: usize,
+        announce: Vec<(Prefix, Attrs)>,
+        withdraw: Vec<Prefix>,
+    },
+    /// A neighbor's session went down: its routes go.
+    Down { nb: usize },
+    /// The node's own routes.
+    Local {
+        announce: Vec<(Prefix, Attrs)>,
+        withdraw: Vec<Prefix>,
+    },
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub itad: Itad,
+    pub table: RouteTable,
+    pub neighbors: Vec<Neighbor>,
+    /// Writes waiting to commit, with their commit times.
+    pub writes: VecDeque<(Millis, Write)>,
+    /// The last write's log position (selection's "earliest announcement").
+    pub applied: u64,
+}
+
+impl Node {
+    pub fn new(itad: Itad) -> Node {
+        Node {
+            itad,
+            table: RouteTable::new(),
+            neighbors: Vec::new(),
+            writes: VecDeque::new(),
+            applied: 0,
+        }
+    }
+
+    /// Sorts out an Update from neighbor `nb`: accepted routes to install,
+    /// refused ones and withdrawals to remove (RFC 7606: a refused route
+    /// withdraws what the neighbor sent before for its prefix).
+    pub fn import(&self, nb: usize, u: Update) -> Write {
+        let n = &self.neighbors[nb];
+        let mut announce = Vec::with_capacity(u.announce.len());
+        let mut withdraw = u.withdraw;
+        for a in u.announce {
+            match policy::import(&n.policy, self.itad, &a) {
+                Ok(attrs) => announce.push((a.prefix, attrs)),
+                Err(_) => withdraw.push(a.prefix),
+            }
+        }
+        Write::Peer {
+            nb,
+            announce,
+            withdraw,
+        }
+    }
+
+    /// Applies a committed write; returns the prefixes whose routes changed.
+    pub fn apply(&mut self, w: Write) -> Vec<Prefix> {
+        self.applied += 1;
+        let at = self.applied;
+        let route = |attrs: Attrs| Route {
+            attrs: Arc::new(attrs),
+            installed_at: at,
+            stale: false,
+        };
+        let mut changed = Vec::new();
+        match w {
+            Write::Peer {
+                nb,
+                announce,
+                withdraw,
+            } => {
+                let source = self.neighbors[nb].source();
+                for px in withdraw {
+                    if self.table.remove(&px, &source).is_some() {
+                        self.neighbors[nb].learned.remove(&px);
+                        changed.push(px);
+                    }
+                }
+                for (px, attrs) in announce {
+                    self.table.upsert(&px, route(attrs));
+                    self.neighbors[nb].learned.insert(px);
+                    changed.push(px);
+                }
+            }
+            Write::Down { nb } => {
+                let source = self.neighbors[nb].source();
+                for px in std::mem::take(&mut self.neighbors[nb].learned) {
+                    if self.table.remove(&px, &source).is_some() {
+                        changed.push(px);
+                    }
+                }
+            }
+            Write::Local { announce, withdraw } => {
+                for px in withdraw {
+                    if self.table.remove(&px, &Source::Api).is_some() {
+                        changed.push(px);
+                    }
+                }
+                for (px, attrs) in announce {
+                    self.table.upsert(&px, route(attrs));
+                    changed.push(px);
+                }
+            }
+        }
+        changed
+    }
+
+    /// What neighbor `nb` should be sent for its pending prefixes
+    /// (`withdrawals_only`: the MRAI holds announcements back).
+    pub fn export(&mut self, nb: usize, withdrawals_only: bool) -> Diff {
+        let n = &mut self.neighbors[nb];
+        let pending = std::mem::take(&mut n.pending);
+        let mut diff = Diff::default();
+        if withdrawals_only {
+            let later = n.adj.update_withdrawals(
+                &self.table,
+                &n.policy,
+                self.itad,
+                PLANS,
+                pending,
+                &mut diff,
+            );
+            n.pending.extend(later);
+        } else {
+            n.adj
+                .update(&self.table, &n.policy, self.itad, PLANS, pending, &mut diff);
+        }
+        diff
+    }
+
+    /// Everything for a session just established.
+    pub fn dump(&mut self, nb: usize) -> Diff {
+        let n = &mut self.neighbors[nb];
+        n.pending.clear();
+        let mut diff = Diff::default();
+        n.adj
+            .full(&self.table, &n.policy, self.itad, PLANS, true, &mut diff);
+        diff
+    }
+}
+
+/// Simulated federations carry E.164 only.
+pub const PLANS: &[PlanId] = &[PlanId::E164];

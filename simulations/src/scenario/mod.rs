@@ -1,0 +1,126 @@
+//! The scenarios `trunkline-sim run NAME` makes, the invariants checked at
+//! every quiescence, and what a run reports.
+
+pub mod clique;
+
+use trunkline_core::Prefix;
+
+use crate::sim::Millis;
+use crate::topology::itad;
+use crate::world::World;
+
+/// One measured event of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measured {
+    pub scenario: &'static str,
+    pub event: &'static str,
+    pub seed: u64,
+    pub size: usize,
+    pub mrai_s: u64,
+    /// From the event until every table was quiet.
+    pub convergence_ms: Millis,
+    pub updates: u64,
+    pub announced: u64,
+    pub withdrawn: u64,
+    /// Links in the topology (messages per event are compared with it).
+    pub links: usize,
+    /// The run's log hash up to this event.
+    pub log_hash: String,
+}
+
+impl Measured {
+    pub const CSV_HEADER: &'static str =
+        "scenario,event,seed,size,mrai_s,convergence_ms,updates,announced,withdrawn,links,log_hash";
+
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            self.scenario,
+            self.event,
+            self.seed,
+            self.size,
+            self.mrai_s,
+            self.convergence_ms,
+            self.updates,
+            self.announced,
+            self.withdrawn,
+            self.links,
+            self.log_hash
+        )
+    }
+}
+
+/// Runs the world until nothing is left to do; the time the last table
+/// changed, from `since`, and the messages sent meanwhile.
+pub fn settle(world: &mut World, since: Millis) -> (Millis, crate::world::Stats) {
+    world.stats = Default::default();
+    world.stats.last_change = since;
+    world.run(Millis::MAX);
+    let stats = world.stats.clone();
+    (stats.last_change.saturating_sub(since), stats)
+}
+
+/// A broken invariant, said for people.
+pub type Violation = String;
+
+/// After a withdrawal has settled: nobody keeps a route for `prefix`.
+pub fn no_zombies(world: &World, prefix: &Prefix) -> Result<(), Violation> {
+    for (i, n) in world.nodes.iter().enumerate() {
+        if let Some(set) = n.table.get(prefix)
+            && let Some(r) = set.iter().next()
+        {
+            return Err(format!(
+                "zombie: n{i} keeps a withdrawn route via {:?}",
+                r.attrs.path
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// After an announcement has settled: every node's best route for
+/// `prefix` leads, ITAD by ITAD along best routes, to `origin` without a
+/// loop, and no path holds its receiver's own ITAD.
+pub fn forwarding_reaches(world: &World, prefix: &Prefix, origin: usize) -> Result<(), Violation> {
+    let best_path = |i: usize| -> Option<Vec<u32>> {
+        world.nodes[i]
+            .table
+            .get(prefix)
+            .and_then(|s| s.iter().next())
+            .map(|r| r.attrs.path.clone())
+    };
+    let by_itad = |a: u32| world.nodes.iter().position(|n| n.itad == a);
+    for start in 0..world.nodes.len() {
+        let mut at = start;
+        for _ in 0..=world.nodes.len() {
+            let Some(path) = best_path(at) else {
+                return Err(format!("n{at} has no route (from n{start})"));
+            };
+            if path.contains(&world.nodes[at].itad) {
+                return Err(format!("n{at} holds a path with its own ITAD: {path:?}"));
+            }
+            let Some(&next) = path.first() else {
+                if at != origin {
+                    return Err(format!("n{at} originates the prefix, not n{origin}"));
+                }
+                break;
+            };
+            at = by_itad(next).ok_or_else(|| format!("no node has ITAD {next}"))?;
+        }
+        if at != origin {
+            return Err(format!("a forwarding loop from n{start}"));
+        }
+        if path_len_ok(world, start, origin, &best_path(start).unwrap_or_default()).is_err() {
+            return Err(format!("n{start}'s path does not end at n{origin}"));
+        }
+    }
+    Ok(())
+}
+
+fn path_len_ok(world: &World, start: usize, origin: usize, path: &[u32]) -> Result<(), ()> {
+    match path.last() {
+        None if start == origin => Ok(()),
+        Some(&o) if o == itad(origin) && world.nodes[start].itad != o => Ok(()),
+        _ => Err(()),
+    }
+}

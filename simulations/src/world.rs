@@ -1,0 +1,368 @@
+//! Nodes, links and the event loop: every session output becomes an
+//! event (a message on its link, a dial, a wake-up), every event feeds the
+//! real state machines again, until nothing is left to do.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use trunkline_core::{Attrs, Itad, Prefix};
+use trunkline_peering::adj_out::Diff;
+use trunkline_peering::message::Message;
+use trunkline_peering::pacing::{Flush, Pacer, Pacing};
+use trunkline_peering::policy::PeerPolicy;
+use trunkline_peering::session::{Config, Input, Output, Session};
+
+use crate::net::{Link, LinkModel};
+use crate::node::{Msg, Neighbor, Node, Update, Write};
+use crate::sim::{Clock, Millis, stream};
+
+/// What a run is made of, besides its topology.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub seed: u64,
+    pub pacing: Pacing,
+    /// A cluster's commit latency, uniform in this range (ms).
+    pub commit_ms: (Millis, Millis),
+    pub link: LinkModel,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// A session or pacer of `node`'s neighbor `nb` is due.
+    Wake { node: usize, nb: usize },
+    /// A message (`None`: the stream's end) arrives at `to` over `link`.
+    Deliver {
+        link: usize,
+        generation: u64,
+        to: usize,
+        msg: Option<Msg>,
+    },
+    /// A dial over `link` completed: both ends have a stream.
+    Connected { link: usize, generation: u64 },
+    /// `node`'s oldest write commits.
+    Commit { node: usize },
+}
+
+/// Counters a scenario reads around each event it causes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub updates: u64,
+    pub announced: u64,
+    pub withdrawn: u64,
+    /// When a table last changed anywhere.
+    pub last_change: Millis,
+}
+
+#[derive(Debug)]
+pub struct World {
+    pub clock: Clock<Event>,
+    pub nodes: Vec<Node>,
+    pub links: Vec<Link>,
+    pub stats: Stats,
+    settings: Settings,
+    net: ChaCha8Rng,
+    commit: ChaCha8Rng,
+    jitter: ChaCha8Rng,
+}
+
+impl World {
+    pub fn new(settings: Settings) -> World {
+        World {
+            clock: Clock::default(),
+            nodes: Vec::new(),
+            links: Vec::new(),
+            stats: Stats::default(),
+            net: stream(settings.seed, 1),
+            commit: stream(settings.seed, 2),
+            jitter: stream(settings.seed, 3),
+            settings,
+        }
+    }
+
+    pub fn add_node(&mut self, itad: Itad) -> usize {
+        self.nodes.push(Node::new(itad));
+        self.nodes.len() - 1
+    }
+
+    /// Peers `a` and `b` with these policies (each as the other sees it):
+    /// `a` dials. Sessions start at once.
+    pub fn connect(&mut self, a: usize, b: usize, a_sees_b: PeerPolicy, b_sees_a: PeerPolicy) {
+        let link = self.links.len();
+        self.links.push(Link::new(a, b, self.settings.link));
+        for (me, other, policy, active) in [(a, b, a_sees_b, true), (b, a, b_sees_a, false)] {
+            let mut cfg = Config::new(
+                self.nodes[me].itad,
+                &format!("n{me}"),
+                self.nodes[other].itad,
+            );
+            cfg.active = active;
+            // No keepalives: the run ends when nothing is left to do.
+            cfg.hold_secs = 0;
+            cfg.plans = vec!["e164".into()];
+            cfg.authority = false;
+            let nb = Neighbor {
+                node: other,
+                link,
+                policy,
+                fsm: Session::new(cfg),
+                pacer: Pacer::new(self.settings.pacing),
+                adj: Default::default(),
+                pending: Default::default(),
+                learned: Default::default(),
+                wake_at: None,
+            };
+            self.nodes[me].neighbors.push(nb);
+            let slot = self.nodes[me].neighbors.len() - 1;
+            self.step(me, slot, Input::Start);
+        }
+    }
+
+    /// `node` announces (or withdraws, `attrs: None`) its own `prefix`.
+    pub fn originate(&mut self, node: usize, prefix: Prefix, attrs: Option<Attrs>) {
+        let w = match attrs {
+            Some(a) => Write::Local {
+                announce: vec![(prefix, a)],
+                withdraw: vec![],
+            },
+            None => Write::Local {
+                announce: vec![],
+                withdraw: vec![prefix],
+            },
+        };
+        self.write(node, w);
+    }
+
+    /// Runs until nothing is left before `until`.
+    pub fn run(&mut self, until: Millis) {
+        while let Some(ev) = self.clock.next(until) {
+            self.handle(ev);
+        }
+    }
+
+    /// Whether anything is still to happen.
+    pub fn busy(&self) -> bool {
+        self.clock.pending_before(Millis::MAX)
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Wake { node, nb } => {
+                self.nodes[node].neighbors[nb].wake_at = None;
+                let now = self.clock.now();
+                let n = &self.nodes[node].neighbors[nb];
+                if n.fsm.next_deadline().is_some_and(|d| d <= now) {
+                    self.step(node, nb, Input::Tick);
+                }
+                let flush = self.nodes[node].neighbors[nb].pacer.poll(now);
+                if let Some(f) = flush {
+                    self.flush(node, nb, f == Flush::Withdrawals);
+                }
+                self.schedule(node, nb);
+            }
+            Event::Deliver {
+                link,
+                generation,
+                to,
+                msg,
+            } => {
+                if self.links[link].generation != generation {
+                    return;
+                }
+                let nb = self.slot(to, link);
+                match msg {
+                    Some(m) => self.step(to, nb, Input::Received(m)),
+                    None => {
+                        // What the far end sent on the dead stream is gone
+                        // with it; a new stream starts afresh.
+                        self.links[link].generation += 1;
+                        self.step(to, nb, Input::Closed("the stream ended".into()));
+                    }
+                }
+            }
+            Event::Connected { link, generation } => {
+                if self.links[link].generation != generation || !self.links[link].up {
+                    let (a, slot) = (self.links[link].a, self.slot(self.links[link].a, link));
+                    self.step(a, slot, Input::ConnectFailed("link down".into()));
+                    return;
+                }
+                let (a, b) = (self.links[link].a, self.links[link].b);
+                for end in [a, b] {
+                    let slot = self.slot(end, link);
+                    self.step(end, slot, Input::Connected);
+                }
+            }
+            Event::Commit { node } => {
+                let Some((_, w)) = self.nodes[node].writes.pop_front() else {
+                    return;
+                };
+                let changed = self.nodes[node].apply(w);
+                if changed.is_empty() {
+                    return;
+                }
+                let now = self.clock.now();
+                self.stats.last_change = now;
+                self.clock
+                    .record(&format!("commit {node} {}", changed.len()));
+                for nb in 0..self.nodes[node].neighbors.len() {
+                    let n = &mut self.nodes[node].neighbors[nb];
+                    if n.fsm.state() == trunkline_peering::session::State::Established {
+                        n.pending.extend(changed.iter().copied());
+                        n.pacer.changed(now);
+                        self.schedule(node, nb);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The slot of `link` among `node`'s neighbors.
+    fn slot(&self, node: usize, link: usize) -> usize {
+        self.nodes[node]
+            .neighbors
+            .iter()
+            .position(|n| n.link == link)
+            .expect("a node's link")
+    }
+
+    /// Queues a write behind the node's others.
+    fn write(&mut self, node: usize, w: Write) {
+        let (lo, hi) = self.settings.commit_ms;
+        let latency = if hi > lo {
+            self.commit.random_range(lo..=hi)
+        } else {
+            lo
+        };
+        let at =
+            (self.clock.now() + latency).max(self.nodes[node].writes.back().map_or(0, |(t, _)| *t));
+        self.nodes[node].writes.push_back((at, w));
+        self.clock.at(at, Event::Commit { node });
+    }
+
+    /// Queues the wake-up a session or pacer now wants.
+    fn schedule(&mut self, node: usize, nb: usize) {
+        let n = &mut self.nodes[node].neighbors[nb];
+        if let Some(d) = n.deadline()
+            && n.wake_at.is_none_or(|w| d < w)
+        {
+            n.wake_at = Some(d);
+            self.clock.at(d, Event::Wake { node, nb });
+        }
+    }
+
+    /// Sends what the pacer lets go.
+    fn flush(&mut self, node: usize, nb: usize, withdrawals_only: bool) {
+        let diff = self.nodes[node].export(nb, withdrawals_only);
+        self.send_diff(node, nb, diff);
+    }
+
+    fn send_diff(&mut self, node: usize, nb: usize, diff: Diff) {
+        if diff.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        if !diff.announce.is_empty() {
+            // RFC 4271 §10: the MRAI times a factor uniform in 0.75..1.0.
+            let jitter = self.jitter.random_range(750..=1000);
+            self.nodes[node].neighbors[nb].pacer.sent(now, jitter);
+        }
+        self.stats.updates += 1;
+        self.stats.announced += diff.announce.len() as u64;
+        self.stats.withdrawn += diff.withdraw.len() as u64;
+        let u = Update {
+            announce: diff.announce,
+            withdraw: diff.withdraw,
+        };
+        self.step(node, nb, Input::Send(Message::Update(u)));
+    }
+
+    /// Feeds one input to a session and carries out what it says.
+    fn step(&mut self, node: usize, nb: usize, input: Input<Update>) {
+        let now = self.clock.now();
+        let outputs = self.nodes[node].neighbors[nb].fsm.handle(now, input);
+        for out in outputs {
+            self.output(node, nb, out);
+        }
+        self.schedule(node, nb);
+    }
+
+    fn output(&mut self, node: usize, nb: usize, out: Output<Update>) {
+        let now = self.clock.now();
+        let link = self.nodes[node].neighbors[nb].link;
+        match out {
+            Output::Send(m) => self.transmit(node, link, Some(m)),
+            Output::Close => {
+                // The far end sees the stream end after what was sent.
+                self.transmit(node, link, None);
+            }
+            Output::Dial => {
+                let l = &self.links[link];
+                let at = now + 2 * l.model.latency_ms;
+                let generation = l.generation;
+                self.clock.at(at, Event::Connected { link, generation });
+            }
+            Output::Established(_) => {
+                self.clock.record(&format!("up {node} {nb}"));
+                let diff = self.nodes[node].dump(nb);
+                self.send_diff(node, nb, diff);
+                self.step(
+                    node,
+                    nb,
+                    Input::Send(Message::EndOfRib {
+                        plan: "e164".into(),
+                    }),
+                );
+            }
+            Output::Down(_) => {
+                self.clock.record(&format!("down {node} {nb}"));
+                let n = &mut self.nodes[node].neighbors[nb];
+                n.pacer.reset();
+                n.pending.clear();
+                n.adj = Default::default();
+                self.write(node, Write::Down { nb });
+            }
+            Output::Update(u) => {
+                let w = self.nodes[node].import(nb, u);
+                self.write(node, w);
+            }
+            Output::RefreshRequested(_) => {
+                let diff = self.nodes[node].dump(nb);
+                self.send_diff(node, nb, diff);
+            }
+            Output::EndOfRib(_) | Output::Authority(_) => {}
+        }
+    }
+
+    /// Puts a message (or the stream's end) on `link` from `node`.
+    fn transmit(&mut self, node: usize, link: usize, msg: Option<Msg>) {
+        let now = self.clock.now();
+        let l = &mut self.links[link];
+        if !l.up {
+            return;
+        }
+        let to = l.other(node);
+        let at = l.delivery(node, now, &mut self.net);
+        let generation = l.generation;
+        self.clock.at(
+            at,
+            Event::Deliver {
+                link,
+                generation,
+                to,
+                msg,
+            },
+        );
+    }
+
+    /// Breaks `link`: both ends see their stream close.
+    pub fn cut(&mut self, link: usize) {
+        self.links[link].cut();
+        let (a, b) = (self.links[link].a, self.links[link].b);
+        for end in [a, b] {
+            let slot = self.slot(end, link);
+            self.step(end, slot, Input::Closed("link cut".into()));
+        }
+    }
+
+    pub fn heal(&mut self, link: usize) {
+        self.links[link].heal();
+    }
+}
