@@ -297,3 +297,64 @@ fn a_hijacked_block_from_a_peer_is_invalid_and_never_selected() {
     let held = b.cli(&["--json", "authority", "list"]).json();
     assert_eq!(held["statements"], serde_json::json!([]), "{held}");
 }
+
+/// A peer whose policy is `not_found = "reject"`: its not-found routes
+/// are kept, shown with why, and never selected; once an authorisation
+/// covers one for its origin it is valid and selected.
+#[test]
+fn a_peer_with_not_found_reject_gets_only_valid_routes_selected() {
+    const A: u32 = 4_200_000_101;
+    const B: u32 = 4_200_000_202;
+    let dir = anchor_dir();
+    let (pa, pb) = (crate::harness::free_port(), crate::harness::free_port());
+    let a = anchored_node(
+        dir.path(),
+        A,
+        pa,
+        &format!(
+            "[[peer]]\nname = \"bob\"\nitad = {B}\naddresses = [\"http://127.0.0.1:{pb}\"]\n\
+             not_found = \"reject\"\n[[peer.import]]\naction = \"accept\"\n"
+        ),
+    );
+    let b = anchored_node(
+        dir.path(),
+        B,
+        pb,
+        &format!(
+            "[[route]]\nprefix = \"+4930\"\nvia = [\"sip:{{e164}}@bob.example\"]\n\
+             [[peer]]\nname = \"alice\"\nitad = {A}\n[[peer.export]]\naction = \"accept\"\n"
+        ),
+    );
+    crate::harness::wait_until(
+        "alice receives bob's route",
+        std::time::Duration::from_secs(20),
+        || {
+            let j = a.cli(&["routes", "--peer", "bob", "--received", "--json"]);
+            j.code == 0 && j.stdout.contains("+4930")
+        },
+    );
+    let rec = a
+        .cli(&["routes", "--peer", "bob", "--received", "--json"])
+        .json();
+    assert_eq!(rec[0]["validation"], "not-found", "{rec}");
+    assert!(
+        rec[0]["rejected"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not_found = \"reject\""),
+        "{rec}"
+    );
+    assert_eq!(a.cli(&["lookup", "+493012"]).code, 3, "not selected");
+    let explain = a.cli(&["explain", "+493012"]).stdout;
+    assert!(explain.contains("not-found"), "{explain}");
+    // An authorisation for bob's ITAD, published at bob, reaches alice
+    // over the session and makes the route valid there.
+    let f = authorise(dir.path(), B, "+4930", 15, "bob.tla");
+    b.cli(&["authority", "publish", &f]).ok();
+    crate::harness::wait_until(
+        "bob's route valid and selected at alice",
+        std::time::Duration::from_secs(10),
+        || route_state(&a, "+493012") == "valid",
+    );
+    let _ = b;
+}
