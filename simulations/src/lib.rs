@@ -10,10 +10,12 @@
 //! - [`node`]: one ITAD (a cluster as one logical node with a sampled
 //!   commit latency).
 //! - [`world`]: nodes, links and the event loop.
-//! - [`topology`]: who peers with whom, and with which policy.
+//! - [`topology`]: who peers with whom, and with which policy;
+//!   [`hierarchy`]: an internet-like one with Gao-Rexford policies.
 //! - [`scenario`]: the runs `trunkline-sim run NAME` makes, and their
 //!   invariants.
 
+pub mod hierarchy;
 pub mod net;
 pub mod node;
 pub mod scenario;

@@ -16,7 +16,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run a scenario: clique.
+    /// Run a scenario: clique, hierarchy.
     Run {
         name: String,
         /// Seeds 1..=N.
@@ -50,7 +50,8 @@ fn main() -> anyhow::Result<()> {
             for seed in 1..=seeds {
                 let r = match name.as_str() {
                     "clique" => scenario::clique::run(seed, n, m),
-                    other => bail!("no scenario {other:?} (clique)"),
+                    "hierarchy" => scenario::hierarchy::run(seed, n, m),
+                    other => bail!("no scenario {other:?} (clique, hierarchy)"),
                 };
                 rows.extend(
                     r.map_err(|v| anyhow::anyhow!("seed {seed}, size {n}, MRAI {m} s: {v}"))?,
@@ -68,13 +69,19 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::write(dir.join("per_event.csv"), csv)?;
     println!(
-        "{:<10} {:>5} {:>7} {:>14} {:>14} {:>10} {:>8}",
+        "{:<18} {:>5} {:>7} {:>14} {:>14} {:>10} {:>8}",
         "event", "size", "MRAI s", "p50 conv ms", "max conv ms", "updates", "links"
     );
     let mut summary = Vec::new();
     for &n in &size {
         for &m in &mrai {
-            for event in ["announce", "withdraw"] {
+            let mut events: Vec<&str> = Vec::new();
+            for r in rows.iter().filter(|r| r.size == n && r.mrai_s == m) {
+                if !events.contains(&r.event) {
+                    events.push(r.event);
+                }
+            }
+            for event in events {
                 let mut conv: Vec<u64> = rows
                     .iter()
                     .filter(|r| r.size == n && r.mrai_s == m && r.event == event)
@@ -87,7 +94,7 @@ fn main() -> anyhow::Result<()> {
                     .collect();
                 conv.sort_unstable();
                 let q = |p: f64| conv[((conv.len() - 1) as f64 * p).round() as usize];
-                let links = n * (n - 1) / 2;
+                let links = rows.iter().find(|r| r.size == n).map_or(0, |r| r.links);
                 let mean_updates = updates.iter().sum::<u64>() as f64 / updates.len() as f64;
                 println!(
                     "{event:<10} {n:>5} {m:>7} {:>14} {:>14} {mean_updates:>10.0} {links:>8}",

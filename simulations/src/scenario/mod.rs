@@ -2,6 +2,8 @@
 //! every quiescence, and what a run reports.
 
 pub mod clique;
+pub mod gao_rexford;
+pub mod hierarchy;
 
 use trunkline_core::Prefix;
 

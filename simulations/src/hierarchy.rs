@@ -1,0 +1,208 @@
+//! An internet-like hierarchy of ITADs, seeded: a tier-1 clique, transit
+//! ITADs with power-law customer counts (preferential attachment), about
+//! 85 % stubs, customer-provider and peer links. Providers always come
+//! before their customers, so there is no customer-provider cycle.
+//!
+//! Policies are the Gao-Rexford ones, written as the product's own import
+//! and export filters: routes from customers get local preference 200,
+//! from peers 100, from providers 50, each tagged with a community saying
+//! which; to peers and providers go only the ITAD's own and its customers'
+//! routes (valley-free), to customers everything.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use trunkline_core::{LargeCommunity, route::DEFAULT_LOCAL_PREF};
+use trunkline_peering::policy::{Action, Filter, PeerPolicy, Role, Term};
+
+use crate::sim::stream;
+use crate::topology::itad;
+use crate::world::World;
+
+/// How `a` sees `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rel {
+    Customer,
+    Peer,
+    Provider,
+}
+
+impl Rel {
+    fn tag(self) -> u32 {
+        match self {
+            Rel::Customer => 1,
+            Rel::Peer => 2,
+            Rel::Provider => 3,
+        }
+    }
+
+    pub fn local_pref(self) -> u32 {
+        match self {
+            Rel::Customer => 200,
+            Rel::Peer => DEFAULT_LOCAL_PREF,
+            Rel::Provider => 50,
+        }
+    }
+
+    fn reverse(self) -> Rel {
+        match self {
+            Rel::Customer => Rel::Provider,
+            Rel::Peer => Rel::Peer,
+            Rel::Provider => Rel::Customer,
+        }
+    }
+}
+
+/// The community node `node` tags routes learned over `rel` with.
+pub fn tag(node: usize, rel: Rel) -> LargeCommunity {
+    LargeCommunity(itad(node), 1, rel.tag())
+}
+
+/// Who is linked to whom, as `(a, b, how a sees b)`.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub nodes: usize,
+    pub tier1: usize,
+    /// Nodes `tier1..transit_end` are transit, the rest stubs.
+    pub transit_end: usize,
+    pub links: Vec<(usize, usize, Rel)>,
+}
+
+impl Graph {
+    /// A seeded synthetic hierarchy of `n` ITADs.
+    pub fn synthetic(n: usize, seed: u64) -> Graph {
+        let mut rng = stream(seed, 10);
+        let tier1 = (n / 1000).clamp(3, 16).min(n);
+        let transit_end = (tier1 + n * 15 / 100).min(n);
+        let mut links = Vec::new();
+        for a in 0..tier1 {
+            for b in a + 1..tier1 {
+                links.push((a, b, Rel::Peer));
+            }
+        }
+        // Customers so far of each node, for preferential attachment.
+        let mut customers = vec![0usize; n];
+        let pick = |rng: &mut rand_chacha::ChaCha8Rng, below: usize, customers: &[usize]| {
+            let total: usize = customers[..below].iter().map(|c| c + 1).sum();
+            let mut x = rng.random_range(0..total);
+            for (i, c) in customers[..below].iter().enumerate() {
+                if x <= *c {
+                    return i;
+                }
+                x -= c + 1;
+            }
+            below - 1
+        };
+        for x in tier1..n {
+            let stub = x >= transit_end;
+            // Stubs buy from transit (and now and then a tier-1); transit
+            // from anything before it.
+            let providers = if rng.random_bool(if stub { 0.35 } else { 0.6 }) {
+                2
+            } else {
+                1
+            };
+            let mut chosen: Vec<usize> = Vec::new();
+            for _ in 0..providers {
+                let below = if stub { transit_end } else { x };
+                let p = pick(&mut rng, below, &customers);
+                if !chosen.contains(&p) {
+                    chosen.push(p);
+                }
+            }
+            for p in chosen {
+                customers[p] += 1;
+                links.push((p, x, Rel::Customer));
+            }
+            // Transit ITADs peer with one another now and then.
+            if !stub && x > tier1 + 1 && rng.random_bool(0.3) {
+                let y = rng.random_range(tier1..x);
+                if !links
+                    .iter()
+                    .any(|&(a, b, _)| (a, b) == (y, x) || (a, b) == (x, y))
+                {
+                    links.push((y, x, Rel::Peer));
+                }
+            }
+        }
+        Graph {
+            nodes: n,
+            tier1,
+            transit_end,
+            links,
+        }
+    }
+
+    /// Each node's neighbors and how it sees them.
+    pub fn adjacency(&self) -> Vec<Vec<(usize, Rel)>> {
+        let mut adj = vec![Vec::new(); self.nodes];
+        for &(a, b, rel) in &self.links {
+            adj[a].push((b, rel));
+            adj[b].push((a, rel.reverse()));
+        }
+        adj
+    }
+
+    pub fn tier(&self, node: usize) -> &'static str {
+        if node < self.tier1 {
+            "tier1"
+        } else if node < self.transit_end {
+            "transit"
+        } else {
+            "stub"
+        }
+    }
+
+    /// Builds the world: nodes, and a session per link with Gao-Rexford
+    /// policies on both ends.
+    pub fn build(&self, world: &mut World) {
+        for i in 0..self.nodes {
+            world.add_node(itad(i));
+        }
+        for &(a, b, rel) in &self.links {
+            world.connect(a, b, policy(a, b, rel), policy(b, a, rel.reverse()));
+        }
+    }
+}
+
+/// How node `me` treats neighbor `other`, which it sees as `rel`.
+pub fn policy(me: usize, other: usize, rel: Rel) -> PeerPolicy {
+    let import = Filter {
+        terms: vec![Term {
+            action: Some(Action::Accept),
+            local_pref: Some(rel.local_pref()),
+            add_communities: vec![tag(me, rel)],
+            ..Term::default()
+        }],
+    };
+    let export = match rel {
+        Rel::Customer => Filter {
+            terms: vec![Term {
+                action: Some(Action::Accept),
+                ..Term::default()
+            }],
+        },
+        // Only our own (tagged as from a customer at origination) and our
+        // customers' routes go up and across.
+        Rel::Peer | Rel::Provider => Filter {
+            terms: vec![Term {
+                communities: vec![tag(me, Rel::Customer)],
+                action: Some(Action::Accept),
+                ..Term::default()
+            }],
+        },
+    };
+    PeerPolicy {
+        name: Arc::from(format!("n{other}")),
+        itad: itad(other),
+        role: Role::Peer,
+        allowed: vec![],
+        route_server: false,
+        transparent: false,
+        import: Some(import),
+        export: Some(export),
+        local_pref: DEFAULT_LOCAL_PREF,
+        max_prefixes: None,
+        reject_not_found: false,
+    }
+}

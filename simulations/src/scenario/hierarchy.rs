@@ -1,0 +1,118 @@
+//! Scenario 2: an internet-like hierarchy (see [`crate::hierarchy`]) with
+//! Gao-Rexford policies. One prefix is announced and withdrawn from an
+//! ITAD of each tier; after each, the routes are checked against the
+//! stable solution computed on its own, for loops and for zombies.
+
+use rand::Rng;
+use trunkline_core::Plans;
+use trunkline_peering::pacing::Pacing;
+
+use super::{Measured, Violation, forwarding_reaches, gao_rexford, no_zombies, settle};
+use crate::hierarchy::{Graph, Rel, tag};
+use crate::net::LinkModel;
+use crate::sim::stream;
+use crate::topology::own_route;
+use crate::world::{Settings, World};
+
+pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violation> {
+    let pacing = if mrai_s == 0 {
+        Pacing::trunkline(5)
+    } else {
+        Pacing::bgp(mrai_s * 1000)
+    };
+    let graph = Graph::synthetic(size, seed);
+    let mut world = World::new(Settings {
+        seed,
+        pacing,
+        commit_ms: (2, 6),
+        link: LinkModel::default(),
+    });
+    graph.build(&mut world);
+    settle(&mut world, 0);
+    let prefix = Plans::default().parse_prefix("+1555").expect("a prefix");
+    let links = world.links.len();
+    let mut rng = stream(seed, 11);
+    let mut out = Vec::new();
+    let tiers: [(&'static str, &'static str, std::ops::Range<usize>); 3] = [
+        ("announce-tier1", "withdraw-tier1", 0..graph.tier1),
+        (
+            "announce-transit",
+            "withdraw-transit",
+            graph.tier1..graph.transit_end,
+        ),
+        (
+            "announce-stub",
+            "withdraw-stub",
+            graph.transit_end..graph.nodes,
+        ),
+    ];
+    for (up, down, range) in tiers {
+        if range.is_empty() {
+            continue;
+        }
+        let origin = rng.random_range(range);
+        let mut attrs = own_route(origin);
+        // Our own routes go to peers and providers as customers' do.
+        attrs.communities.push(tag(origin, Rel::Customer));
+        for (event, announce) in [(up, true), (down, false)] {
+            world.originate(origin, prefix, announce.then(|| attrs.clone()));
+            let since = world.clock.now();
+            let (convergence_ms, stats) = settle(&mut world, since);
+            out.push(Measured {
+                scenario: "hierarchy",
+                event,
+                seed,
+                size,
+                mrai_s,
+                convergence_ms,
+                updates: stats.updates,
+                announced: stats.announced,
+                withdrawn: stats.withdrawn,
+                links,
+                log_hash: world.clock.log_hash(),
+            });
+            if announce {
+                gao_rexford::check(&world, &graph, origin, &prefix)?;
+                forwarding_reaches(&world, &prefix, origin)?;
+            } else {
+                no_zombies(&world, &prefix)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_hierarchy_settles_on_the_stable_solution() {
+        for seed in 1..=3 {
+            let r = run(seed, 300, 0).unwrap();
+            assert_eq!(r.len(), 6);
+            for m in &r {
+                assert!(m.convergence_ms < 5_000, "{m:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_generator_is_a_hierarchy() {
+        let g = Graph::synthetic(2_000, 1);
+        let stubs = g.nodes - g.transit_end;
+        assert!(stubs * 100 / g.nodes >= 80, "{stubs} stubs");
+        for &(a, b, rel) in &g.links {
+            if rel == Rel::Customer {
+                assert!(a < b, "providers come before their customers");
+            }
+        }
+        // Every ITAD is reached from every tier.
+        let sol = gao_rexford::solve(&g, g.nodes - 1);
+        assert!(
+            sol.iter()
+                .enumerate()
+                .all(|(x, s)| x == g.nodes - 1 || s.is_some())
+        );
+    }
+}
