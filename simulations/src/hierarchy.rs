@@ -133,6 +133,21 @@ impl Graph {
         }
     }
 
+    /// The same graph without the links at these indexes (in
+    /// [`Graph::links`], the order [`Graph::build`] made them in).
+    pub fn without(&self, cut: &[usize]) -> Graph {
+        Graph {
+            links: self
+                .links
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !cut.contains(i))
+                .map(|(_, l)| *l)
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// Each node's neighbors and how it sees them.
     pub fn adjacency(&self) -> Vec<Vec<(usize, Rel)>> {
         let mut adj = vec![Vec::new(); self.nodes];

@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
                 let links = rows.iter().find(|r| r.size == n).map_or(0, |r| r.links);
                 let mean_updates = updates.iter().sum::<u64>() as f64 / updates.len() as f64;
                 println!(
-                    "{event:<10} {n:>5} {m:>7} {:>14} {:>14} {mean_updates:>10.0} {links:>8}",
+                    "{event:<18} {n:>5} {m:>7} {:>14} {:>14} {mean_updates:>10.0} {links:>8}",
                     q(0.5),
                     q(1.0)
                 );

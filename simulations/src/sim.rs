@@ -96,6 +96,11 @@ impl<E> Clock<E> {
         Some(e.event)
     }
 
+    /// When the next event is due.
+    pub fn next_at(&self) -> Option<Millis> {
+        self.queue.peek().map(|e| e.at)
+    }
+
     /// Whether anything is queued at or before `until`.
     pub fn pending_before(&self, until: Millis) -> bool {
         self.queue.peek().is_some_and(|e| e.at <= until)

@@ -48,8 +48,9 @@ pub struct Stats {
     pub updates: u64,
     pub announced: u64,
     pub withdrawn: u64,
-    /// When a table last changed anywhere.
+    /// When a table last changed anywhere, and an Update last went out.
     pub last_change: Millis,
+    pub last_update: Millis,
 }
 
 #[derive(Debug)]
@@ -265,6 +266,7 @@ impl World {
             self.nodes[node].neighbors[nb].pacer.sent(now, jitter);
         }
         self.stats.updates += 1;
+        self.stats.last_update = now;
         self.stats.announced += diff.announce.len() as u64;
         self.stats.withdrawn += diff.withdraw.len() as u64;
         let u = Update {

@@ -52,12 +52,25 @@ impl Measured {
     }
 }
 
-/// Runs the world until nothing is left to do; the time the last table
+/// How long nothing may change before a run counts as settled: longer
+/// than any MRAI round, so path exploration under BGP's pacing is not cut
+/// short. Only redials over a link that is down go on beyond it.
+pub const QUIET: Millis = 300_000;
+
+/// Runs the world until nothing is left to do but redial dead links (no
+/// table change and no Update for [`QUIET`]); the time the last table
 /// changed, from `since`, and the messages sent meanwhile.
 pub fn settle(world: &mut World, since: Millis) -> (Millis, crate::world::Stats) {
     world.stats = Default::default();
     world.stats.last_change = since;
-    world.run(Millis::MAX);
+    world.stats.last_update = since;
+    while let Some(at) = world.clock.next_at() {
+        let active = world.stats.last_change.max(world.stats.last_update);
+        if at > active + QUIET {
+            break;
+        }
+        world.run(at);
+    }
     let stats = world.stats.clone();
     (stats.last_change.saturating_sub(since), stats)
 }
