@@ -13,11 +13,12 @@
 //! - [`topology`]: who peers with whom, and with which policy;
 //!   [`hierarchy`]: an internet-like one with Gao-Rexford policies.
 //! - [`scenario`]: the runs `trunkline-sim run NAME` makes, and their
-//!   invariants.
+//!   invariants; [`plot`]: their SVG plots.
 
 pub mod hierarchy;
 pub mod net;
 pub mod node;
+pub mod plot;
 pub mod scenario;
 pub mod sim;
 pub mod topology;

@@ -1,5 +1,5 @@
 //! `trunkline-sim`: runs a scenario over seeds and sizes, prints a table,
-//! and writes `per_event.csv` and `summary.json`.
+//! and writes `per_event.csv`, `summary.json` and SVG plots.
 
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ enum Cmd {
         /// MRAI values in seconds, comma-separated; 0 is Trunkline's pacing.
         #[arg(long, value_delimiter = ',', default_value = "0,1,5,30")]
         mrai: Vec<u64>,
-        /// Where per_event.csv and summary.json go.
+        /// Where per_event.csv, summary.json and the plots go.
         #[arg(long, default_value = "simulations/out")]
         out: PathBuf,
     },
@@ -117,7 +117,42 @@ fn main() -> anyhow::Result<()> {
         dir.join("summary.json"),
         serde_json::to_string_pretty(&doc)?,
     )?;
+    plots(&name, &rows, &size, &dir).map_err(|e| anyhow::anyhow!("plots: {e}"))?;
     println!("wrote {}", dir.display());
+    Ok(())
+}
+
+/// The scenario's plots, beside its CSV.
+fn plots(
+    name: &str,
+    rows: &[Measured],
+    sizes: &[usize],
+    dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use trunkline_simulations::plot;
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    plot::ecdf(rows, largest, &dir.join("convergence_ecdf.svg"))?;
+    match name {
+        "clique" => {
+            let secs = |r: &Measured| r.convergence_ms as f64 / 1000.0;
+            let per_link = |r: &Measured| r.updates as f64 / r.links.max(1) as f64;
+            plot::by_size(
+                rows,
+                "withdraw",
+                "seconds to converge",
+                secs,
+                &dir.join("withdraw_convergence.svg"),
+            )?;
+            plot::by_size(
+                rows,
+                "withdraw",
+                "Updates per link",
+                per_link,
+                &dir.join("withdraw_messages.svg"),
+            )?;
+        }
+        _ => plot::boxes(rows, largest, &dir.join("events_boxes.svg"))?,
+    }
     Ok(())
 }
 
