@@ -58,6 +58,17 @@ impl Stream {
         }
     }
 
+    /// A session as Mallory, up to the node's End-of-RIB (its table is
+    /// empty).
+    pub async fn established(port: u16) -> Stream {
+        let mut s = Stream::open(port).await;
+        s.send(open(MALLORY)).await;
+        assert!(matches!(s.next().await, Some(Body::Open(_))));
+        s.send(Body::Keepalive(pb::Keepalive {})).await;
+        assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+        s
+    }
+
     /// Expects a Notification with this code; returns its reason.
     pub async fn notification(&mut self, code: pb::NotificationCode) -> String {
         match self.next().await {
@@ -152,12 +163,8 @@ fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one()
             .await;
 
         // A proper session, then bad routes among good ones.
-        let mut s = Stream::open(port).await;
-        s.send(open(MALLORY)).await;
-        assert!(matches!(s.next().await, Some(Body::Open(_))));
-        s.send(Body::Keepalive(pb::Keepalive {})).await;
         // The node dumps its (empty) table: End-of-RIB.
-        assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+        let mut s = Stream::established(port).await;
         s.send(Body::Update(pb::Update {
             announce: vec![
                 route("+4930", "sip:{e164}@mallory.example", &[MALLORY]),
@@ -353,11 +360,7 @@ fn flood(tx: mpsc::Sender<pb::PeerMessage>, n: u32) -> tokio::task::JoinHandle<u
 /// Opens a session as Mallory and floods it: the node closes it with an
 /// update-rate Notification.
 async fn flooded(port: u16) -> String {
-    let mut s = Stream::open(port).await;
-    s.send(open(MALLORY)).await;
-    assert!(matches!(s.next().await, Some(Body::Open(_))));
-    s.send(Body::Keepalive(pb::Keepalive {})).await;
-    assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+    let mut s = Stream::established(port).await;
     let flooder = flood(s.tx.clone(), 100_000);
     let why = s.notification(pb::NotificationCode::UpdateRate).await;
     flooder.abort();
@@ -432,11 +435,7 @@ fn an_oversized_message_is_refused_with_a_notification() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let why = rt.block_on(async {
-        let mut s = Stream::open(port).await;
-        s.send(open(MALLORY)).await;
-        assert!(matches!(s.next().await, Some(Body::Open(_))));
-        s.send(Body::Keepalive(pb::Keepalive {})).await;
-        assert!(matches!(s.next().await, Some(Body::EndOfRib(_))));
+        let mut s = Stream::established(port).await;
         // 17 MiB of withdrawals, and one route that would be accepted.
         let mut update = pb::Update {
             announce: vec![route("+4930", "sip:{e164}@mallory.example", &[MALLORY])],

@@ -4,23 +4,17 @@
 //! Trunkline's batching window it stays flat.
 
 use trunkline_core::Plans;
-use trunkline_peering::pacing::Pacing;
 
-use super::{Measured, Violation, forwarding_reaches, no_zombies, settle};
+use super::{Measured, Run, Violation, forwarding_reaches, no_zombies, pacing, settle};
 use crate::net::LinkModel;
 use crate::topology::{clique, own_route};
 use crate::world::{Settings, World};
 
 /// One run: `size` ITADs, MRAI `mrai_s` seconds (0: Trunkline's pacing).
 pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violation> {
-    let pacing = if mrai_s == 0 {
-        Pacing::trunkline(5)
-    } else {
-        Pacing::bgp(mrai_s * 1000)
-    };
     let mut world = World::new(Settings {
         seed,
-        pacing,
+        pacing: pacing(mrai_s),
         commit_ms: (2, 6),
         link: LinkModel::default(),
     });
@@ -28,30 +22,18 @@ pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violati
     // Sessions come up.
     settle(&mut world, 0);
     let prefix = Plans::default().parse_prefix("+1555").expect("a prefix");
-    let links = world.links.len();
-    let mut out = Vec::new();
-    let mut measure = |world: &mut World, event: &'static str| {
-        let since = world.clock.now();
-        let (convergence_ms, stats) = settle(world, since);
-        out.push(Measured {
-            scenario: "clique",
-            event,
-            seed,
-            size,
-            mrai_s,
-            convergence_ms,
-            updates: stats.updates,
-            announced: stats.announced,
-            withdrawn: stats.withdrawn,
-            links,
-            log_hash: world.clock.log_hash(),
-        });
+    let run = Run {
+        scenario: "clique",
+        seed,
+        size,
+        mrai_s,
     };
+    let mut out = Vec::new();
     world.originate(0, prefix, Some(own_route(0)));
-    measure(&mut world, "announce");
+    out.push(run.measure(&mut world, "announce"));
     forwarding_reaches(&world, &prefix, 0)?;
     world.originate(0, prefix, None);
-    measure(&mut world, "withdraw");
+    out.push(run.measure(&mut world, "withdraw"));
     no_zombies(&world, &prefix)?;
     Ok(out)
 }

@@ -5,9 +5,10 @@
 
 use rand::Rng;
 use trunkline_core::Plans;
-use trunkline_peering::pacing::Pacing;
 
-use super::{Measured, Violation, forwarding_reaches, gao_rexford, no_zombies, settle};
+use super::{
+    Measured, Run, Violation, forwarding_reaches, gao_rexford, no_zombies, pacing, settle,
+};
 use crate::hierarchy::{Graph, Rel, tag};
 use crate::net::LinkModel;
 use crate::sim::stream;
@@ -15,22 +16,16 @@ use crate::topology::own_route;
 use crate::world::{Settings, World};
 
 pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violation> {
-    let pacing = if mrai_s == 0 {
-        Pacing::trunkline(5)
-    } else {
-        Pacing::bgp(mrai_s * 1000)
-    };
     let graph = Graph::synthetic(size, seed);
     let mut world = World::new(Settings {
         seed,
-        pacing,
+        pacing: pacing(mrai_s),
         commit_ms: (2, 6),
         link: LinkModel::default(),
     });
     graph.build(&mut world);
     settle(&mut world, 0);
     let prefix = Plans::default().parse_prefix("+1555").expect("a prefix");
-    let links = world.links.len();
     let mut rng = stream(seed, 11);
     let mut out = Vec::new();
     let tiers: [(&'static str, &'static str, std::ops::Range<usize>); 3] = [
@@ -46,23 +41,13 @@ pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violati
             graph.transit_end..graph.nodes,
         ),
     ];
-    let mut measure = |world: &mut World, event: &'static str| {
-        let since = world.clock.now();
-        let (convergence_ms, stats) = settle(world, since);
-        out.push(Measured {
-            scenario: "hierarchy",
-            event,
-            seed,
-            size,
-            mrai_s,
-            convergence_ms,
-            updates: stats.updates,
-            announced: stats.announced,
-            withdrawn: stats.withdrawn,
-            links,
-            log_hash: world.clock.log_hash(),
-        });
+    let run = Run {
+        scenario: "hierarchy",
+        seed,
+        size,
+        mrai_s,
     };
+    let mut measure = |world: &mut World, event| out.push(run.measure(world, event));
     let own = |origin: usize| {
         let mut attrs = own_route(origin);
         // Our own routes go to peers and providers as customers' do.

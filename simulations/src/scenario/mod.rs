@@ -75,6 +75,46 @@ pub fn settle(world: &mut World, since: Millis) -> (Millis, crate::world::Stats)
     (stats.last_change.saturating_sub(since), stats)
 }
 
+/// Trunkline's pacing for MRAI 0, else BGP's with that MRAI (seconds).
+pub fn pacing(mrai_s: u64) -> trunkline_peering::pacing::Pacing {
+    use trunkline_peering::pacing::Pacing;
+    if mrai_s == 0 {
+        Pacing::trunkline(5)
+    } else {
+        Pacing::bgp(mrai_s * 1000)
+    }
+}
+
+/// What one run is, for the events it measures.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub scenario: &'static str,
+    pub seed: u64,
+    pub size: usize,
+    pub mrai_s: u64,
+}
+
+impl Run {
+    /// Settles the world after `event` and measures it.
+    pub fn measure(&self, world: &mut World, event: &'static str) -> Measured {
+        let since = world.clock.now();
+        let (convergence_ms, stats) = settle(world, since);
+        Measured {
+            scenario: self.scenario,
+            event,
+            seed: self.seed,
+            size: self.size,
+            mrai_s: self.mrai_s,
+            convergence_ms,
+            updates: stats.updates,
+            announced: stats.announced,
+            withdrawn: stats.withdrawn,
+            links: world.links.len(),
+            log_hash: world.clock.log_hash(),
+        }
+    }
+}
+
 /// A broken invariant, said for people.
 pub type Violation = String;
 
