@@ -164,7 +164,7 @@ fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one()
 
         // A proper session, then bad routes among good ones.
         // The node dumps its (empty) table: End-of-RIB.
-        let mut s = Stream::established(port).await;
+        let s = Stream::established(port).await;
         s.send(Body::Update(pb::Update {
             announce: vec![
                 route("+4930", "sip:{e164}@mallory.example", &[MALLORY]),
