@@ -121,8 +121,8 @@ pub(crate) fn route(prefix: &str, uri: &str, path: &[u32]) -> pb::PathRoute {
     }
 }
 
-#[test]
-fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one() {
+/// A node that accepts whatever its peer Mallory sends; and its port.
+fn accepting_mallory() -> (Node, u16) {
     let port = free_port();
     let node = Node::start_as(
         ALICE,
@@ -131,6 +131,12 @@ fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one()
             "[[peer]]\nname = \"mallory\"\nitad = {MALLORY}\n[[peer.import]]\naction = \"accept\"\n"
         ),
     );
+    (node, port)
+}
+
+#[test]
+fn a_misbehaving_peer_gets_notifications_and_bad_routes_are_refused_one_by_one() {
+    let (node, port) = accepting_mallory();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The session stays open until the checks are done: without graceful
     // restart, closing it would remove its routes.
@@ -425,14 +431,7 @@ fn a_flooding_peer_gets_a_notification_and_a_growing_hold_down() {
 /// a message-too-large Notification, and nothing of it is applied.
 #[test]
 fn an_oversized_message_is_refused_with_a_notification() {
-    let port = free_port();
-    let node = Node::start_as(
-        ALICE,
-        port,
-        &format!(
-            "[[peer]]\nname = \"mallory\"\nitad = {MALLORY}\n[[peer.import]]\naction = \"accept\"\n"
-        ),
-    );
+    let (node, port) = accepting_mallory();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let why = rt.block_on(async {
         let mut s = Stream::established(port).await;

@@ -53,9 +53,8 @@ impl AdjRibOut {
         export(peer, me, prefix, best)
     }
 
-    /// Brings these prefixes up to date. With `withdrawals_only`, only
-    /// prefixes the peer must no longer have are settled; the others are
-    /// returned, still to send (an MRAI holds announcements back, but not
+    /// Settles only the prefixes the peer must no longer have; returns the
+    /// others, still to send (an MRAI holds announcements back, but not
     /// withdrawals).
     pub fn update_withdrawals(
         &mut self,
@@ -66,17 +65,8 @@ impl AdjRibOut {
         prefixes: impl IntoIterator<Item = Prefix>,
         diff: &mut Diff,
     ) -> Vec<Prefix> {
-        let mut later = Vec::new();
-        for px in prefixes {
-            if !carried.contains(&px.plan) {
-                continue;
-            }
-            match Self::wanted(table, peer, me, &px) {
-                None => self.settle(px, None, diff),
-                Some(_) => later.push(px),
-            }
-        }
-        later
+        let carried = prefixes.into_iter().filter(|px| carried.contains(&px.plan));
+        self.settle_each(table, peer, me, carried, true, diff)
     }
 
     /// Brings these prefixes up to date.
@@ -89,12 +79,29 @@ impl AdjRibOut {
         prefixes: impl IntoIterator<Item = Prefix>,
         diff: &mut Diff,
     ) {
+        let carried = prefixes.into_iter().filter(|px| carried.contains(&px.plan));
+        self.settle_each(table, peer, me, carried, false, diff);
+    }
+
+    /// Settles each prefix, or with `withdrawals_only` only those with
+    /// nothing to send; returns the ones left.
+    fn settle_each(
+        &mut self,
+        table: &RouteTable,
+        peer: &PeerPolicy,
+        me: Itad,
+        prefixes: impl Iterator<Item = Prefix>,
+        withdrawals_only: bool,
+        diff: &mut Diff,
+    ) -> Vec<Prefix> {
+        let mut later = Vec::new();
         for px in prefixes {
-            if !carried.contains(&px.plan) {
-                continue;
+            match Self::wanted(table, peer, me, &px) {
+                Some(_) if withdrawals_only => later.push(px),
+                wanted => self.settle(px, wanted, diff),
             }
-            self.settle(px, Self::wanted(table, peer, me, &px), diff);
         }
+        later
     }
 
     fn settle(&mut self, px: Prefix, wanted: Option<Announced>, diff: &mut Diff) {

@@ -8,7 +8,6 @@ pub mod hierarchy;
 use trunkline_core::Prefix;
 
 use crate::sim::Millis;
-use crate::topology::itad;
 use crate::world::World;
 
 /// One measured event of one run.
@@ -165,17 +164,10 @@ pub fn forwarding_reaches(world: &World, prefix: &Prefix, origin: usize) -> Resu
         if at != origin {
             return Err(format!("a forwarding loop from n{start}"));
         }
-        if path_len_ok(world, start, origin, &best_path(start).unwrap_or_default()).is_err() {
+        let ends = best_path(start).and_then(|p| p.last().copied());
+        if start != origin && ends != Some(world.nodes[origin].itad) {
             return Err(format!("n{start}'s path does not end at n{origin}"));
         }
     }
     Ok(())
-}
-
-fn path_len_ok(world: &World, start: usize, origin: usize, path: &[u32]) -> Result<(), ()> {
-    match path.last() {
-        None if start == origin => Ok(()),
-        Some(&o) if o == itad(origin) && world.nodes[start].itad != o => Ok(()),
-        _ => Err(()),
-    }
 }
