@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use trunkline_simulations::scenario::{self, Measured};
+use trunkline_simulations::scenario::{self, Measured, Pace};
 
 #[derive(Debug, Parser)]
 #[command(about = "Federations at internet scale on Trunkline's own protocol code")]
@@ -28,6 +28,10 @@ enum Cmd {
         /// MRAI values in seconds, comma-separated; 0 is Trunkline's pacing.
         #[arg(long, value_delimiter = ',', default_value = "0,1,5,30")]
         mrai: Vec<u64>,
+        /// Trunkline's degrade hold in ms (MRAI 0 only; 0 turns it off, as
+        /// before the clique's path exploration was fixed).
+        #[arg(long, default_value_t = Pace::HOLD_MS)]
+        hold_ms: u64,
         /// Where per_event.csv, summary.json and the plots go.
         #[arg(long, default_value = "simulations/out")]
         out: PathBuf,
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         seeds,
         size,
         mrai,
+        hold_ms,
         out,
     } = cmd;
     let commit = git_commit();
@@ -48,9 +53,13 @@ fn main() -> anyhow::Result<()> {
     for &n in &size {
         for &m in &mrai {
             for seed in 1..=seeds {
+                let pace = Pace {
+                    hold_ms: if m == 0 { hold_ms } else { 0 },
+                    ..Pace::mrai(m)
+                };
                 let r = match name.as_str() {
-                    "clique" => scenario::clique::run(seed, n, m),
-                    "hierarchy" => scenario::hierarchy::run(seed, n, m),
+                    "clique" => scenario::clique::run(seed, n, pace),
+                    "hierarchy" => scenario::hierarchy::run(seed, n, pace),
                     other => bail!("no scenario {other:?} (clique, hierarchy)"),
                 };
                 rows.extend(
@@ -110,7 +119,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let doc = serde_json::json!({
-        "scenario": name, "commit": commit, "seeds": seeds, "sizes": size, "mrai_s": mrai,
+        "scenario": name, "commit": commit, "seeds": seeds, "sizes": size, "mrai_s": mrai, "hold_ms": hold_ms,
         "results": summary,
     });
     std::fs::write(

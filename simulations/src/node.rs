@@ -5,12 +5,12 @@
 //! would; only then does the table change and export follow.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Arc;
 
+use trunkline_core::table::AttrsInterner;
 use trunkline_core::{Attrs, Itad, PlanId, Prefix, Route, RouteTable, Source};
-use trunkline_peering::adj_out::{AdjRibOut, Diff};
+use trunkline_peering::adj_out::{Context, Diff};
+use trunkline_peering::exporter::Exporter;
 use trunkline_peering::message::Message;
-use trunkline_peering::pacing::Pacer;
 use trunkline_peering::policy::{self, Announced, PeerPolicy};
 use trunkline_peering::session::Session;
 
@@ -33,14 +33,14 @@ pub struct Neighbor {
     pub link: usize,
     pub policy: PeerPolicy,
     pub fsm: Session<Update>,
-    pub pacer: Pacer,
-    pub adj: AdjRibOut,
-    /// Changed prefixes waiting for the pacer.
-    pub pending: BTreeSet<Prefix>,
+    /// Its sending side: pacing and Adj-RIB-Out, as in the daemon.
+    pub export: Exporter,
     /// Prefixes whose route from this neighbor is in the table.
     pub learned: BTreeSet<Prefix>,
     /// The wake-up already queued for it, if any.
     pub wake_at: Option<Millis>,
+    /// Graceful-restart downs so far: a restart timer is for the latest.
+    pub restarts: u64,
 }
 
 impl Neighbor {
@@ -53,7 +53,7 @@ impl Neighbor {
 
     /// When its session or pacer wants to run next.
     pub fn deadline(&self) -> Option<Millis> {
-        [self.fsm.next_deadline(), self.pacer.next_deadline()]
+        [self.fsm.next_deadline(), self.export.next_deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -69,8 +69,15 @@ pub enum Write {
         announce: Vec<(Prefix, Attrs)>,
         withdraw: Vec<Prefix>,
     },
-    /// A neighbor's session went down: its routes go.
-    Down { nb: usize },
+    /// A neighbor's session went down: its routes go, or with graceful
+    /// restart stay, marked stale.
+    Down { nb: usize, graceful: bool },
+    /// A neighbor's session came up: what it sent before is stale until it
+    /// sends it again.
+    Up { nb: usize },
+    /// A neighbor's End-of-RIB, or its restart time ran out: its routes
+    /// still stale go.
+    Sweep { nb: usize },
     /// The node's own routes.
     Local {
         announce: Vec<(Prefix, Attrs)>,
@@ -120,12 +127,13 @@ impl Node {
         }
     }
 
-    /// Applies a committed write; returns the prefixes whose routes changed.
-    pub fn apply(&mut self, w: Write) -> Vec<Prefix> {
+    /// Applies a committed write; returns the prefixes whose routes
+    /// changed. Equal attributes are shared across the whole world.
+    pub fn apply(&mut self, w: Write, interner: &mut AttrsInterner) -> Vec<Prefix> {
         self.applied += 1;
         let at = self.applied;
-        let route = |attrs: Attrs| Route {
-            attrs: Arc::new(attrs),
+        let mut route = |attrs: Attrs| Route {
+            attrs: interner.intern(attrs),
             installed_at: at,
             stale: false,
         };
@@ -149,12 +157,25 @@ impl Node {
                     changed.push(px);
                 }
             }
-            Write::Down { nb } => {
+            Write::Down { nb, graceful: false } => {
                 let source = self.neighbors[nb].source();
                 for px in std::mem::take(&mut self.neighbors[nb].learned) {
                     if self.table.remove(&px, &source).is_some() {
                         changed.push(px);
                     }
+                }
+            }
+            Write::Down { nb, graceful: true } | Write::Up { nb } => self.mark_stale(nb),
+            Write::Sweep { nb } => {
+                let source = self.neighbors[nb].source();
+                let stale: Vec<Prefix> = (self.neighbors[nb].learned.iter())
+                    .filter(|px| self.from(px, &source).is_some_and(|r| r.stale))
+                    .copied()
+                    .collect();
+                for px in stale {
+                    self.table.remove(&px, &source);
+                    self.neighbors[nb].learned.remove(&px);
+                    changed.push(px);
                 }
             }
             Write::Local { announce, withdraw } => {
@@ -172,37 +193,50 @@ impl Node {
         changed
     }
 
-    /// What neighbor `nb` should be sent for its pending prefixes
-    /// (`withdrawals_only`: the MRAI holds announcements back).
-    pub fn export(&mut self, nb: usize, withdrawals_only: bool) -> Diff {
-        let n = &mut self.neighbors[nb];
-        let pending = std::mem::take(&mut n.pending);
-        let mut diff = Diff::default();
-        if withdrawals_only {
-            let later = n.adj.update_withdrawals(
-                &self.table,
-                &n.policy,
-                self.itad,
-                PLANS,
-                pending,
-                &mut diff,
-            );
-            n.pending.extend(later);
-        } else {
-            n.adj
-                .update(&self.table, &n.policy, self.itad, PLANS, pending, &mut diff);
+    /// Neighbor `nb`'s route for `px`.
+    fn from(&self, px: &Prefix, source: &Source) -> Option<&Route> {
+        let set = self.table.get(px)?;
+        set.iter().find(|r| r.attrs.source == *source)
+    }
+
+    /// Marks what neighbor `nb` sent stale (selection does not change, so
+    /// nothing is sent for it).
+    fn mark_stale(&mut self, nb: usize) {
+        let source = self.neighbors[nb].source();
+        for px in &self.neighbors[nb].learned {
+            if let Some(r) = self.from(px, &source).filter(|r| !r.stale) {
+                let r = Route {
+                    stale: true,
+                    ..r.clone()
+                };
+                self.table.upsert(px, r);
+            }
         }
-        diff
+    }
+
+    /// What neighbor `nb` may be sent at `now`; `jitter` draws the MRAI's
+    /// factor.
+    pub fn export(&mut self, nb: usize, now: Millis, jitter: impl FnOnce() -> u16) -> Diff {
+        let n = &mut self.neighbors[nb];
+        let at = Context {
+            table: &self.table,
+            peer: &n.policy,
+            me: self.itad,
+            now,
+        };
+        n.export.flush(at, PLANS, jitter)
     }
 
     /// Everything for a session just established.
-    pub fn dump(&mut self, nb: usize) -> Diff {
+    pub fn dump(&mut self, nb: usize, now: Millis, jitter: impl FnOnce() -> u16) -> Diff {
         let n = &mut self.neighbors[nb];
-        n.pending.clear();
-        let mut diff = Diff::default();
-        n.adj
-            .full(&self.table, &n.policy, self.itad, PLANS, true, &mut diff);
-        diff
+        let at = Context {
+            table: &self.table,
+            peer: &n.policy,
+            me: self.itad,
+            now,
+        };
+        n.export.dump(at, PLANS, true, jitter)
     }
 }
 

@@ -248,7 +248,10 @@ mod tests {
         let mut rows = Vec::new();
         for size in [4, 6] {
             for mrai in [0, 5] {
-                rows.extend(crate::scenario::clique::run(1, size, mrai).unwrap());
+                rows.extend(
+                    crate::scenario::clique::run(1, size, crate::scenario::Pace::mrai(mrai))
+                        .unwrap(),
+                );
             }
         }
         let dir = std::env::temp_dir().join(format!("trunkline-sim-plots-{}", std::process::id()));

@@ -4,10 +4,12 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use trunkline_core::table::AttrsInterner;
 use trunkline_core::{Attrs, Itad, Prefix};
 use trunkline_peering::adj_out::Diff;
+use trunkline_peering::exporter::Exporter;
 use trunkline_peering::message::Message;
-use trunkline_peering::pacing::{Flush, Pacer, Pacing};
+use trunkline_peering::pacing::Pacing;
 use trunkline_peering::policy::PeerPolicy;
 use trunkline_peering::session::{Config, Input, Output, Session};
 
@@ -23,6 +25,9 @@ pub struct Settings {
     /// A cluster's commit latency, uniform in this range (ms).
     pub commit_ms: (Millis, Millis),
     pub link: LinkModel,
+    /// Graceful restart: the restart time sessions ask for (`None`: off,
+    /// a session's end takes its routes at once).
+    pub restart_secs: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -40,6 +45,13 @@ pub enum Event {
     Connected { link: usize, generation: u64 },
     /// `node`'s oldest write commits.
     Commit { node: usize },
+    /// The restart time of `node`'s neighbor `nb` ran out, for its
+    /// `restart`th graceful down: its routes still stale go.
+    RestartOver {
+        node: usize,
+        nb: usize,
+        restart: u64,
+    },
 }
 
 /// Counters a scenario reads around each event it causes.
@@ -63,6 +75,8 @@ pub struct World {
     net: ChaCha8Rng,
     commit: ChaCha8Rng,
     jitter: ChaCha8Rng,
+    /// Equal route attributes, shared by every node's table.
+    interner: AttrsInterner,
 }
 
 impl World {
@@ -75,6 +89,7 @@ impl World {
             net: stream(settings.seed, 1),
             commit: stream(settings.seed, 2),
             jitter: stream(settings.seed, 3),
+            interner: AttrsInterner::default(),
             settings,
         }
     }
@@ -100,16 +115,16 @@ impl World {
             cfg.hold_secs = 0;
             cfg.plans = vec!["e164".into()];
             cfg.authority = false;
+            cfg.graceful_restart_secs = self.settings.restart_secs;
             let nb = Neighbor {
                 node: other,
                 link,
                 policy,
                 fsm: Session::new(cfg),
-                pacer: Pacer::new(self.settings.pacing),
-                adj: Default::default(),
-                pending: Default::default(),
+                export: Exporter::new(self.settings.pacing),
                 learned: Default::default(),
                 wake_at: None,
+                restarts: 0,
             };
             self.nodes[me].neighbors.push(nb);
             let slot = self.nodes[me].neighbors.len() - 1;
@@ -153,10 +168,9 @@ impl World {
                 if n.fsm.next_deadline().is_some_and(|d| d <= now) {
                     self.step(node, nb, Input::Tick);
                 }
-                let flush = self.nodes[node].neighbors[nb].pacer.poll(now);
-                if let Some(f) = flush {
-                    self.flush(node, nb, f == Flush::Withdrawals);
-                }
+                let jitter = &mut self.jitter;
+                let diff = self.nodes[node].export(nb, now, || mrai_jitter(jitter));
+                self.send_diff(node, nb, diff);
                 self.schedule(node, nb);
             }
             Event::Deliver {
@@ -191,11 +205,16 @@ impl World {
                     self.step(end, slot, Input::Connected);
                 }
             }
+            Event::RestartOver { node, nb, restart } => {
+                if self.nodes[node].neighbors[nb].restarts == restart {
+                    self.write(node, Write::Sweep { nb });
+                }
+            }
             Event::Commit { node } => {
                 let Some((_, w)) = self.nodes[node].writes.pop_front() else {
                     return;
                 };
-                let changed = self.nodes[node].apply(w);
+                let changed = self.nodes[node].apply(w, &mut self.interner);
                 if changed.is_empty() {
                     return;
                 }
@@ -206,8 +225,7 @@ impl World {
                 for nb in 0..self.nodes[node].neighbors.len() {
                     let n = &mut self.nodes[node].neighbors[nb];
                     if n.fsm.state() == trunkline_peering::session::State::Established {
-                        n.pending.extend(changed.iter().copied());
-                        n.pacer.changed(now);
+                        n.export.changed(now, changed.iter().copied());
                         self.schedule(node, nb);
                     }
                 }
@@ -249,22 +267,11 @@ impl World {
         }
     }
 
-    /// Sends what the pacer lets go.
-    fn flush(&mut self, node: usize, nb: usize, withdrawals_only: bool) {
-        let diff = self.nodes[node].export(nb, withdrawals_only);
-        self.send_diff(node, nb, diff);
-    }
-
     fn send_diff(&mut self, node: usize, nb: usize, diff: Diff) {
         if diff.is_empty() {
             return;
         }
         let now = self.clock.now();
-        if !diff.announce.is_empty() {
-            // RFC 4271 §10: the MRAI times a factor uniform in 0.75..1.0.
-            let jitter = self.jitter.random_range(750..=1000);
-            self.nodes[node].neighbors[nb].pacer.sent(now, jitter);
-        }
         self.stats.updates += 1;
         self.stats.last_update = now;
         self.stats.announced += diff.announce.len() as u64;
@@ -303,7 +310,10 @@ impl World {
             }
             Output::Established(_) => {
                 self.clock.record(&format!("up {node} {nb}"));
-                let diff = self.nodes[node].dump(nb);
+                self.nodes[node].neighbors[nb].restarts += 1;
+                self.write(node, Write::Up { nb });
+                let jitter = &mut self.jitter;
+                let diff = self.nodes[node].dump(nb, now, || mrai_jitter(jitter));
                 self.send_diff(node, nb, diff);
                 self.step(
                     node,
@@ -313,23 +323,36 @@ impl World {
                     }),
                 );
             }
-            Output::Down(_) => {
+            Output::Down(d) => {
                 self.clock.record(&format!("down {node} {nb}"));
                 let n = &mut self.nodes[node].neighbors[nb];
-                n.pacer.reset();
-                n.pending.clear();
-                n.adj = Default::default();
-                self.write(node, Write::Down { nb });
+                n.export = Exporter::new(self.settings.pacing);
+                n.restarts += 1;
+                if d.graceful {
+                    let restart = n.restarts;
+                    let secs = self.settings.restart_secs.unwrap_or(0);
+                    let at = now + Millis::from(secs) * 1000;
+                    self.clock.at(at, Event::RestartOver { node, nb, restart });
+                }
+                self.write(
+                    node,
+                    Write::Down {
+                        nb,
+                        graceful: d.graceful,
+                    },
+                );
             }
             Output::Update(u) => {
                 let w = self.nodes[node].import(nb, u);
                 self.write(node, w);
             }
             Output::RefreshRequested(_) => {
-                let diff = self.nodes[node].dump(nb);
+                let jitter = &mut self.jitter;
+                let diff = self.nodes[node].dump(nb, now, || mrai_jitter(jitter));
                 self.send_diff(node, nb, diff);
             }
-            Output::EndOfRib(_) | Output::Authority(_) => {}
+            Output::EndOfRib(_) => self.write(node, Write::Sweep { nb }),
+            Output::Authority(_) => {}
         }
     }
 
@@ -367,4 +390,9 @@ impl World {
     pub fn heal(&mut self, link: usize) {
         self.links[link].heal();
     }
+}
+
+/// RFC 4271 §10: the MRAI times a factor uniform in 0.75..1.0.
+fn mrai_jitter(rng: &mut ChaCha8Rng) -> u16 {
+    rng.random_range(750..=1000)
 }

@@ -21,15 +21,21 @@ pub struct Pacing {
     /// Withdrawals wait for the MRAI too (RFC 4271 says so; many
     /// implementations do not).
     pub withdrawals_wait: bool,
+    /// A route that got worse for the peer (a longer path) is withdrawn at
+    /// once and sent this long after ("ghost flushing", see
+    /// [`crate::adj_out`]); 0: replaced at once.
+    pub degrade_hold_ms: Millis,
 }
 
 impl Pacing {
-    /// The daemon's: a few milliseconds of batching, no MRAI.
-    pub const fn trunkline(batch_ms: Millis) -> Pacing {
+    /// The daemon's: a few milliseconds of batching, no MRAI, worse routes
+    /// flushed and held.
+    pub const fn trunkline(batch_ms: Millis, degrade_hold_ms: Millis) -> Pacing {
         Pacing {
             batch_ms,
             mrai_ms: 0,
             withdrawals_wait: false,
+            degrade_hold_ms,
         }
     }
 
@@ -39,6 +45,7 @@ impl Pacing {
             batch_ms: 0,
             mrai_ms,
             withdrawals_wait: true,
+            degrade_hold_ms: 0,
         }
     }
 }
@@ -83,6 +90,11 @@ impl Pacer {
         }
     }
 
+    /// Something is due at once (a held route's hold ended).
+    pub fn due_now(&mut self, now: Millis) {
+        self.due = Some(self.due.map_or(now, |d| d.min(now)));
+    }
+
     /// When to ask [`Pacer::poll`] next.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.due
@@ -119,7 +131,7 @@ mod tests {
 
     #[test]
     fn trunkline_batches_and_never_waits_longer() {
-        let mut p = Pacer::new(Pacing::trunkline(5));
+        let mut p = Pacer::new(Pacing::trunkline(5, 0));
         p.changed(100);
         p.changed(103);
         assert_eq!(p.next_deadline(), Some(105));

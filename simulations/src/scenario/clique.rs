@@ -5,18 +5,19 @@
 
 use trunkline_core::Plans;
 
-use super::{Measured, Run, Violation, forwarding_reaches, no_zombies, pacing, settle};
+use super::{Measured, Pace, Run, Violation, forwarding_reaches, no_zombies, settle};
 use crate::net::LinkModel;
 use crate::topology::{clique, own_route};
 use crate::world::{Settings, World};
 
 /// One run: `size` ITADs, MRAI `mrai_s` seconds (0: Trunkline's pacing).
-pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violation> {
+pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violation> {
     let mut world = World::new(Settings {
         seed,
-        pacing: pacing(mrai_s),
+        pacing: pace.pacing(),
         commit_ms: (2, 6),
         link: LinkModel::default(),
+        restart_secs: None,
     });
     clique(&mut world, size);
     // Sessions come up.
@@ -26,7 +27,7 @@ pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violati
         scenario: "clique",
         seed,
         size,
-        mrai_s,
+        pace,
     };
     let mut out = Vec::new();
     world.originate(0, prefix, Some(own_route(0)));
@@ -44,10 +45,10 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_run() {
-        let a = run(7, 6, 30).unwrap();
-        let b = run(7, 6, 30).unwrap();
+        let a = run(7, 6, Pace::mrai(30)).unwrap();
+        let b = run(7, 6, Pace::mrai(30)).unwrap();
         assert_eq!(a, b);
-        let c = run(8, 6, 30).unwrap();
+        let c = run(8, 6, Pace::mrai(30)).unwrap();
         assert_ne!(a.last().unwrap().log_hash, c.last().unwrap().log_hash);
     }
 
@@ -57,7 +58,7 @@ mod tests {
     #[test]
     fn mrai_makes_withdrawals_explore_paths_and_batching_does_not() {
         let w = |size, mrai| {
-            let r = run(1, size, mrai).unwrap();
+            let r = run(1, size, Pace::mrai(mrai)).unwrap();
             r.into_iter().find(|m| m.event == "withdraw").unwrap()
         };
         let (small, large) = (w(4, 30), w(10, 30));
@@ -69,5 +70,21 @@ mod tests {
         assert!(large.updates > small.updates);
         let fast = w(10, 0);
         assert!(fast.convergence_ms < 1_000, "{fast:?}");
+    }
+
+    /// What the simulator found in the session code: without the degrade
+    /// hold, the withdrawal explored stale paths at every ITAD (about 156
+    /// Updates a link at N = 40); with it, stale paths are flushed in a
+    /// few messages a link.
+    #[test]
+    fn a_withdrawal_costs_a_few_messages_a_link() {
+        let withdraw = |hold_ms| {
+            let r = run(3, 20, Pace { mrai_s: 0, hold_ms }).unwrap();
+            r.into_iter().find(|m| m.event == "withdraw").unwrap()
+        };
+        let held = withdraw(Pace::HOLD_MS);
+        assert!(held.updates <= 3 * held.links as u64, "{held:?}");
+        let explored = withdraw(0);
+        assert!(explored.updates > 10 * held.updates, "{explored:?}");
     }
 }

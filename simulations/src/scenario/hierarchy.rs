@@ -6,22 +6,21 @@
 use rand::Rng;
 use trunkline_core::Plans;
 
-use super::{
-    Measured, Run, Violation, forwarding_reaches, gao_rexford, no_zombies, pacing, settle,
-};
+use super::{Measured, Pace, Run, Violation, forwarding_reaches, gao_rexford, no_zombies, settle};
 use crate::hierarchy::{Graph, Rel, tag};
 use crate::net::LinkModel;
 use crate::sim::stream;
 use crate::topology::own_route;
 use crate::world::{Settings, World};
 
-pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violation> {
+pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violation> {
     let graph = Graph::synthetic(size, seed);
     let mut world = World::new(Settings {
         seed,
-        pacing: pacing(mrai_s),
+        pacing: pace.pacing(),
         commit_ms: (2, 6),
         link: LinkModel::default(),
+        restart_secs: None,
     });
     graph.build(&mut world);
     settle(&mut world, 0);
@@ -45,7 +44,7 @@ pub fn run(seed: u64, size: usize, mrai_s: u64) -> Result<Vec<Measured>, Violati
         scenario: "hierarchy",
         seed,
         size,
-        mrai_s,
+        pace,
     };
     let mut measure = |world: &mut World, event| out.push(run.measure(world, event));
     let own = |origin: usize| {
@@ -107,7 +106,7 @@ mod tests {
     #[test]
     fn a_small_hierarchy_settles_on_the_stable_solution() {
         for seed in 1..=3 {
-            let r = run(seed, 300, 0).unwrap();
+            let r = run(seed, 300, Pace::mrai(0)).unwrap();
             assert_eq!(r.len(), 10);
             for m in &r {
                 // A healed link waits for the dialler's next retry, which

@@ -18,6 +18,8 @@ pub struct Measured {
     pub seed: u64,
     pub size: usize,
     pub mrai_s: u64,
+    /// Trunkline's degrade hold (MRAI 0 only).
+    pub hold_ms: u64,
     /// From the event until every table was quiet.
     pub convergence_ms: Millis,
     pub updates: u64,
@@ -30,17 +32,17 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub const CSV_HEADER: &'static str =
-        "scenario,event,seed,size,mrai_s,convergence_ms,updates,announced,withdrawn,links,log_hash";
+    pub const CSV_HEADER: &'static str = "scenario,event,seed,size,mrai_s,hold_ms,convergence_ms,updates,announced,withdrawn,links,log_hash";
 
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             self.scenario,
             self.event,
             self.seed,
             self.size,
             self.mrai_s,
+            self.hold_ms,
             self.convergence_ms,
             self.updates,
             self.announced,
@@ -74,13 +76,35 @@ pub fn settle(world: &mut World, since: Millis) -> (Millis, crate::world::Stats)
     (stats.last_change.saturating_sub(since), stats)
 }
 
-/// Trunkline's pacing for MRAI 0, else BGP's with that MRAI (seconds).
-pub fn pacing(mrai_s: u64) -> trunkline_peering::pacing::Pacing {
-    use trunkline_peering::pacing::Pacing;
-    if mrai_s == 0 {
-        Pacing::trunkline(5)
-    } else {
-        Pacing::bgp(mrai_s * 1000)
+/// How a run's sessions pace what they send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// 0: Trunkline's pacing; else BGP's MRAI, in seconds.
+    pub mrai_s: u64,
+    /// Trunkline's degrade hold (with MRAI 0 only).
+    pub hold_ms: u64,
+}
+
+impl Pace {
+    /// The daemon's `[peering] degrade_hold_ms`.
+    pub const HOLD_MS: u64 = 100;
+
+    /// BGP with this MRAI in seconds; 0 is Trunkline's pacing with the
+    /// daemon's degrade hold.
+    pub const fn mrai(mrai_s: u64) -> Pace {
+        let hold_ms = if mrai_s == 0 { Pace::HOLD_MS } else { 0 };
+        Pace { mrai_s, hold_ms }
+    }
+
+    /// Trunkline's pacing (the daemon's 5 ms window and the degrade hold)
+    /// for MRAI 0, else BGP's.
+    pub fn pacing(self) -> trunkline_peering::pacing::Pacing {
+        use trunkline_peering::pacing::Pacing;
+        if self.mrai_s == 0 {
+            Pacing::trunkline(5, self.hold_ms)
+        } else {
+            Pacing::bgp(self.mrai_s * 1000)
+        }
     }
 }
 
@@ -90,7 +114,7 @@ pub struct Run {
     pub scenario: &'static str,
     pub seed: u64,
     pub size: usize,
-    pub mrai_s: u64,
+    pub pace: Pace,
 }
 
 impl Run {
@@ -103,7 +127,8 @@ impl Run {
             event,
             seed: self.seed,
             size: self.size,
-            mrai_s: self.mrai_s,
+            mrai_s: self.pace.mrai_s,
+            hold_ms: self.pace.hold_ms,
             convergence_ms,
             updates: stats.updates,
             announced: stats.announced,

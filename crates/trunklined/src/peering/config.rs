@@ -25,6 +25,11 @@ pub struct PeeringSection {
     /// Route changes are gathered this long before going out as one Update.
     #[serde(default = "default_batch_ms")]
     pub batch_ms: u64,
+    /// A route that got worse for a peer (a longer path) is withdrawn from
+    /// it at once and sent this long after: the stale alternatives an
+    /// origin's withdrawal leaves are flushed instead of explored.
+    #[serde(default = "default_degrade_hold_ms")]
+    pub degrade_hold_ms: u64,
     /// Reconnect backoff: first delay, doubled up to the max.
     #[serde(default = "default_retry_min_ms")]
     pub connect_retry_ms: u64,
@@ -58,6 +63,7 @@ impl Default for PeeringSection {
             hold_secs: default_hold_secs(),
             restart_secs: default_restart_secs(),
             batch_ms: default_batch_ms(),
+            degrade_hold_ms: default_degrade_hold_ms(),
             connect_retry_ms: default_retry_min_ms(),
             connect_retry_max_ms: default_retry_max_ms(),
             max_updates_per_sec: default_max_updates_per_sec(),
@@ -77,6 +83,9 @@ fn default_restart_secs() -> u32 {
 }
 fn default_batch_ms() -> u64 {
     5
+}
+fn default_degrade_hold_ms() -> u64 {
+    100
 }
 fn default_retry_min_ms() -> u64 {
     1_000

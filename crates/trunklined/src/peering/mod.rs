@@ -8,7 +8,7 @@
 //!   `trunkline-peering` driven with a real stream and clock; import into
 //!   replicated writes, export from the table's change feed.
 //!   The Adj-RIB-Out and the pacing of what changed are the pure
-//!   `trunkline_peering::{adj_out, pacing}`.
+//!   `trunkline_peering::exporter` (over `adj_out` and `pacing`).
 //! - [`service`]: the gRPC endpoint peers dial; [`opening`]: a new stream
 //!   until its Open is read.
 //! - [`convert`]: wire messages to and from the session's types.

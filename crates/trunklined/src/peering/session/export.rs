@@ -1,32 +1,32 @@
 //! What an established session sends its peer: it follows the table's
-//! change feed, gathers changed prefixes as the session's pacing says
-//! (`trunkline_peering::pacing`: a short batching window), and compares
-//! them (or, after a resync, the whole table) with the peer's Adj-RIB-Out.
-//! The result is a diff for the link to send.
+//! change feed into the session's `trunkline_peering::exporter::Exporter`
+//! (the batching window, worse routes flushed and held, the Adj-RIB-Out;
+//! the simulator runs the same), on the session's clock. The result is a
+//! diff for the link to send.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use trunkline_cluster::state::{Changes, View};
-use trunkline_core::{Itad, PlanId, Prefix};
-use trunkline_peering::adj_out::{AdjRibOut, Diff};
-use trunkline_peering::pacing::{Flush, Pacer, Pacing};
+use trunkline_core::{Itad, PlanId};
+use trunkline_peering::adj_out::{Context, Diff};
+use trunkline_peering::exporter::Exporter;
+use trunkline_peering::pacing::Pacing;
 use trunkline_peering::policy::PeerPolicy;
+
+/// The daemon's MRAI is 0: no jitter to draw.
+fn no_jitter() -> u16 {
+    1000
+}
 
 #[derive(Debug)]
 pub(super) struct Export {
     changes: broadcast::Receiver<Arc<Changes>>,
-    /// Prefixes changed since the last flush.
-    pending: HashSet<Prefix>,
-    /// Compare the whole table at the next flush.
-    resync: bool,
-    pacer: Pacer,
-    /// Time zero of the pacer's clock.
+    exporter: Exporter,
+    /// Time zero of the exporter's clock.
     base: Instant,
-    adj_out: AdjRibOut,
 }
 
 impl Export {
@@ -35,11 +35,8 @@ impl Export {
     pub fn new(changes: broadcast::Receiver<Arc<Changes>>, pacing: Pacing) -> Export {
         Export {
             changes,
-            pending: HashSet::new(),
-            resync: false,
-            pacer: Pacer::new(pacing),
+            exporter: Exporter::new(pacing),
             base: Instant::now(),
-            adj_out: AdjRibOut::default(),
         }
     }
 
@@ -49,12 +46,12 @@ impl Export {
 
     /// Prefixes the peer has been sent.
     pub fn advertised(&self) -> usize {
-        self.adj_out.len()
+        self.exporter.advertised()
     }
 
     /// When the gathered changes are due to go out.
     pub fn flush_at(&self) -> Option<Instant> {
-        self.pacer
+        self.exporter
             .next_deadline()
             .map(|ms| self.base + Duration::from_millis(ms))
     }
@@ -63,63 +60,37 @@ impl Export {
         self.changes.recv().await
     }
 
-    /// Notes a change batch (or that some were missed) and tells the
-    /// pacer.
+    /// Notes a change batch (or that some were missed).
     pub fn on_change(&mut self, c: Result<Arc<Changes>, broadcast::error::RecvError>, peer: &str) {
+        let now = self.now();
         match c {
-            Ok(c) if c.resync => self.resync = true,
-            Ok(c) => self.pending.extend(c.prefixes.iter().copied()),
+            Ok(c) if c.resync => self.exporter.resync(now),
+            Ok(c) => self.exporter.changed(now, c.prefixes.iter().copied()),
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::info!(
                     peer,
                     missed = n,
                     "fell behind the change feed: comparing the whole table"
                 );
-                self.resync = true;
+                self.exporter.resync(now);
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+            Err(broadcast::error::RecvError::Closed) => {}
         }
-        let now = self.now();
-        self.pacer.changed(now);
+    }
+
+    fn context<'a>(&self, view: &'a View, peer: &'a PeerPolicy, me: Itad) -> Context<'a> {
+        Context {
+            table: &view.table,
+            peer,
+            me,
+            now: self.now(),
+        }
     }
 
     /// What changed since the last flush, for the peer.
     pub fn flush(&mut self, view: &View, peer: &PeerPolicy, me: Itad, carried: &[PlanId]) -> Diff {
-        let mut diff = Diff::default();
-        let now = self.now();
-        match self.pacer.poll(now) {
-            None => {}
-            Some(Flush::Withdrawals) if !self.resync => {
-                let pending = std::mem::take(&mut self.pending);
-                let later = self.adj_out.update_withdrawals(
-                    &view.table,
-                    peer,
-                    me,
-                    carried,
-                    pending,
-                    &mut diff,
-                );
-                self.pending.extend(later);
-            }
-            // A resync waits for the MRAI whole.
-            Some(Flush::Withdrawals) => {}
-            Some(Flush::All) => {
-                if std::mem::take(&mut self.resync) {
-                    self.pending.clear();
-                    self.adj_out
-                        .full(&view.table, peer, me, carried, false, &mut diff);
-                } else {
-                    let pending = std::mem::take(&mut self.pending);
-                    self.adj_out
-                        .update(&view.table, peer, me, carried, pending, &mut diff);
-                }
-                if !diff.announce.is_empty() {
-                    // The daemon's MRAI is 0: no jitter to draw.
-                    self.pacer.sent(now, 1000);
-                }
-            }
-        }
-        diff
+        let at = self.context(view, peer, me);
+        self.exporter.flush(at, carried, no_jitter)
     }
 
     /// Everything of `plans` for the peer; `forget` first forgets what was
@@ -132,9 +103,7 @@ impl Export {
         plans: &[PlanId],
         forget: bool,
     ) -> Diff {
-        let mut diff = Diff::default();
-        self.adj_out
-            .full(&view.table, peer, me, plans, forget, &mut diff);
-        diff
+        let at = self.context(view, peer, me);
+        self.exporter.dump(at, plans, forget, no_jitter)
     }
 }

@@ -634,7 +634,10 @@ impl SessionTask {
             carried: carried.clone(),
             export: Export::new(
                 self.ctx.store.subscribe_changes(),
-                Pacing::trunkline(self.ctx.settings.batch_ms),
+                Pacing::trunkline(
+                    self.ctx.settings.batch_ms,
+                    self.ctx.settings.degrade_hold_ms,
+                ),
             ),
             accepted: HashSet::new(),
             authority: Exchange::default(),
