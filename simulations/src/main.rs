@@ -16,7 +16,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run a scenario: clique, hierarchy.
+    /// Run a scenario: clique, hierarchy, exchange.
     Run {
         name: String,
         /// Seeds 1..=N.
@@ -60,7 +60,8 @@ fn main() -> anyhow::Result<()> {
                 let r = match name.as_str() {
                     "clique" => scenario::clique::run(seed, n, pace),
                     "hierarchy" => scenario::hierarchy::run(seed, n, pace),
-                    other => bail!("no scenario {other:?} (clique, hierarchy)"),
+                    "exchange" => scenario::exchange::run(seed, n, pace),
+                    other => bail!("no scenario {other:?} (clique, hierarchy, exchange)"),
                 };
                 rows.extend(
                     r.map_err(|v| anyhow::anyhow!("seed {seed}, size {n}, MRAI {m} s: {v}"))?,

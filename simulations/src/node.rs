@@ -157,7 +157,10 @@ impl Node {
                     changed.push(px);
                 }
             }
-            Write::Down { nb, graceful: false } => {
+            Write::Down {
+                nb,
+                graceful: false,
+            } => {
                 let source = self.neighbors[nb].source();
                 for px in std::mem::take(&mut self.neighbors[nb].learned) {
                     if self.table.remove(&px, &source).is_some() {

@@ -39,6 +39,29 @@ pub fn open_peer(node: usize) -> PeerPolicy {
     }
 }
 
+/// A member `node`, as its exchange's route server sees it: only its
+/// `allowed` blocks, with its own ITAD as the whole path; it is sent every
+/// best route, unprepended.
+pub fn member_of(node: usize, allowed: Vec<trunkline_core::Prefix>) -> PeerPolicy {
+    PeerPolicy {
+        role: Role::Member,
+        allowed,
+        route_server: true,
+        import: None,
+        export: None,
+        ..open_peer(node)
+    }
+}
+
+/// The route server of exchange node `x`, as a member sees it: it does
+/// not put its own ITAD on the paths it passes on.
+pub fn route_server_client(x: usize) -> PeerPolicy {
+    PeerPolicy {
+        transparent: true,
+        ..open_peer(x)
+    }
+}
+
 /// `n` nodes, each peering with every other (the lower index dials).
 pub fn clique(world: &mut World, n: usize) {
     for i in 0..n {

@@ -134,17 +134,15 @@ impl World {
 
     /// `node` announces (or withdraws, `attrs: None`) its own `prefix`.
     pub fn originate(&mut self, node: usize, prefix: Prefix, attrs: Option<Attrs>) {
-        let w = match attrs {
-            Some(a) => Write::Local {
-                announce: vec![(prefix, a)],
-                withdraw: vec![],
-            },
-            None => Write::Local {
-                announce: vec![],
-                withdraw: vec![prefix],
-            },
-        };
-        self.write(node, w);
+        match attrs {
+            Some(a) => self.local(node, vec![(prefix, a)], vec![]),
+            None => self.local(node, vec![], vec![prefix]),
+        }
+    }
+
+    /// `node` announces and withdraws its own routes, in one write.
+    pub fn local(&mut self, node: usize, announce: Vec<(Prefix, Attrs)>, withdraw: Vec<Prefix>) {
+        self.write(node, Write::Local { announce, withdraw });
     }
 
     /// Runs until nothing is left before `until`.

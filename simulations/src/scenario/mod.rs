@@ -2,6 +2,7 @@
 //! every quiescence, and what a run reports.
 
 pub mod clique;
+pub mod exchange;
 pub mod gao_rexford;
 pub mod hierarchy;
 
@@ -120,7 +121,14 @@ pub struct Run {
 impl Run {
     /// Settles the world after `event` and measures it.
     pub fn measure(&self, world: &mut World, event: &'static str) -> Measured {
-        let since = world.clock.now();
+        let now = world.clock.now();
+        self.measure_since(world, event, now)
+    }
+
+    /// The same for an event that began at `since` (what happened since
+    /// then without a message, such as sessions going down, counts in its
+    /// time).
+    pub fn measure_since(&self, world: &mut World, event: &'static str, since: Millis) -> Measured {
         let (convergence_ms, stats) = settle(world, since);
         Measured {
             scenario: self.scenario,
