@@ -133,6 +133,91 @@ impl Graph {
         }
     }
 
+    /// A graph from a CAIDA AS-relationship file (serial-1 or serial-2:
+    /// `provider|customer|-1` and `peer|peer|0` lines, `#` comments, a
+    /// serial-2 source field ignored). Its tier 1 is the clique the file
+    /// names (`# inferred clique: ...`), else the ASes with customers and
+    /// no provider; then transit ASes (with customers), then stubs.
+    pub fn from_caida(text: &str) -> Result<Graph, String> {
+        use std::collections::{BTreeMap, BTreeSet, HashSet};
+        let mut clique: BTreeSet<u32> = BTreeSet::new();
+        let mut edges: Vec<(u32, u32, Rel)> = Vec::new();
+        let mut seen: HashSet<(u32, u32)> = HashSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if let Some(c) = line.strip_prefix('#') {
+                if let Some(list) = c.trim().strip_prefix("inferred clique:") {
+                    for asn in list.split_whitespace() {
+                        clique.insert(asn.parse().map_err(|_| {
+                            format!("line {}: clique AS {asn:?} is not a number", n + 1)
+                        })?);
+                    }
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = line.split('|').collect();
+            let asn = |s: &str| {
+                s.parse::<u32>()
+                    .map_err(|_| format!("line {}: {s:?} is not an AS number", n + 1))
+            };
+            if f.len() < 3 {
+                return Err(format!("line {}: expected a|b|relationship", n + 1));
+            }
+            let (a, b) = (asn(f[0])?, asn(f[1])?);
+            let rel = match f[2] {
+                "-1" => Rel::Customer,
+                "0" => Rel::Peer,
+                r => return Err(format!("line {}: relationship {r:?} is not -1 or 0", n + 1)),
+            };
+            if a == b || !seen.insert((a.min(b), a.max(b))) {
+                continue;
+            }
+            edges.push((a, b, rel));
+        }
+        let mut has_provider: BTreeSet<u32> = BTreeSet::new();
+        let mut has_customer: BTreeSet<u32> = BTreeSet::new();
+        let mut all: BTreeSet<u32> = BTreeSet::new();
+        for &(a, b, rel) in &edges {
+            all.extend([a, b]);
+            if rel == Rel::Customer {
+                has_customer.insert(a);
+                has_provider.insert(b);
+            }
+        }
+        if all.is_empty() {
+            return Err("no relationships in the file".into());
+        }
+        let tier1: Vec<u32> = if clique.iter().any(|a| all.contains(a)) {
+            clique.iter().copied().filter(|a| all.contains(a)).collect()
+        } else {
+            (has_customer.difference(&has_provider)).copied().collect()
+        };
+        let transit: Vec<u32> = (has_customer.iter())
+            .filter(|a| !tier1.contains(a))
+            .copied()
+            .collect();
+        let stubs: Vec<u32> = (all.iter())
+            .filter(|a| !has_customer.contains(a) && !tier1.contains(a))
+            .copied()
+            .collect();
+        let order: BTreeMap<u32, usize> = (tier1.iter().chain(&transit).chain(&stubs))
+            .enumerate()
+            .map(|(i, &a)| (a, i))
+            .collect();
+        Ok(Graph {
+            nodes: order.len(),
+            tier1: tier1.len(),
+            transit_end: tier1.len() + transit.len(),
+            links: edges
+                .into_iter()
+                .map(|(a, b, rel)| (order[&a], order[&b], rel))
+                .collect(),
+        })
+    }
+
     /// The same graph without the links at these indexes (in
     /// [`Graph::links`], the order [`Graph::build`] made them in).
     pub fn without(&self, cut: &[usize]) -> Graph {

@@ -43,10 +43,12 @@ pub struct Link {
     pub generation: u64,
     /// The last delivery time each way (a -> b, b -> a), for FIFO order.
     last: [Millis; 2],
+    /// Its own seeded stream: what other links carry does not shift it.
+    rng: ChaCha8Rng,
 }
 
 impl Link {
-    pub fn new(a: usize, b: usize, model: LinkModel) -> Link {
+    pub fn new(a: usize, b: usize, model: LinkModel, rng: ChaCha8Rng) -> Link {
         Link {
             a,
             b,
@@ -54,6 +56,7 @@ impl Link {
             up: true,
             generation: 0,
             last: [0; 2],
+            rng,
         }
     }
 
@@ -64,8 +67,9 @@ impl Link {
 
     /// When a message sent now from `from` arrives: after the latency,
     /// jitter and any retransmissions, and never before the one before it.
-    pub fn delivery(&mut self, from: usize, now: Millis, rng: &mut ChaCha8Rng) -> Millis {
+    pub fn delivery(&mut self, from: usize, now: Millis) -> Millis {
         let m = self.model;
+        let rng = &mut self.rng;
         let mut t = now + m.latency_ms;
         if m.jitter_ms > 0 {
             t += rng.random_range(0..=m.jitter_ms);
@@ -97,7 +101,6 @@ mod tests {
 
     #[test]
     fn a_stream_keeps_its_order_whatever_the_jitter() {
-        let mut rng = crate::sim::stream(1, 0);
         let mut l = Link::new(
             0,
             1,
@@ -106,10 +109,11 @@ mod tests {
                 loss: 0.2,
                 ..LinkModel::default()
             },
+            crate::sim::stream(1, 0),
         );
         let mut last = 0;
         for now in 0..200 {
-            let t = l.delivery(0, now, &mut rng);
+            let t = l.delivery(0, now);
             assert!(t >= last && t >= now + 10);
             last = t;
         }

@@ -41,6 +41,8 @@ pub struct Neighbor {
     pub wake_at: Option<Millis>,
     /// Graceful-restart downs so far: a restart timer is for the latest.
     pub restarts: u64,
+    /// Receivers its messages stand for (see `World::mirror`).
+    pub mirrors: u64,
 }
 
 impl Neighbor {
@@ -58,6 +60,15 @@ impl Neighbor {
             .flatten()
             .min()
     }
+}
+
+/// What a write changed.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Prefixes with any route changed.
+    pub changed: Vec<Prefix>,
+    /// Prefixes whose best route changed (all that export depends on).
+    pub best: Vec<Prefix>,
 }
 
 /// A change to a node's table, committed in order.
@@ -127,9 +138,36 @@ impl Node {
         }
     }
 
-    /// Applies a committed write; returns the prefixes whose routes
-    /// changed. Equal attributes are shared across the whole world.
-    pub fn apply(&mut self, w: Write, interner: &mut AttrsInterner) -> Vec<Prefix> {
+    /// The best route for `px`.
+    pub fn best(&self, px: &Prefix) -> Option<&Route> {
+        self.table.get(px).and_then(|s| s.iter().next())
+    }
+
+    /// Applies a committed write. Equal attributes are shared across the
+    /// whole world.
+    pub fn apply(&mut self, w: Write, interner: &mut AttrsInterner) -> Applied {
+        let touched: Vec<Prefix> = match &w {
+            Write::Peer {
+                announce, withdraw, ..
+            }
+            | Write::Local { announce, withdraw } => (announce.iter().map(|(p, _)| *p))
+                .chain(withdraw.iter().copied())
+                .collect(),
+            Write::Down { nb, .. } | Write::Up { nb } | Write::Sweep { nb } => {
+                self.neighbors[*nb].learned.iter().copied().collect()
+            }
+        };
+        let before: Vec<Option<Route>> = touched.iter().map(|p| self.best(p).cloned()).collect();
+        let changed = self.change(w, interner);
+        let best = (touched.into_iter().zip(before))
+            .filter(|(p, b)| self.best(p) != b.as_ref())
+            .map(|(p, _)| p)
+            .collect();
+        Applied { changed, best }
+    }
+
+    /// Carries out a write; returns the prefixes whose routes changed.
+    fn change(&mut self, w: Write, interner: &mut AttrsInterner) -> Vec<Prefix> {
         self.applied += 1;
         let at = self.applied;
         let mut route = |attrs: Attrs| Route {
@@ -168,7 +206,7 @@ impl Node {
                     }
                 }
             }
-            Write::Down { nb, graceful: true } | Write::Up { nb } => self.mark_stale(nb),
+            Write::Down { nb, graceful: true } | Write::Up { nb } => changed = self.mark_stale(nb),
             Write::Sweep { nb } => {
                 let source = self.neighbors[nb].source();
                 let stale: Vec<Prefix> = (self.neighbors[nb].learned.iter())
@@ -202,10 +240,11 @@ impl Node {
         set.iter().find(|r| r.attrs.source == *source)
     }
 
-    /// Marks what neighbor `nb` sent stale (selection does not change, so
-    /// nothing is sent for it).
-    fn mark_stale(&mut self, nb: usize) {
+    /// Marks what neighbor `nb` sent stale (it loses to fresh routes);
+    /// returns the prefixes marked.
+    fn mark_stale(&mut self, nb: usize) -> Vec<Prefix> {
         let source = self.neighbors[nb].source();
+        let mut marked = Vec::new();
         for px in &self.neighbors[nb].learned {
             if let Some(r) = self.from(px, &source).filter(|r| !r.stale) {
                 let r = Route {
@@ -213,8 +252,10 @@ impl Node {
                     ..r.clone()
                 };
                 self.table.upsert(px, r);
+                marked.push(*px);
             }
         }
+        marked
     }
 
     /// What neighbor `nb` may be sent at `now`; `jitter` draws the MRAI's

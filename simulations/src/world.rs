@@ -2,13 +2,15 @@
 //! event (a message on its link, a dial, a wake-up), every event feeds the
 //! real state machines again, until nothing is left to do.
 
+use std::collections::HashMap;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use trunkline_core::table::AttrsInterner;
 use trunkline_core::{Attrs, Itad, Prefix};
 use trunkline_peering::adj_out::Diff;
 use trunkline_peering::exporter::Exporter;
-use trunkline_peering::message::Message;
+use trunkline_peering::message::{Message, updates_for};
 use trunkline_peering::pacing::Pacing;
 use trunkline_peering::policy::PeerPolicy;
 use trunkline_peering::session::{Config, Input, Output, Session};
@@ -16,6 +18,11 @@ use trunkline_peering::session::{Config, Input, Output, Session};
 use crate::net::{Link, LinkModel};
 use crate::node::{Msg, Neighbor, Node, Update, Write};
 use crate::sim::{Clock, Millis, stream};
+
+/// Seeded stream purposes: one per link, and two per node.
+const LINK: u64 = 1 << 40;
+const NODE_COMMIT: u64 = 2 << 40;
+const NODE_JITTER: u64 = 3 << 40;
 
 /// What a run is made of, besides its topology.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +32,8 @@ pub struct Settings {
     /// A cluster's commit latency, uniform in this range (ms).
     pub commit_ms: (Millis, Millis),
     pub link: LinkModel,
+    /// Apply cost per route carried by a write, in ns.
+    pub per_route_ns: u64,
     /// Graceful restart: the restart time sessions ask for (`None`: off,
     /// a session's end takes its routes at once).
     pub restart_secs: Option<u32>,
@@ -62,6 +71,8 @@ pub struct Stats {
     pub withdrawn: u64,
     /// When a table last changed anywhere, and an Update last went out.
     pub last_change: Millis,
+    /// When a best route last changed anywhere (forwarding settled).
+    pub last_best: Millis,
     pub last_update: Millis,
 }
 
@@ -72,11 +83,15 @@ pub struct World {
     pub links: Vec<Link>,
     pub stats: Stats,
     settings: Settings,
-    net: ChaCha8Rng,
-    commit: ChaCha8Rng,
-    jitter: ChaCha8Rng,
+    /// Per node, its commit latencies and MRAI jitter: seeded streams of
+    /// their own, so one node's draws never shift another's (links have
+    /// theirs too).
+    commit: Vec<ChaCha8Rng>,
+    jitter: Vec<ChaCha8Rng>,
     /// Equal route attributes, shared by every node's table.
     interner: AttrsInterner,
+    /// Prefixes that stand for a class of many (see [`World::weigh_as`]).
+    weights: HashMap<Prefix, u64>,
 }
 
 impl World {
@@ -86,16 +101,21 @@ impl World {
             nodes: Vec::new(),
             links: Vec::new(),
             stats: Stats::default(),
-            net: stream(settings.seed, 1),
-            commit: stream(settings.seed, 2),
-            jitter: stream(settings.seed, 3),
+            commit: Vec::new(),
+            jitter: Vec::new(),
             interner: AttrsInterner::default(),
+            weights: HashMap::new(),
             settings,
         }
     }
 
     pub fn add_node(&mut self, itad: Itad) -> usize {
+        let n = self.nodes.len() as u64;
         self.nodes.push(Node::new(itad));
+        self.commit
+            .push(stream(self.settings.seed, NODE_COMMIT + n));
+        self.jitter
+            .push(stream(self.settings.seed, NODE_JITTER + n));
         self.nodes.len() - 1
     }
 
@@ -103,7 +123,8 @@ impl World {
     /// `a` dials. Sessions start at once.
     pub fn connect(&mut self, a: usize, b: usize, a_sees_b: PeerPolicy, b_sees_a: PeerPolicy) {
         let link = self.links.len();
-        self.links.push(Link::new(a, b, self.settings.link));
+        let rng = stream(self.settings.seed, LINK + link as u64);
+        self.links.push(Link::new(a, b, self.settings.link, rng));
         for (me, other, policy, active) in [(a, b, a_sees_b, true), (b, a, b_sees_a, false)] {
             let mut cfg = Config::new(
                 self.nodes[me].itad,
@@ -125,6 +146,7 @@ impl World {
                 learned: Default::default(),
                 wake_at: None,
                 restarts: 0,
+                mirrors: 1,
             };
             self.nodes[me].neighbors.push(nb);
             let slot = self.nodes[me].neighbors.len() - 1;
@@ -143,6 +165,30 @@ impl World {
     /// `node` announces and withdraws its own routes, in one write.
     pub fn local(&mut self, node: usize, announce: Vec<(Prefix, Attrs)>, withdraw: Vec<Prefix>) {
         self.write(node, Write::Local { announce, withdraw });
+    }
+
+    /// What `node` sends over `link` stands for what it would send `n`
+    /// receivers alike (an equivalence class of receivers): its messages
+    /// count `n` times. With 0 it is sent no routes at all (another
+    /// session stands for it).
+    pub fn mirror(&mut self, node: usize, link: usize, n: u64) {
+        let slot = self.slot(node, link);
+        self.nodes[node].neighbors[slot].mirrors = n;
+    }
+
+    /// `prefix` stands for `n` prefixes of one equivalence class (a block
+    /// announced, withdrawn and routed as one): messages and apply time
+    /// count it `n` times.
+    pub fn weigh_as(&mut self, prefix: Prefix, n: u64) {
+        self.weights.insert(prefix, n);
+    }
+
+    /// The prefixes these stand for.
+    fn weigh<'a>(&self, prefixes: impl IntoIterator<Item = &'a Prefix>) -> u64 {
+        prefixes
+            .into_iter()
+            .map(|p| self.weights.get(p).copied().unwrap_or(1))
+            .sum()
     }
 
     /// Runs until nothing is left before `until`.
@@ -166,7 +212,7 @@ impl World {
                 if n.fsm.next_deadline().is_some_and(|d| d <= now) {
                     self.step(node, nb, Input::Tick);
                 }
-                let jitter = &mut self.jitter;
+                let jitter = &mut self.jitter[node];
                 let diff = self.nodes[node].export(nb, now, || mrai_jitter(jitter));
                 self.send_diff(node, nb, diff);
                 self.schedule(node, nb);
@@ -212,18 +258,25 @@ impl World {
                 let Some((_, w)) = self.nodes[node].writes.pop_front() else {
                     return;
                 };
-                let changed = self.nodes[node].apply(w, &mut self.interner);
-                if changed.is_empty() {
+                let applied = self.nodes[node].apply(w, &mut self.interner);
+                if applied.changed.is_empty() {
                     return;
                 }
                 let now = self.clock.now();
                 self.stats.last_change = now;
                 self.clock
-                    .record(&format!("commit {node} {}", changed.len()));
+                    .record(&format!("commit {node} {}", applied.changed.len()));
+                if applied.best.is_empty() {
+                    return;
+                }
+                self.stats.last_best = now;
                 for nb in 0..self.nodes[node].neighbors.len() {
                     let n = &mut self.nodes[node].neighbors[nb];
-                    if n.fsm.state() == trunkline_peering::session::State::Established {
-                        n.export.changed(now, changed.iter().copied());
+                    // A neighbor standing for nobody is sent nothing.
+                    if n.mirrors > 0
+                        && n.fsm.state() == trunkline_peering::session::State::Established
+                    {
+                        n.export.changed(now, applied.best.iter().copied());
                         self.schedule(node, nb);
                     }
                 }
@@ -241,15 +294,28 @@ impl World {
     }
 
     /// Queues a write behind the node's others.
+    /// It commits after the sampled commit latency and the previous write,
+    /// and applies at `per_route_ns` a route it carries.
     fn write(&mut self, node: usize, w: Write) {
         let (lo, hi) = self.settings.commit_ms;
         let latency = if hi > lo {
-            self.commit.random_range(lo..=hi)
+            self.commit[node].random_range(lo..=hi)
         } else {
             lo
         };
-        let at =
-            (self.clock.now() + latency).max(self.nodes[node].writes.back().map_or(0, |(t, _)| *t));
+        let routes = match &w {
+            Write::Peer {
+                announce, withdraw, ..
+            }
+            | Write::Local { announce, withdraw } => {
+                self.weigh(announce.iter().map(|(p, _)| p)) + self.weigh(withdraw)
+            }
+            Write::Down { .. } | Write::Up { .. } | Write::Sweep { .. } => 0,
+        };
+        let apply_ms = (routes * self.settings.per_route_ns + 500_000) / 1_000_000;
+        let at = (self.clock.now() + latency)
+            .max(self.nodes[node].writes.back().map_or(0, |(t, _)| *t))
+            + apply_ms;
         self.nodes[node].writes.push_back((at, w));
         self.clock.at(at, Event::Commit { node });
     }
@@ -270,10 +336,17 @@ impl World {
             return;
         }
         let now = self.clock.now();
-        self.stats.updates += 1;
+        // A session standing for a class of receivers counts for each.
+        let mirrors = self.nodes[node].neighbors[nb].mirrors;
+        let announced = self.weigh(diff.announce.iter().map(|a| &a.prefix));
+        let withdrawn = self.weigh(&diff.withdraw);
+        // As many as the daemon's link would send for as many routes.
+        let updates = updates_for(announced as usize, withdrawn as usize) as u64;
+        self.stats.updates += updates * mirrors;
+        let (announced, withdrawn) = (announced * mirrors, withdrawn * mirrors);
         self.stats.last_update = now;
-        self.stats.announced += diff.announce.len() as u64;
-        self.stats.withdrawn += diff.withdraw.len() as u64;
+        self.stats.announced += announced;
+        self.stats.withdrawn += withdrawn;
         let u = Update {
             announce: diff.announce,
             withdraw: diff.withdraw,
@@ -310,9 +383,11 @@ impl World {
                 self.clock.record(&format!("up {node} {nb}"));
                 self.nodes[node].neighbors[nb].restarts += 1;
                 self.write(node, Write::Up { nb });
-                let jitter = &mut self.jitter;
-                let diff = self.nodes[node].dump(nb, now, || mrai_jitter(jitter));
-                self.send_diff(node, nb, diff);
+                if self.nodes[node].neighbors[nb].mirrors > 0 {
+                    let jitter = &mut self.jitter[node];
+                    let diff = self.nodes[node].dump(nb, now, || mrai_jitter(jitter));
+                    self.send_diff(node, nb, diff);
+                }
                 self.step(
                     node,
                     nb,
@@ -345,7 +420,7 @@ impl World {
                 self.write(node, w);
             }
             Output::RefreshRequested(_) => {
-                let jitter = &mut self.jitter;
+                let jitter = &mut self.jitter[node];
                 let diff = self.nodes[node].dump(nb, now, || mrai_jitter(jitter));
                 self.send_diff(node, nb, diff);
             }
@@ -362,7 +437,7 @@ impl World {
             return;
         }
         let to = l.other(node);
-        let at = l.delivery(node, now, &mut self.net);
+        let at = l.delivery(node, now);
         let generation = l.generation;
         self.clock.at(
             at,

@@ -9,6 +9,7 @@ use crate::harness::{Cluster, Node, free_port, http_get, wait_until};
 const ALICE: u32 = 4_200_000_101;
 const BOB: u32 = 4_200_000_202;
 const CAROL: u32 = 4_200_000_303;
+const DAVE: u32 = 4_200_000_404;
 const EXCHANGE: u32 = 4_200_000_900;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -164,6 +165,69 @@ fn a_restarted_peer_keeps_its_routes_through_the_gap() {
         let n = neighbor(&a, "bob");
         n["state"] == "established" && n["stale"] == 0 && n["accepted"] == 1
     });
+}
+
+/// A route kept through a peer's graceful restart loses to a fresh one,
+/// even of lower preference; one that stays best goes on to further peers
+/// marked stale (`0:65535:6`, as BGP's LLGR_STALE), so they prefer fresh
+/// routes too. Found by `trunkline-sim run federation`: a failed link held
+/// traffic on the dead path for the whole restart time.
+#[test]
+fn stale_routes_lose_to_fresh_ones_and_travel_marked() {
+    let (pa, pb, pc, pd) = (free_port(), free_port(), free_port(), free_port());
+    let a = Node::start_as(
+        ALICE,
+        pa,
+        &format!(
+            "{}{}{}",
+            peer("bob", BOB, &[pb], ""),
+            peer("carol", CAROL, &[pc], "local_pref = 50"),
+            peer("dave", DAVE, &[pd], "")
+        ),
+    );
+    let announcer = |itad, port, host: &str| {
+        let via = format!("sip:{{e164}}@{host}");
+        Node::start_as(
+            itad,
+            port,
+            &format!("{}{}", route("+4930", &via), peer("alice", ALICE, &[], "")),
+        )
+    };
+    let mut b = announcer(BOB, pb, "bob.example");
+    let mut c = announcer(CAROL, pc, "carol.example");
+    let d = Node::start_as(DAVE, pd, &peer("alice", ALICE, &[], ""));
+    let (bob, carol) = (
+        Some("sip:+493012345@bob.example"),
+        Some("sip:+493012345@carol.example"),
+    );
+    wait_hop(&a, "+493012345", bob);
+    wait_until("carol's route as an alternative", WAIT, || {
+        let j = a.cli(&["explain", "+493012345", "--json"]).json();
+        j["candidates"].as_array().is_some_and(|c| c.len() == 2)
+    });
+    wait_hop(&d, "+493012345", bob);
+    let marked = |n: &Node| {
+        let j = n.cli(&["lookup", "+493012345", "--json"]).json();
+        j["routes"][0]["communities"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "0:65535:6"))
+    };
+    assert!(!marked(&d));
+
+    b.kill9();
+    wait_hop(&a, "+493012345", carol);
+    let j = a.cli(&["explain", "+493012345", "--json"]).json();
+    assert_eq!(j["candidates"][1]["lost_at"], "stale", "{j}");
+    wait_hop(&d, "+493012345", carol);
+    assert!(!marked(&d), "carol's route is fresh");
+
+    // With both stale, bob's (preferred) is best again, and goes on marked.
+    c.kill9();
+    wait_hop(&a, "+493012345", bob);
+    wait_until("dave to get bob's route marked stale", WAIT, || {
+        first_hop(&d, "+493012345").as_deref() == bob && marked(&d)
+    });
+    drop((b, c));
 }
 
 #[test]

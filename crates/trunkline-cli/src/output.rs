@@ -200,6 +200,7 @@ fn step(s: pb::SelectionStep) -> &'static str {
     match s {
         pb::SelectionStep::Best => "best",
         pb::SelectionStep::Validation => "validation",
+        pb::SelectionStep::Fresh => "stale",
         pb::SelectionStep::LocalPref => "local-pref",
         pb::SelectionStep::LocallyOriginated => "local-origin",
         pb::SelectionStep::PathLength => "path-length",

@@ -114,6 +114,13 @@ pub fn order_next_hops(hops: &mut [NextHop]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LargeCommunity(pub u32, pub u32, pub u32);
 
+impl LargeCommunity {
+    /// Well-known: the route is kept stale through a graceful restart
+    /// somewhere upstream (as RFC 9494's LLGR_STALE, 65535:6). Whoever
+    /// sends a stale route adds it, so receivers prefer fresh routes too.
+    pub const STALE: LargeCommunity = LargeCommunity(0, 65535, 6);
+}
+
 impl fmt::Display for LargeCommunity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.0, self.1, self.2)
@@ -212,4 +219,11 @@ pub struct Route {
     pub installed_at: u64,
     /// Kept through a peer's graceful restart, awaiting refresh.
     pub stale: bool,
+}
+
+impl Route {
+    /// Kept through a graceful restart, here or upstream.
+    pub fn is_stale(&self) -> bool {
+        self.stale || self.attrs.communities.contains(&LargeCommunity::STALE)
+    }
 }

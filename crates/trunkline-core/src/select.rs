@@ -13,6 +13,12 @@ use crate::route::{Route, Validation};
 pub enum Step {
     /// 1. Origin-validation `invalid` routes are not eligible.
     Validation,
+    /// 1a. Fresh before stale: a route kept through a graceful restart,
+    /// here or upstream ([`crate::LargeCommunity::STALE`]), loses to any
+    /// fresh one (as RFC 9494's LLGR_STALE), so a failed link does not
+    /// hold traffic on a dead path for the restart time when another path
+    /// is up (found by `trunkline-sim run federation`).
+    Fresh,
     /// 2. Highest local preference.
     LocalPref,
     /// 3. Locally originated before learned.
@@ -28,8 +34,9 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Validation,
+        Step::Fresh,
         Step::LocalPref,
         Step::LocallyOriginated,
         Step::PathLength,
@@ -42,6 +49,7 @@ impl Step {
         let (x, y) = (&*a.attrs, &*b.attrs);
         match self {
             Step::Validation => y.origin_eligible().cmp(&x.origin_eligible()),
+            Step::Fresh => a.is_stale().cmp(&b.is_stale()),
             Step::LocalPref => y.local_pref.cmp(&x.local_pref),
             Step::LocallyOriginated => y.source.is_local().cmp(&x.source.is_local()),
             Step::PathLength => x.path.len().cmp(&y.path.len()),
@@ -60,6 +68,9 @@ impl Step {
                 _ => "origin validation: not-found, and its peer's policy rejects not-found",
             }
             .to_owned(),
+            Step::Fresh => {
+                "stale: kept through a graceful restart; the best route is fresh".to_owned()
+            }
             Step::LocalPref => format!("local preference {} < {}", l.local_pref, b.local_pref),
             Step::LocallyOriginated => "learned; the best route is locally originated".to_owned(),
             Step::PathLength => format!("path length {} > {}", l.path.len(), b.path.len()),

@@ -8,6 +8,20 @@ use std::fmt;
 /// Protocol version carried in Open.
 pub const VERSION: u32 = 1;
 
+/// Routes announced in one Update at most; a longer diff goes as several.
+pub const UPDATE_ROUTES: usize = 1_000;
+/// Withdrawals in one Update at most.
+pub const UPDATE_WITHDRAWALS: usize = 5 * UPDATE_ROUTES;
+
+/// The Updates a diff of `announce` routes and `withdraw` withdrawals goes
+/// out as (the first carries withdrawals beside its routes).
+pub fn updates_for(announce: usize, withdraw: usize) -> usize {
+    announce
+        .div_ceil(UPDATE_ROUTES)
+        .max(withdraw.div_ceil(UPDATE_WITHDRAWALS))
+        .max(1)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message<U> {
     Open(Open),

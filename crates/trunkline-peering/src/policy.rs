@@ -319,6 +319,10 @@ pub fn export(
     } else {
         std::iter::once(me).chain(a.path.iter().copied()).collect()
     };
+    // Receivers prefer fresh routes to this one too.
+    if r.stale && !communities.contains(&LargeCommunity::STALE) {
+        communities.push(LargeCommunity::STALE);
+    }
     // MED is meant for the neighbour only: a learned route's MED is not
     // passed on, except by a route server, which is transparent.
     let med = if a.source.is_local() || peer.route_server {

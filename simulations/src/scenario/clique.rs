@@ -5,7 +5,9 @@
 
 use trunkline_core::Plans;
 
-use super::{Measured, Pace, Run, Violation, forwarding_reaches, no_zombies, settle};
+use super::{
+    COMMIT_MS, Measured, PER_ROUTE_NS, Pace, Run, Violation, forwarding_reaches, no_zombies, settle,
+};
 use crate::net::LinkModel;
 use crate::topology::{clique, own_route};
 use crate::world::{Settings, World};
@@ -15,8 +17,9 @@ pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violatio
     let mut world = World::new(Settings {
         seed,
         pacing: pace.pacing(),
-        commit_ms: (2, 6),
+        commit_ms: COMMIT_MS,
         link: LinkModel::default(),
+        per_route_ns: PER_ROUTE_NS,
         restart_secs: None,
     });
     clique(&mut world, size);

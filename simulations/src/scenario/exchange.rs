@@ -8,7 +8,9 @@
 
 use trunkline_core::{Attrs, Plans, Prefix};
 
-use super::{Measured, Pace, Run, Violation, forwarding_reaches, no_zombies, settle};
+use super::{
+    COMMIT_MS, Measured, PER_ROUTE_NS, Pace, Run, Violation, forwarding_reaches, no_zombies, settle,
+};
 use crate::net::LinkModel;
 use crate::sim::{Millis, stream};
 use crate::topology::{itad, member_of, own_route, route_server_client};
@@ -49,8 +51,9 @@ pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violatio
     let mut world = World::new(Settings {
         seed,
         pacing: pace.pacing(),
-        commit_ms: (2, 6),
+        commit_ms: COMMIT_MS,
         link: LinkModel::default(),
+        per_route_ns: PER_ROUTE_NS,
         restart_secs: Some(120),
     });
     let x = world.add_node(itad(0));
@@ -139,7 +142,7 @@ fn routes(world: &World, n: usize) -> (usize, usize) {
 }
 
 /// Every member but the prefix's own has a route for each of `prefixes`.
-fn every_member_holds(
+pub(crate) fn every_member_holds(
     world: &World,
     members: &[usize],
     prefixes: &[Prefix],

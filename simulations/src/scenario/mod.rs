@@ -3,6 +3,7 @@
 
 pub mod clique;
 pub mod exchange;
+pub mod federation;
 pub mod gao_rexford;
 pub mod hierarchy;
 
@@ -23,6 +24,9 @@ pub struct Measured {
     pub hold_ms: u64,
     /// From the event until every table was quiet.
     pub convergence_ms: Millis,
+    /// From the event until the last best route changed (forwarding
+    /// settled; tables may still drop stale candidates after that).
+    pub best_ms: Millis,
     pub updates: u64,
     pub announced: u64,
     pub withdrawn: u64,
@@ -33,11 +37,11 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub const CSV_HEADER: &'static str = "scenario,event,seed,size,mrai_s,hold_ms,convergence_ms,updates,announced,withdrawn,links,log_hash";
+    pub const CSV_HEADER: &'static str = "scenario,event,seed,size,mrai_s,hold_ms,convergence_ms,best_ms,updates,announced,withdrawn,links,log_hash";
 
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.scenario,
             self.event,
             self.seed,
@@ -45,6 +49,7 @@ impl Measured {
             self.mrai_s,
             self.hold_ms,
             self.convergence_ms,
+            self.best_ms,
             self.updates,
             self.announced,
             self.withdrawn,
@@ -65,6 +70,7 @@ pub const QUIET: Millis = 300_000;
 pub fn settle(world: &mut World, since: Millis) -> (Millis, crate::world::Stats) {
     world.stats = Default::default();
     world.stats.last_change = since;
+    world.stats.last_best = since;
     world.stats.last_update = since;
     while let Some(at) = world.clock.next_at() {
         let active = world.stats.last_change.max(world.stats.last_update);
@@ -76,6 +82,19 @@ pub fn settle(world: &mut World, since: Millis) -> (Millis, crate::world::Stats)
     let stats = world.stats.clone();
     (stats.last_change.saturating_sub(since), stats)
 }
+
+/// A cluster's commit latency for a write, uniform in this range (ms): a
+/// real 3-node cluster acknowledges one client's small writes at 178 to
+/// 269 a second on this machine, 3.7 to 5.6 ms each
+/// (`trunkline-bench --prefixes 1000 etcd --clients 1`, three runs); a
+/// chain of single-node clusters takes 9 to 10 ms a hop with its 5 ms
+/// batching window (`trunkline-bench peering --only convergence`).
+pub const COMMIT_MS: (Millis, Millis) = (3, 6);
+
+/// Apply cost of one route at a hop: a real 3-node exchange installs a
+/// 1,000,000-route dump from a member in 6.2 to 6.7 s (issue 11's
+/// `trunkline-bench peering` runs), received, committed and applied.
+pub const PER_ROUTE_NS: u64 = 6_500;
 
 /// How a run's sessions pace what they send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +157,7 @@ impl Run {
             mrai_s: self.pace.mrai_s,
             hold_ms: self.pace.hold_ms,
             convergence_ms,
+            best_ms: stats.last_best.saturating_sub(since),
             updates: stats.updates,
             announced: stats.announced,
             withdrawn: stats.withdrawn,
@@ -169,6 +189,17 @@ pub fn no_zombies(world: &World, prefix: &Prefix) -> Result<(), Violation> {
 /// `prefix` leads, ITAD by ITAD along best routes, to `origin` without a
 /// loop, and no path holds its receiver's own ITAD.
 pub fn forwarding_reaches(world: &World, prefix: &Prefix, origin: usize) -> Result<(), Violation> {
+    let all: Vec<usize> = (0..world.nodes.len()).collect();
+    forwarding_from(world, prefix, origin, &all)
+}
+
+/// The same, from the nodes in `starts` only.
+pub fn forwarding_from(
+    world: &World,
+    prefix: &Prefix,
+    origin: usize,
+    starts: &[usize],
+) -> Result<(), Violation> {
     let best_path = |i: usize| -> Option<Vec<u32>> {
         world.nodes[i]
             .table
@@ -177,7 +208,7 @@ pub fn forwarding_reaches(world: &World, prefix: &Prefix, origin: usize) -> Resu
             .map(|r| r.attrs.path.clone())
     };
     let by_itad = |a: u32| world.nodes.iter().position(|n| n.itad == a);
-    for start in 0..world.nodes.len() {
+    for &start in starts {
         let mut at = start;
         for _ in 0..=world.nodes.len() {
             let Some(path) = best_path(at) else {

@@ -41,6 +41,26 @@ fn each_step_decides() {
             Step::Validation,
         ),
         (
+            route(peer(65002, "b"), 50, &[65002, 1, 2], 9, 99, NF),
+            Route {
+                stale: true,
+                ..base()
+            },
+            Step::Fresh,
+        ),
+        (
+            route(peer(65002, "b"), 50, &[65002, 1, 2], 9, 99, NF),
+            {
+                // Stale upstream: the sender said so.
+                let mut r = base();
+                Arc::make_mut(&mut r.attrs)
+                    .communities
+                    .push(crate::LargeCommunity::STALE);
+                r
+            },
+            Step::Fresh,
+        ),
+        (
             route(peer(65002, "b"), 150, &[65002, 1, 2], 9, 99, NF),
             base(),
             Step::LocalPref,

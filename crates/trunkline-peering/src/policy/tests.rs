@@ -357,4 +357,18 @@ fn export_rules() {
         let got = export(&to, ME, &p(prefix), best.as_ref()).map(|a| (a.path, a.med));
         assert_eq!(got, want, "{case}");
     }
+    // A route kept stale through a graceful restart goes out saying so,
+    // once, and a fresh one does not.
+    let mut stale = route(from_alice, &[ALICE]);
+    let marks = |r: &Route| {
+        let sent = export(&peer(), ME, &p("+1"), Some(r)).unwrap().communities;
+        sent.iter().filter(|c| **c == LargeCommunity::STALE).count()
+    };
+    assert_eq!(marks(&stale), 0);
+    stale.stale = true;
+    assert_eq!(marks(&stale), 1);
+    Arc::make_mut(&mut stale.attrs)
+        .communities
+        .push(LargeCommunity::STALE);
+    assert_eq!(marks(&stale), 1);
 }

@@ -146,6 +146,7 @@ pub fn step(s: Option<Step>) -> pb::SelectionStep {
     match s {
         None => pb::SelectionStep::Best,
         Some(Step::Validation) => pb::SelectionStep::Validation,
+        Some(Step::Fresh) => pb::SelectionStep::Fresh,
         Some(Step::LocalPref) => pb::SelectionStep::LocalPref,
         Some(Step::LocallyOriginated) => pb::SelectionStep::LocallyOriginated,
         Some(Step::PathLength) => pb::SelectionStep::PathLength,

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use trunkline_core::{Plans, Prefix};
+use trunkline_peering::message::{UPDATE_ROUTES, UPDATE_WITHDRAWALS};
 use trunkline_peering::policy::Announced;
 use trunkline_proto::peering::v1 as pb;
 
@@ -22,8 +23,6 @@ use crate::peering::convert;
 use crate::tls::Identity;
 use crate::tls::client::Dialer;
 
-/// Routes per Update sent.
-const UPDATE_ROUTES: usize = 1_000;
 /// Time allowed for a dial, the HTTP/2 handshake included.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -182,7 +181,7 @@ impl Link {
                     let n = announce.len().min(UPDATE_ROUTES);
                     let u = if n > 0 {
                         // The first Update carries the withdrawals too.
-                        let k = withdraw.len().min(UPDATE_ROUTES * 5);
+                        let k = withdraw.len().min(UPDATE_WITHDRAWALS);
                         pb::Update {
                             announce: announce
                                 .drain(..n)
@@ -191,7 +190,7 @@ impl Link {
                             withdraw: withdraw.drain(..k).map(|p| plans.prefix_str(&p)).collect(),
                         }
                     } else {
-                        let k = withdraw.len().min(UPDATE_ROUTES * 5);
+                        let k = withdraw.len().min(UPDATE_WITHDRAWALS);
                         pb::Update {
                             announce: Vec::new(),
                             withdraw: withdraw.drain(..k).map(|p| plans.prefix_str(&p)).collect(),
