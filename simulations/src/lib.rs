@@ -8,7 +8,8 @@
 //! - [`net`]: links carrying session streams (latency, jitter, loss as
 //!   retransmission delay, cut and heal).
 //! - [`node`]: one ITAD (a cluster as one logical node with a sampled
-//!   commit latency).
+//!   commit latency, or with [`raft_cluster`], three real raft-rs
+//!   `RawNode`s on the virtual clock).
 //! - [`world`]: nodes, links and the event loop.
 //! - [`topology`]: who peers with whom, and with which policy;
 //!   [`hierarchy`]: an internet-like one with Gao-Rexford policies.
@@ -19,6 +20,7 @@ pub mod hierarchy;
 pub mod net;
 pub mod node;
 pub mod plot;
+pub mod raft_cluster;
 pub mod scenario;
 pub mod sim;
 pub mod topology;

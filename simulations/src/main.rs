@@ -32,6 +32,10 @@ enum Cmd {
         /// before the clique's path exploration was fixed).
         #[arg(long, default_value_t = Pace::HOLD_MS)]
         hold_ms: u64,
+        /// Every cluster commits through three real raft-rs RawNodes on the
+        /// virtual clock instead of the sampled commit latency.
+        #[arg(long)]
+        raft: bool,
         /// hierarchy: the AS graph of a CAIDA AS-relationship file (serial-1
         /// or serial-2) instead of the synthetic one; --size is ignored.
         #[arg(long)]
@@ -50,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         size,
         mrai,
         hold_ms,
+        raft,
         caida,
         out,
     } = cmd;
@@ -82,6 +87,7 @@ fn main() -> anyhow::Result<()> {
             for seed in 1..=seeds {
                 let pace = Pace {
                     hold_ms: if m == 0 { hold_ms } else { 0 },
+                    raft,
                     ..Pace::mrai(m)
                 };
                 let r = match name.as_str() {
@@ -155,7 +161,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let doc = serde_json::json!({
-        "scenario": name, "commit": commit, "seeds": seeds, "sizes": size, "mrai_s": mrai, "hold_ms": hold_ms,
+        "scenario": name, "commit": commit, "seeds": seeds, "sizes": size, "mrai_s": mrai, "hold_ms": hold_ms, "raft": raft,
         "results": summary,
     });
     std::fs::write(

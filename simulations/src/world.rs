@@ -17,12 +17,14 @@ use trunkline_peering::session::{Config, Input, Output, Session};
 
 use crate::net::{Link, LinkModel};
 use crate::node::{Msg, Neighbor, Node, Update, Write};
+use crate::raft_cluster::{RaftCluster, RaftModel};
 use crate::sim::{Clock, Millis, stream};
 
 /// Seeded stream purposes: one per link, and two per node.
 const LINK: u64 = 1 << 40;
 const NODE_COMMIT: u64 = 2 << 40;
 const NODE_JITTER: u64 = 3 << 40;
+const NODE_RAFT: u64 = 4 << 40;
 
 /// What a run is made of, besides its topology.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +36,9 @@ pub struct Settings {
     pub link: LinkModel,
     /// Apply cost per route carried by a write, in ns.
     pub per_route_ns: u64,
+    /// Clusters commit through three raft-rs `RawNode`s with this timing
+    /// instead of `commit_ms` (the cross-check).
+    pub raft: Option<RaftModel>,
     /// Graceful restart: the restart time sessions ask for (`None`: off,
     /// a session's end takes its routes at once).
     pub restart_secs: Option<u32>,
@@ -54,6 +59,8 @@ pub enum Event {
     Connected { link: usize, generation: u64 },
     /// `node`'s oldest write commits.
     Commit { node: usize },
+    /// `node`'s raft cluster has something due.
+    RaftStep { node: usize },
     /// The restart time of `node`'s neighbor `nb` ran out, for its
     /// `restart`th graceful down: its routes still stale go.
     RestartOver {
@@ -92,6 +99,20 @@ pub struct World {
     interner: AttrsInterner,
     /// Prefixes that stand for a class of many (see [`World::weigh_as`]).
     weights: HashMap<Prefix, u64>,
+    /// With [`Settings::raft`], per node: its cluster, the wake-up queued
+    /// for it, the last write tag proposed and committed, and the writes
+    /// whose Commit is already queued.
+    raft: Vec<Raft>,
+}
+
+#[derive(Debug)]
+struct Raft {
+    cluster: RaftCluster,
+    wake_at: Option<Millis>,
+    proposed: u64,
+    committed: u64,
+    queued: usize,
+    last_commit: Millis,
 }
 
 impl World {
@@ -105,6 +126,7 @@ impl World {
             jitter: Vec::new(),
             interner: AttrsInterner::default(),
             weights: HashMap::new(),
+            raft: Vec::new(),
             settings,
         }
     }
@@ -116,6 +138,17 @@ impl World {
             .push(stream(self.settings.seed, NODE_COMMIT + n));
         self.jitter
             .push(stream(self.settings.seed, NODE_JITTER + n));
+        if let Some(model) = self.settings.raft {
+            self.raft.push(Raft {
+                cluster: RaftCluster::new(model, stream(self.settings.seed, NODE_RAFT + n)),
+                wake_at: None,
+                proposed: 0,
+                committed: 0,
+                queued: 0,
+                last_commit: 0,
+            });
+            self.schedule_raft(n as usize);
+        }
         self.nodes.len() - 1
     }
 
@@ -254,7 +287,25 @@ impl World {
                     self.write(node, Write::Sweep { nb });
                 }
             }
+            Event::RaftStep { node } => {
+                let now = self.clock.now();
+                let r = &mut self.raft[node];
+                r.wake_at = None;
+                let committed = r.cluster.step(now);
+                while r.committed < committed {
+                    r.committed += 1;
+                    let (apply_ms, _) = self.nodes[node].writes[r.queued];
+                    let at = (now + apply_ms).max(r.last_commit);
+                    r.last_commit = at;
+                    r.queued += 1;
+                    self.clock.at(at, Event::Commit { node });
+                }
+                self.schedule_raft(node);
+            }
             Event::Commit { node } => {
+                if let Some(r) = self.raft.get_mut(node) {
+                    r.queued -= 1;
+                }
                 let Some((_, w)) = self.nodes[node].writes.pop_front() else {
                     return;
                 };
@@ -313,11 +364,30 @@ impl World {
             Write::Down { .. } | Write::Up { .. } | Write::Sweep { .. } => 0,
         };
         let apply_ms = (routes * self.settings.per_route_ns + 500_000) / 1_000_000;
+        if let Some(r) = self.raft.get_mut(node) {
+            // Proposed now; its Commit is queued once raft commits it.
+            self.nodes[node].writes.push_back((apply_ms, w));
+            r.proposed += 1;
+            r.cluster.propose(self.clock.now(), r.proposed);
+            self.schedule_raft(node);
+            return;
+        }
         let at = (self.clock.now() + latency)
             .max(self.nodes[node].writes.back().map_or(0, |(t, _)| *t))
             + apply_ms;
         self.nodes[node].writes.push_back((at, w));
         self.clock.at(at, Event::Commit { node });
+    }
+
+    /// Queues the wake-up `node`'s raft cluster wants.
+    fn schedule_raft(&mut self, node: usize) {
+        let r = &mut self.raft[node];
+        if let Some(d) = r.cluster.next_at()
+            && r.wake_at.is_none_or(|w| d < w)
+        {
+            r.wake_at = Some(d);
+            self.clock.at(d, Event::RaftStep { node });
+        }
     }
 
     /// Queues the wake-up a session or pacer now wants.

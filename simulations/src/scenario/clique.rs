@@ -20,6 +20,7 @@ pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violatio
         commit_ms: COMMIT_MS,
         link: LinkModel::default(),
         per_route_ns: PER_ROUTE_NS,
+        raft: pace.raft(),
         restart_secs: None,
     });
     clique(&mut world, size);
@@ -75,6 +76,24 @@ mod tests {
         assert!(fast.convergence_ms < 1_000, "{fast:?}");
     }
 
+    /// The cross-check of the cluster model: clusters committing through
+    /// three real raft-rs `RawNode`s on the virtual clock converge as the
+    /// sampled commit latency makes them, within a quarter.
+    #[test]
+    fn raft_in_the_loop_agrees_with_the_sampled_commit_latency() {
+        let sampled = run(2, 6, Pace::mrai(0)).unwrap();
+        let raft = Pace {
+            raft: true,
+            ..Pace::mrai(0)
+        };
+        let raft = run(2, 6, raft).unwrap();
+        for (s, r) in sampled.iter().zip(&raft) {
+            assert_eq!(s.event, r.event);
+            let (a, b) = (s.convergence_ms as f64, r.convergence_ms as f64);
+            assert!((a - b).abs() <= 0.25 * a.max(b), "{s:?}\n{r:?}");
+        }
+    }
+
     /// What the simulator found in the session code: without the degrade
     /// hold, the withdrawal explored stale paths at every ITAD (about 156
     /// Updates a link at N = 40); with it, stale paths are flushed in a
@@ -82,7 +101,15 @@ mod tests {
     #[test]
     fn a_withdrawal_costs_a_few_messages_a_link() {
         let withdraw = |hold_ms| {
-            let r = run(3, 20, Pace { mrai_s: 0, hold_ms }).unwrap();
+            let r = run(
+                3,
+                20,
+                Pace {
+                    hold_ms,
+                    ..Pace::mrai(0)
+                },
+            )
+            .unwrap();
             r.into_iter().find(|m| m.event == "withdraw").unwrap()
         };
         let held = withdraw(Pace::HOLD_MS);

@@ -54,6 +54,7 @@ pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violatio
         commit_ms: COMMIT_MS,
         link: LinkModel::default(),
         per_route_ns: PER_ROUTE_NS,
+        raft: pace.raft(),
         restart_secs: Some(120),
     });
     let x = world.add_node(itad(0));

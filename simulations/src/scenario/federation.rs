@@ -128,6 +128,7 @@ pub fn run_with(
         commit_ms: COMMIT_MS,
         link: LinkModel::default(),
         per_route_ns: PER_ROUTE_NS,
+        raft: pace.raft(),
         restart_secs: Some(120),
     });
     let fed = build(&mut world, exchanges, members, listening, seed);

@@ -28,6 +28,7 @@ fn build(graph: &Graph, seed: u64, pace: Pace) -> World {
         commit_ms: COMMIT_MS,
         link: LinkModel::default(),
         per_route_ns: PER_ROUTE_NS,
+        raft: pace.raft(),
         restart_secs: None,
     });
     graph.build(&mut world);

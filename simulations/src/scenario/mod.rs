@@ -103,6 +103,9 @@ pub struct Pace {
     pub mrai_s: u64,
     /// Trunkline's degrade hold (with MRAI 0 only).
     pub hold_ms: u64,
+    /// Clusters commit through real raft-rs `RawNode`s on the virtual
+    /// clock instead of the sampled latency (the cross-check).
+    pub raft: bool,
 }
 
 impl Pace {
@@ -113,7 +116,16 @@ impl Pace {
     /// daemon's degrade hold.
     pub const fn mrai(mrai_s: u64) -> Pace {
         let hold_ms = if mrai_s == 0 { Pace::HOLD_MS } else { 0 };
-        Pace { mrai_s, hold_ms }
+        Pace {
+            mrai_s,
+            hold_ms,
+            raft: false,
+        }
+    }
+
+    /// The clusters' raft timing, when they run raft.
+    pub fn raft(self) -> Option<crate::raft_cluster::RaftModel> {
+        self.raft.then(crate::raft_cluster::RaftModel::default)
     }
 
     /// Trunkline's pacing (the daemon's 5 ms window and the degrade hold)
