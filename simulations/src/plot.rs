@@ -206,6 +206,8 @@ pub fn boxes(rows: &[Measured], size: usize, file: &Path) -> Result<()> {
         chart
             .configure_mesh()
             .y_desc("seconds (log)")
+            // One label per event (the default would skip every other).
+            .x_labels(events.len() + 1)
             .x_label_style(
                 ("sans-serif", 12)
                     .into_font()
