@@ -192,8 +192,13 @@ pub fn boxes(rows: &[Measured], size: usize, file: &Path) -> Result<()> {
             .filter(|r| r.mrai_s == *m)
             .map(|r| r.convergence_ms as f64 / 1000.0)
             .collect();
-        let hi = secs.iter().copied().fold(0.0, f64::max) * 2.0 + 0.01;
-        let lo = secs.iter().copied().fold(f64::MAX, f64::min).max(1e-3) / 2.0;
+        // Whole decades, so a log axis always has labelled ticks.
+        let hi = secs.iter().copied().fold(0.0, f64::max).max(1e-3);
+        let lo = secs.iter().copied().fold(f64::MAX, f64::min).max(1e-3);
+        let (lo, hi) = (
+            10f64.powf(lo.log10().floor()),
+            10f64.powf((hi * 1.01).log10().ceil()),
+        );
         let mut chart = ChartBuilder::on(panel)
             .caption(pacing(*m), ("sans-serif", 16))
             .margin(10)
