@@ -261,18 +261,18 @@ impl Node {
     /// What neighbor `nb` may be sent at `now`; `jitter` draws the MRAI's
     /// factor.
     pub fn export(&mut self, nb: usize, now: Millis, jitter: impl FnOnce() -> u16) -> Diff {
-        let n = &mut self.neighbors[nb];
-        let at = Context {
-            table: &self.table,
-            peer: &n.policy,
-            me: self.itad,
-            now,
-        };
-        n.export.flush(at, PLANS, jitter)
+        let (export, at) = self.sending(nb, now);
+        export.flush(at, PLANS, jitter)
     }
 
     /// Everything for a session just established.
     pub fn dump(&mut self, nb: usize, now: Millis, jitter: impl FnOnce() -> u16) -> Diff {
+        let (export, at) = self.sending(nb, now);
+        export.dump(at, PLANS, true, jitter)
+    }
+
+    /// Neighbor `nb`'s sending side, and what its diffs are taken against.
+    fn sending(&mut self, nb: usize, now: Millis) -> (&mut Exporter, Context<'_>) {
         let n = &mut self.neighbors[nb];
         let at = Context {
             table: &self.table,
@@ -280,7 +280,7 @@ impl Node {
             me: self.itad,
             now,
         };
-        n.export.dump(at, PLANS, true, jitter)
+        (&mut n.export, at)
     }
 }
 

@@ -37,11 +37,6 @@ impl Exporter {
         self.adj_out.len()
     }
 
-    /// Prefixes whose worse route waits for its hold.
-    pub fn held(&self) -> usize {
-        self.adj_out.held()
-    }
-
     /// These prefixes' routes changed at `now`.
     pub fn changed(&mut self, now: Millis, prefixes: impl IntoIterator<Item = Prefix>) {
         self.pending.extend(prefixes);

@@ -5,24 +5,13 @@
 
 use trunkline_core::Plans;
 
-use super::{
-    COMMIT_MS, Measured, PER_ROUTE_NS, Pace, Run, Violation, forwarding_reaches, no_zombies, settle,
-};
-use crate::net::LinkModel;
+use super::{Measured, Pace, Run, Violation, forwarding_reaches, no_zombies, settings, settle};
 use crate::topology::{clique, own_route};
-use crate::world::{Settings, World};
+use crate::world::World;
 
 /// One run: `size` ITADs, MRAI `mrai_s` seconds (0: Trunkline's pacing).
 pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violation> {
-    let mut world = World::new(Settings {
-        seed,
-        pacing: pace.pacing(),
-        commit_ms: COMMIT_MS,
-        link: LinkModel::default(),
-        per_route_ns: PER_ROUTE_NS,
-        raft: pace.raft(),
-        restart_secs: None,
-    });
+    let mut world = World::new(settings(seed, pace, None));
     clique(&mut world, size);
     // Sessions come up.
     settle(&mut world, 0);

@@ -8,13 +8,10 @@
 
 use trunkline_core::{Attrs, Plans, Prefix};
 
-use super::{
-    COMMIT_MS, Measured, PER_ROUTE_NS, Pace, Run, Violation, forwarding_reaches, no_zombies, settle,
-};
-use crate::net::LinkModel;
+use super::{Measured, Pace, Run, Violation, forwarding_reaches, no_zombies, settings, settle};
 use crate::sim::{Millis, stream};
 use crate::topology::{itad, member_of, own_route, route_server_client};
-use crate::world::{Settings, World};
+use crate::world::World;
 use rand::Rng;
 
 /// Prefixes the joining member announces.
@@ -48,15 +45,7 @@ pub fn join(world: &mut World, x: usize) -> usize {
 }
 
 pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violation> {
-    let mut world = World::new(Settings {
-        seed,
-        pacing: pace.pacing(),
-        commit_ms: COMMIT_MS,
-        link: LinkModel::default(),
-        per_route_ns: PER_ROUTE_NS,
-        raft: pace.raft(),
-        restart_secs: Some(120),
-    });
+    let mut world = World::new(settings(seed, pace, Some(120)));
     let x = world.add_node(itad(0));
     let members: Vec<usize> = (0..size).map(|_| join(&mut world, x)).collect();
     let run = Run {

@@ -15,11 +15,10 @@ use trunkline_core::Prefix;
 use trunkline_peering::policy::{Filter, PeerPolicy};
 
 use super::exchange::{block, every_member_holds};
-use super::{COMMIT_MS, Measured, PER_ROUTE_NS, Pace, Run, Violation, forwarding_from, settle};
-use crate::net::LinkModel;
+use super::{Measured, Pace, Run, Violation, forwarding_from, settings, settle};
 use crate::sim::stream;
 use crate::topology::{itad, member_of, open_peer, own_route, route_server_client};
-use crate::world::{Settings, World};
+use crate::world::World;
 
 /// Members per exchange.
 pub const MEMBERS: usize = 200;
@@ -122,15 +121,7 @@ pub fn run_with(
     listening: usize,
     pace: Pace,
 ) -> Result<Vec<Measured>, Violation> {
-    let mut world = World::new(Settings {
-        seed,
-        pacing: pace.pacing(),
-        commit_ms: COMMIT_MS,
-        link: LinkModel::default(),
-        per_route_ns: PER_ROUTE_NS,
-        raft: pace.raft(),
-        restart_secs: Some(120),
-    });
+    let mut world = World::new(settings(seed, pace, Some(120)));
     let fed = build(&mut world, exchanges, members, listening, seed);
     let run = Run {
         scenario: "federation",

@@ -7,14 +7,12 @@ use rand::Rng;
 use trunkline_core::{Attrs, Plans};
 
 use super::{
-    COMMIT_MS, Measured, PER_ROUTE_NS, Pace, Run, Violation, forwarding_reaches, gao_rexford,
-    no_zombies, settle,
+    Measured, Pace, Run, Violation, forwarding_reaches, gao_rexford, no_zombies, settings, settle,
 };
 use crate::hierarchy::{Graph, Rel, tag};
-use crate::net::LinkModel;
 use crate::sim::stream;
 use crate::topology::own_route;
-use crate::world::{Settings, World};
+use crate::world::World;
 
 /// Prefixes of the block announced and withdrawn as one (scenario 2's
 /// "10,000-prefix block"), simulated as one equivalence class.
@@ -22,15 +20,7 @@ pub const BLOCK_PREFIXES: u64 = 10_000;
 
 /// The world on `graph`, its sessions up.
 fn build(graph: &Graph, seed: u64, pace: Pace) -> World {
-    let mut world = World::new(Settings {
-        seed,
-        pacing: pace.pacing(),
-        commit_ms: COMMIT_MS,
-        link: LinkModel::default(),
-        per_route_ns: PER_ROUTE_NS,
-        raft: pace.raft(),
-        restart_secs: None,
-    });
+    let mut world = World::new(settings(seed, pace, None));
     graph.build(&mut world);
     settle(&mut world, 0);
     world

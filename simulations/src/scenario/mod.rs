@@ -96,6 +96,20 @@ pub const COMMIT_MS: (Millis, Millis) = (3, 6);
 /// `trunkline-bench peering` runs), received, committed and applied.
 pub const PER_ROUTE_NS: u64 = 6_500;
 
+/// A world's settings for `seed` and `pace`: the calibrated cluster and
+/// link models, graceful restart as given.
+pub fn settings(seed: u64, pace: Pace, restart_secs: Option<u32>) -> crate::world::Settings {
+    crate::world::Settings {
+        seed,
+        pacing: pace.pacing(),
+        commit_ms: COMMIT_MS,
+        link: crate::net::LinkModel::default(),
+        per_route_ns: PER_ROUTE_NS,
+        raft: pace.raft(),
+        restart_secs,
+    }
+}
+
 /// How a run's sessions pace what they send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pace {
