@@ -5,9 +5,9 @@
 //!
 //! Policies are the Gao-Rexford ones, written as the product's own import
 //! and export filters: routes from customers get local preference 200,
-//! from peers 100, from providers 50, each tagged with a community saying
-//! which; to peers and providers go only the ITAD's own and its customers'
-//! routes (valley-free), to customers everything.
+//! from peers 100, from providers 50, and those from customers a community
+//! that says so; to peers and providers go only the ITAD's own and its
+//! customers' routes (valley-free), to customers everything.
 
 use std::sync::Arc;
 
@@ -267,11 +267,18 @@ impl Graph {
 
 /// How node `me` treats neighbor `other`, which it sees as `rel`.
 pub fn policy(me: usize, other: usize, rel: Rel) -> PeerPolicy {
+    // Only routes from customers need a mark (export to peers and
+    // providers looks for it); left unmarked, what a node sends its
+    // customers is equal at all of them, and the world's interner shares it.
     let import = Filter {
         terms: vec![Term {
             action: Some(Action::Accept),
             local_pref: Some(rel.local_pref()),
-            add_communities: vec![tag(me, rel)],
+            add_communities: if rel == Rel::Customer {
+                vec![tag(me, rel)]
+            } else {
+                vec![]
+            },
             ..Term::default()
         }],
     };

@@ -12,10 +12,12 @@
 //!   `RawNode`s on the virtual clock).
 //! - [`world`]: nodes, links and the event loop.
 //! - [`topology`]: who peers with whom, and with which policy;
-//!   [`hierarchy`]: an internet-like one with Gao-Rexford policies.
+//!   [`hierarchy`]: an internet-like one with Gao-Rexford policies;
+//!   [`classes`]: the equivalence classes a full table needs to fit.
 //! - [`scenario`]: the runs `trunkline-sim run NAME` makes, and their
 //!   invariants; [`plot`]: their SVG plots.
 
+pub mod classes;
 pub mod hierarchy;
 pub mod net;
 pub mod node;

@@ -4,7 +4,9 @@
 //! a write that commits after a sampled latency, in order, as a Raft log
 //! would; only then does the table change and export follow.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+
+use foldhash::fast::FixedState;
 
 use trunkline_core::table::AttrsInterner;
 use trunkline_core::{Attrs, Itad, PlanId, Prefix, Route, RouteTable, Source};
@@ -35,8 +37,9 @@ pub struct Neighbor {
     pub fsm: Session<Update>,
     /// Its sending side: pacing and Adj-RIB-Out, as in the daemon.
     pub export: Exporter,
-    /// Prefixes whose route from this neighbor is in the table.
-    pub learned: BTreeSet<Prefix>,
+    /// Prefixes whose route from this neighbor is in the table (hashed
+    /// with a fixed seed: the same run walks it in the same order).
+    pub learned: HashSet<Prefix, FixedState>,
     /// The wake-up already queued for it, if any.
     pub wake_at: Option<Millis>,
     /// Graceful-restart downs so far: a restart timer is for the latest.
@@ -105,6 +108,8 @@ pub struct Node {
     pub writes: VecDeque<(Millis, Write)>,
     /// The last write's log position (selection's "earliest announcement").
     pub applied: u64,
+    /// ITADs it stands for (a class of stubs; see `World::stands_for`).
+    pub members: u64,
 }
 
 impl Node {
@@ -115,6 +120,7 @@ impl Node {
             neighbors: Vec::new(),
             writes: VecDeque::new(),
             applied: 0,
+            members: 1,
         }
     }
 

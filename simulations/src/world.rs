@@ -53,7 +53,8 @@ pub enum Event {
         link: usize,
         generation: u64,
         to: usize,
-        msg: Option<Msg>,
+        /// Boxed: the queue moves its entries about, and most are small.
+        msg: Option<Box<Msg>>,
     },
     /// A dial over `link` completed: both ends have a stream.
     Connected { link: usize, generation: u64 },
@@ -81,6 +82,9 @@ pub struct Stats {
     /// When a best route last changed anywhere (forwarding settled).
     pub last_best: Millis,
     pub last_update: Millis,
+    /// End-of-RIBs received, and when the last one arrived.
+    pub eors: u64,
+    pub last_eor: Millis,
 }
 
 #[derive(Debug)]
@@ -97,6 +101,8 @@ pub struct World {
     jitter: Vec<ChaCha8Rng>,
     /// Equal route attributes, shared by every node's table.
     interner: AttrsInterner,
+    /// Its size after the last purge of attributes no route holds.
+    interned: usize,
     /// Prefixes that stand for a class of many (see [`World::weigh_as`]).
     weights: HashMap<Prefix, u64>,
     /// With [`Settings::raft`], per node: its cluster, the wake-up queued
@@ -125,6 +131,7 @@ impl World {
             commit: Vec::new(),
             jitter: Vec::new(),
             interner: AttrsInterner::default(),
+            interned: 0,
             weights: HashMap::new(),
             raft: Vec::new(),
             settings,
@@ -209,6 +216,13 @@ impl World {
         self.nodes[node].neighbors[slot].mirrors = n;
     }
 
+    /// `node` stands for `n` ITADs alike (a class of stubs): what it sends
+    /// is its members' own routes, each member sending its share in
+    /// messages of its own.
+    pub fn stands_for(&mut self, node: usize, n: u64) {
+        self.nodes[node].members = n;
+    }
+
     /// `prefix` stands for `n` prefixes of one equivalence class (a block
     /// announced, withdrawn and routed as one): messages and apply time
     /// count it `n` times.
@@ -261,7 +275,7 @@ impl World {
                 }
                 let nb = self.slot(to, link);
                 match msg {
-                    Some(m) => self.step(to, nb, Input::Received(m)),
+                    Some(m) => self.step(to, nb, Input::Received(*m)),
                     None => {
                         // What the far end sent on the dead stream is gone
                         // with it; a new stream starts afresh.
@@ -310,6 +324,12 @@ impl World {
                     return;
                 };
                 let applied = self.nodes[node].apply(w, &mut self.interner);
+                // Replaced routes leave their attributes behind: forget
+                // them each time the set has doubled (amortised, linear).
+                if self.interner.len() > 2 * self.interned.max(1 << 16) {
+                    self.interner.purge();
+                    self.interned = self.interner.len();
+                }
                 if applied.changed.is_empty() {
                     return;
                 }
@@ -410,8 +430,11 @@ impl World {
         let mirrors = self.nodes[node].neighbors[nb].mirrors;
         let announced = self.weigh(diff.announce.iter().map(|a| &a.prefix));
         let withdrawn = self.weigh(&diff.withdraw);
-        // As many as the daemon's link would send for as many routes.
-        let updates = updates_for(announced as usize, withdrawn as usize) as u64;
+        // As many as the daemon's link would send for as many routes, from
+        // each ITAD the node stands for.
+        let senders = self.nodes[node].members;
+        let share = |routes: u64| routes.div_ceil(senders) as usize;
+        let updates = senders * updates_for(share(announced), share(withdrawn)) as u64;
         self.stats.updates += updates * mirrors;
         let (announced, withdrawn) = (announced * mirrors, withdrawn * mirrors);
         self.stats.last_update = now;
@@ -494,7 +517,11 @@ impl World {
                 let diff = self.nodes[node].dump(nb, now, || mrai_jitter(jitter));
                 self.send_diff(node, nb, diff);
             }
-            Output::EndOfRib(_) => self.write(node, Write::Sweep { nb }),
+            Output::EndOfRib(_) => {
+                self.stats.eors += 1;
+                self.stats.last_eor = now;
+                self.write(node, Write::Sweep { nb });
+            }
             Output::Authority(_) => {}
         }
     }
@@ -515,7 +542,7 @@ impl World {
                 link,
                 generation,
                 to,
-                msg,
+                msg: msg.map(Box::new),
             },
         );
     }

@@ -520,7 +520,9 @@ impl RouteTable {
 /// hold one copy of it.
 #[derive(Debug, Default)]
 pub struct AttrsInterner {
-    set: HashSet<Arc<Attrs>>,
+    /// foldhash: a full table's attributes are hashed at every install,
+    /// and SipHash was most of that time; still seeded per process.
+    set: HashSet<Arc<Attrs>, foldhash::fast::RandomState>,
 }
 
 impl AttrsInterner {

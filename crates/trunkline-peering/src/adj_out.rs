@@ -11,7 +11,9 @@
 //! message per link.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
+
+use foldhash::fast::{FixedState, RandomState};
 
 use trunkline_core::{Itad, PlanId, Prefix, RouteTable};
 
@@ -39,9 +41,9 @@ struct Sent(u64);
 
 impl Sent {
     fn of(a: &Announced) -> Sent {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        a.hash(&mut h);
-        Sent(h.finish() << 8 | path_len(a))
+        // Fixed, so equal routes fingerprint alike for the whole run.
+        const FINGERPRINT: FixedState = FixedState::with_seed(0x7472_756e_6b6c_696e);
+        Sent(FINGERPRINT.hash_one(a) << 8 | path_len(a))
     }
 
     fn path_len(self) -> u64 {
@@ -62,10 +64,10 @@ struct Held {
 
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    sent: HashMap<Prefix, Sent>,
+    sent: HashMap<Prefix, Sent, RandomState>,
     /// How long a worse route waits after its withdrawal; 0: no hold.
     hold_ms: Millis,
-    held: HashMap<Prefix, Held>,
+    held: HashMap<Prefix, Held, RandomState>,
     /// Release order (every hold is as long); entries whose hold was
     /// cleared or renewed are skipped.
     releases: VecDeque<(Millis, Prefix)>,

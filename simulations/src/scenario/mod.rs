@@ -4,6 +4,7 @@
 pub mod clique;
 pub mod exchange;
 pub mod federation;
+pub mod full_table;
 pub mod gao_rexford;
 pub mod hierarchy;
 
@@ -27,6 +28,8 @@ pub struct Measured {
     /// From the event until the last best route changed (forwarding
     /// settled; tables may still drop stale candidates after that).
     pub best_ms: Millis,
+    /// From the event until the last End-of-RIB arrived (0: none came).
+    pub eor_ms: Millis,
     pub updates: u64,
     pub announced: u64,
     pub withdrawn: u64,
@@ -37,11 +40,11 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub const CSV_HEADER: &'static str = "scenario,event,seed,size,mrai_s,hold_ms,convergence_ms,best_ms,updates,announced,withdrawn,links,log_hash";
+    pub const CSV_HEADER: &'static str = "scenario,event,seed,size,mrai_s,hold_ms,convergence_ms,best_ms,eor_ms,updates,announced,withdrawn,links,log_hash";
 
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.scenario,
             self.event,
             self.seed,
@@ -50,6 +53,7 @@ impl Measured {
             self.hold_ms,
             self.convergence_ms,
             self.best_ms,
+            self.eor_ms,
             self.updates,
             self.announced,
             self.withdrawn,
@@ -184,6 +188,11 @@ impl Run {
             hold_ms: self.pace.hold_ms,
             convergence_ms,
             best_ms: stats.last_best.saturating_sub(since),
+            eor_ms: if stats.eors > 0 {
+                stats.last_eor.saturating_sub(since)
+            } else {
+                0
+            },
             updates: stats.updates,
             announced: stats.announced,
             withdrawn: stats.withdrawn,
@@ -233,7 +242,10 @@ pub fn forwarding_from(
             .and_then(|s| s.iter().next())
             .map(|r| r.attrs.path.clone())
     };
-    let by_itad = |a: u32| world.nodes.iter().position(|n| n.itad == a);
+    let nodes: std::collections::HashMap<u32, usize> = (world.nodes.iter().enumerate())
+        .map(|(i, n)| (n.itad, i))
+        .collect();
+    let by_itad = |a: u32| nodes.get(&a).copied();
     for &start in starts {
         let mut at = start;
         for _ in 0..=world.nodes.len() {

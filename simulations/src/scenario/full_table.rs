@@ -1,0 +1,246 @@
+//! Scenario 5: a full table. The hierarchy of scenario 2 originates 100
+//! prefixes an ITAD on average (1,000,000 at 10,000 ITADs), with a heavy
+//! tail ([`classes::prefix_counts`]). Every ITAD starts cold with its own
+//! prefixes and every session comes up at once; the run goes on until
+//! every session has had its End-of-RIB and every table is quiet. Then
+//! whole origins withdraw everything they hold: one of each tier, and the
+//! largest.
+//!
+//! At full size it runs on equivalence classes ([`crate::classes`]); the
+//! tests below run the same events with every prefix and every stub on its
+//! own at a smaller size and compare.
+
+use rand::Rng;
+use trunkline_core::{Attrs, Plans, Prefix};
+
+use super::{
+    Measured, Pace, Run, Violation, forwarding_reaches, gao_rexford, no_zombies, settings,
+};
+use crate::classes::{Classed, prefix_counts};
+use crate::hierarchy::{Graph, Rel, tag};
+use crate::sim::stream;
+use crate::topology::own_route;
+use crate::world::World;
+
+/// Prefixes an ITAD originates on average.
+pub const PREFIXES_PER_ITAD: u64 = 100;
+
+/// How a run is made: its size, how many prefixes, how finely modelled.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub itads: usize,
+    pub prefixes_per_itad: u64,
+    pub resolution: Resolution,
+}
+
+/// How finely a run models the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Each origin's prefixes as one, stubs grouped.
+    Classes,
+    /// Every prefix and every ITAD on its own (the reference).
+    Each,
+}
+
+/// What ITAD `origin` announces for its own prefixes.
+fn own(origin: usize) -> Attrs {
+    let mut attrs = own_route(origin);
+    attrs.communities.push(tag(origin, Rel::Customer));
+    attrs
+}
+
+/// The `j`th of ITAD `x`'s prefixes; with classes, `x`'s whole share.
+fn prefix(x: usize, j: Option<u64>) -> Prefix {
+    let digits = match j {
+        Some(j) => format!("+8{x:05}{j:05}"),
+        None => format!("+8{x:05}"),
+    };
+    Plans::default().parse_prefix(&digits).expect("a prefix")
+}
+
+/// The run's world and what each of its nodes originates.
+struct Table {
+    graph: Graph,
+    /// Per node of `graph`, its prefixes (with classes, one weighed as
+    /// all its members'), and the prefixes they stand for.
+    own: Vec<Vec<Prefix>>,
+    count: Vec<u64>,
+    /// The node of `graph` each ITAD of the full hierarchy is in.
+    node_of: Vec<usize>,
+}
+
+impl Table {
+    fn new(full: &Graph, seed: u64, shape: Shape, world: &mut World) -> Table {
+        let counts = prefix_counts(full, full.nodes as u64 * shape.prefixes_per_itad, seed);
+        let classed = match shape.resolution {
+            Resolution::Classes => Classed::stubs_of(full),
+            Resolution::Each => Classed::none(full),
+        };
+        let mut node_of = vec![0; full.nodes];
+        let mut own = Vec::new();
+        let mut count = Vec::new();
+        for (x, members) in classed.members.iter().enumerate() {
+            for &m in members {
+                node_of[m] = x;
+            }
+            let n: u64 = members.iter().map(|&m| counts[m]).sum();
+            count.push(n);
+            own.push(match shape.resolution {
+                Resolution::Classes => {
+                    let p = prefix(members[0], None);
+                    world.weigh_as(p, n);
+                    vec![p]
+                }
+                Resolution::Each => (0..n).map(|j| prefix(x, Some(j))).collect(),
+            });
+        }
+        classed.graph.build(world);
+        classed.mirror(world);
+        Table {
+            graph: classed.graph,
+            own,
+            count,
+            node_of,
+        }
+    }
+}
+
+/// At full size: `size` ITADs, 100 prefixes each on average, in classes.
+pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violation> {
+    let shape = Shape {
+        itads: size,
+        prefixes_per_itad: PREFIXES_PER_ITAD,
+        resolution: Resolution::Classes,
+    };
+    run_shaped(seed, shape, pace)
+}
+
+pub fn run_shaped(seed: u64, shape: Shape, pace: Pace) -> Result<Vec<Measured>, Violation> {
+    let full = Graph::synthetic(shape.itads, seed);
+    let mut world = World::new(settings(seed, pace, None));
+    let t = Table::new(&full, seed, shape, &mut world);
+    let run = Run {
+        scenario: "full-table",
+        seed,
+        size: shape.itads,
+        pace,
+    };
+    for (x, own_prefixes) in t.own.iter().enumerate() {
+        let routes = own_prefixes.iter().map(|p| (*p, own(x))).collect();
+        world.local(x, routes, vec![]);
+    }
+    // Messages per link are against the full hierarchy's links, which the
+    // mirrored ones stand for.
+    let measure = |world: &mut World, event, since: Option<u64>| Measured {
+        links: full.links.len(),
+        ..match since {
+            Some(t) => run.measure_since(world, event, t),
+            None => run.measure(world, event),
+        }
+    };
+    let mut out = vec![measure(&mut world, "cold-start", Some(0))];
+    let sessions = 2 * t.graph.links.len() as u64;
+    if world.stats.eors != sessions {
+        return Err(format!(
+            "{} End-of-RIBs of {sessions} arrived",
+            world.stats.eors
+        ));
+    }
+    for (x, own_prefixes) in t.own.iter().enumerate() {
+        gao_rexford::check(&world, &t.graph, x, &own_prefixes[0])?;
+    }
+    // Whole origins withdraw: picked in the full hierarchy, each an ITAD
+    // on its own (a class of one), the same at either resolution.
+    let mut rng = stream(seed, 13);
+    let grouped = Classed::stubs_of(&full);
+    let alone = |x: usize| grouped.members.iter().any(|m| m == &[x]);
+    let stubs: Vec<usize> = (full.transit_end..full.nodes)
+        .filter(|&s| alone(s))
+        .collect();
+    let mut origins = vec![
+        ("withdraw-tier1", rng.random_range(0..full.tier1)),
+        (
+            "withdraw-transit",
+            rng.random_range(full.tier1..full.transit_end),
+        ),
+        ("withdraw-stub", stubs[rng.random_range(0..stubs.len())]),
+    ];
+    let largest = (0..full.transit_end)
+        .filter(|x| origins.iter().all(|(_, o)| o != x))
+        .max_by_key(|&x| (t.count[t.node_of[x]], std::cmp::Reverse(x)))
+        .expect("a transit ITAD");
+    origins.push(("withdraw-largest", largest));
+    for (event, origin) in origins {
+        let x = t.node_of[origin];
+        forwarding_reaches(&world, &t.own[x][0], x)?;
+        world.local(x, vec![], t.own[x].clone());
+        out.push(measure(&mut world, event, None));
+        for p in &t.own[x] {
+            no_zombies(&world, p)?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shaped(seed: u64, resolution: Resolution) -> Vec<Measured> {
+        let shape = Shape {
+            itads: 150,
+            prefixes_per_itad: 10,
+            resolution,
+        };
+        run_shaped(seed, shape, Pace::mrai(0)).unwrap()
+    }
+
+    /// Classes against every prefix and every stub on its own: the same
+    /// events, within 10 % of the same times, messages and routes
+    /// sent (what differs: the jitter of each stub's own links, and the
+    /// routes stubs of a class hold to one another).
+    #[test]
+    fn classes_behave_as_every_prefix_and_stub_on_its_own() {
+        let near = |a: u64, b: u64, pct: u64, slack: u64| a.abs_diff(b) <= b * pct / 100 + slack;
+        for seed in 1..=3 {
+            let (classes, each) = (
+                shaped(seed, Resolution::Classes),
+                shaped(seed, Resolution::Each),
+            );
+            assert_eq!(classes.len(), 5);
+            for (c, e) in classes.iter().zip(&each) {
+                let say = format!("seed {seed}\n{c:?}\n{e:?}");
+                assert_eq!((c.event, c.links), (e.event, e.links), "{say}");
+                assert!(near(c.convergence_ms, e.convergence_ms, 10, 20), "{say}");
+                assert!(near(c.best_ms, e.best_ms, 10, 20), "{say}");
+                assert!(near(c.eor_ms, e.eor_ms, 10, 5), "{say}");
+                assert!(near(c.updates, e.updates, 10, 5), "{say}");
+                let routes = |m: &Measured| m.announced + m.withdrawn;
+                assert!(near(routes(c), routes(e), 10, 10), "{say}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_small_full_table_starts_cold_and_withdraws_without_zombies() {
+        let r = run(1, 300, Pace::mrai(0)).unwrap();
+        let events: Vec<&str> = r.iter().map(|m| m.event).collect();
+        assert_eq!(
+            events,
+            [
+                "cold-start",
+                "withdraw-tier1",
+                "withdraw-transit",
+                "withdraw-stub",
+                "withdraw-largest"
+            ]
+        );
+        // Every ITAD got every other's 100 prefixes (30,000 in all) over
+        // each of its links that carries them.
+        assert!(r[0].announced >= 300 * 29_900, "{:?}", r[0]);
+        assert!(r[0].eor_ms > 0 && r[0].eor_ms <= r[0].convergence_ms);
+        for m in &r[1..] {
+            assert!(m.withdrawn > 0 && m.convergence_ms < 5_000, "{m:?}");
+        }
+    }
+}
