@@ -4,9 +4,7 @@
 //! a write that commits after a sampled latency, in order, as a Raft log
 //! would; only then does the table change and export follow.
 
-use std::collections::{HashSet, VecDeque};
-
-use foldhash::fast::FixedState;
+use std::collections::VecDeque;
 
 use trunkline_core::table::AttrsInterner;
 use trunkline_core::{Attrs, Itad, PlanId, Prefix, Route, RouteTable, Source};
@@ -37,9 +35,6 @@ pub struct Neighbor {
     pub fsm: Session<Update>,
     /// Its sending side: pacing and Adj-RIB-Out, as in the daemon.
     pub export: Exporter,
-    /// Prefixes whose route from this neighbor is in the table (hashed
-    /// with a fixed seed: the same run walks it in the same order).
-    pub learned: HashSet<Prefix, FixedState>,
     /// The wake-up already queued for it, if any.
     pub wake_at: Option<Millis>,
     /// Graceful-restart downs so far: a restart timer is for the latest.
@@ -152,28 +147,6 @@ impl Node {
     /// Applies a committed write. Equal attributes are shared across the
     /// whole world.
     pub fn apply(&mut self, w: Write, interner: &mut AttrsInterner) -> Applied {
-        let touched: Vec<Prefix> = match &w {
-            Write::Peer {
-                announce, withdraw, ..
-            }
-            | Write::Local { announce, withdraw } => (announce.iter().map(|(p, _)| *p))
-                .chain(withdraw.iter().copied())
-                .collect(),
-            Write::Down { nb, .. } | Write::Up { nb } | Write::Sweep { nb } => {
-                self.neighbors[*nb].learned.iter().copied().collect()
-            }
-        };
-        let before: Vec<Option<Route>> = touched.iter().map(|p| self.best(p).cloned()).collect();
-        let changed = self.change(w, interner);
-        let best = (touched.into_iter().zip(before))
-            .filter(|(p, b)| self.best(p) != b.as_ref())
-            .map(|(p, _)| p)
-            .collect();
-        Applied { changed, best }
-    }
-
-    /// Carries out a write; returns the prefixes whose routes changed.
-    fn change(&mut self, w: Write, interner: &mut AttrsInterner) -> Vec<Prefix> {
         self.applied += 1;
         let at = self.applied;
         let mut route = |attrs: Attrs| Route {
@@ -181,7 +154,13 @@ impl Node {
             installed_at: at,
             stale: false,
         };
-        let mut changed = Vec::new();
+        let mut out = Applied::default();
+        let mut note = |px: Prefix, best_changed: bool| {
+            out.changed.push(px);
+            if best_changed {
+                out.best.push(px);
+            }
+        };
         match w {
             Write::Peer {
                 nb,
@@ -190,15 +169,13 @@ impl Node {
             } => {
                 let source = self.neighbors[nb].source();
                 for px in withdraw {
-                    if self.table.remove(&px, &source).is_some() {
-                        self.neighbors[nb].learned.remove(&px);
-                        changed.push(px);
+                    if let Some((_, best)) = self.table.remove_noting_best(&px, &source) {
+                        note(px, best);
                     }
                 }
                 for (px, attrs) in announce {
-                    self.table.upsert(&px, route(attrs));
-                    self.neighbors[nb].learned.insert(px);
-                    changed.push(px);
+                    let (_, best) = self.table.upsert_noting_best(&px, route(attrs));
+                    note(px, best);
                 }
             }
             Write::Down {
@@ -206,62 +183,73 @@ impl Node {
                 graceful: false,
             } => {
                 let source = self.neighbors[nb].source();
-                for px in std::mem::take(&mut self.neighbors[nb].learned) {
-                    if self.table.remove(&px, &source).is_some() {
-                        changed.push(px);
+                for px in self.learned(nb) {
+                    if let Some((_, best)) = self.table.remove_noting_best(&px, &source) {
+                        note(px, best);
                     }
                 }
             }
-            Write::Down { nb, graceful: true } | Write::Up { nb } => changed = self.mark_stale(nb),
+            Write::Down { nb, graceful: true } | Write::Up { nb } => {
+                let source = self.neighbors[nb].source();
+                for px in self.learned(nb) {
+                    if let Some(r) = self.from(&px, &source).filter(|r| !r.stale) {
+                        let r = Route {
+                            stale: true,
+                            ..r.clone()
+                        };
+                        let (_, best) = self.table.upsert_noting_best(&px, r);
+                        note(px, best);
+                    }
+                }
+            }
             Write::Sweep { nb } => {
                 let source = self.neighbors[nb].source();
-                let stale: Vec<Prefix> = (self.neighbors[nb].learned.iter())
+                let stale: Vec<Prefix> = (self.learned(nb).into_iter())
                     .filter(|px| self.from(px, &source).is_some_and(|r| r.stale))
-                    .copied()
                     .collect();
                 for px in stale {
-                    self.table.remove(&px, &source);
-                    self.neighbors[nb].learned.remove(&px);
-                    changed.push(px);
+                    if let Some((_, best)) = self.table.remove_noting_best(&px, &source) {
+                        note(px, best);
+                    }
                 }
             }
             Write::Local { announce, withdraw } => {
                 for px in withdraw {
-                    if self.table.remove(&px, &Source::Api).is_some() {
-                        changed.push(px);
+                    if let Some((_, best)) = self.table.remove_noting_best(&px, &Source::Api) {
+                        note(px, best);
                     }
                 }
                 for (px, attrs) in announce {
-                    self.table.upsert(&px, route(attrs));
-                    changed.push(px);
+                    let (_, best) = self.table.upsert_noting_best(&px, route(attrs));
+                    note(px, best);
                 }
             }
         }
-        changed
+        // A prefix touched twice in one write counts once.
+        out.best.sort_unstable();
+        out.best.dedup();
+        out
+    }
+
+    /// Prefixes with a route from neighbor `nb`, in prefix order: a walk
+    /// of the table, as the daemon's session-down does (an index per
+    /// neighbor would cost a full table's worth of memory per session).
+    fn learned(&self, nb: usize) -> Vec<Prefix> {
+        let source = self.neighbors[nb].source();
+        let mut out = Vec::new();
+        self.table.walk_all(&mut |px, set| {
+            if set.iter().any(|r| r.attrs.source == source) {
+                out.push(*px);
+            }
+            true
+        });
+        out
     }
 
     /// Neighbor `nb`'s route for `px`.
     fn from(&self, px: &Prefix, source: &Source) -> Option<&Route> {
         let set = self.table.get(px)?;
         set.iter().find(|r| r.attrs.source == *source)
-    }
-
-    /// Marks what neighbor `nb` sent stale (it loses to fresh routes);
-    /// returns the prefixes marked.
-    fn mark_stale(&mut self, nb: usize) -> Vec<Prefix> {
-        let source = self.neighbors[nb].source();
-        let mut marked = Vec::new();
-        for px in &self.neighbors[nb].learned {
-            if let Some(r) = self.from(px, &source).filter(|r| !r.stale) {
-                let r = Route {
-                    stale: true,
-                    ..r.clone()
-                };
-                self.table.upsert(px, r);
-                marked.push(*px);
-            }
-        }
-        marked
     }
 
     /// What neighbor `nb` may be sent at `now`; `jitter` draws the MRAI's

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use trunkline_core::table::AttrsInterner;
@@ -101,10 +102,12 @@ pub struct World {
     jitter: Vec<ChaCha8Rng>,
     /// Equal route attributes, shared by every node's table.
     interner: AttrsInterner,
+    /// Per link, its neighbor slot at its `a` end and at its `b` end.
+    slots: Vec<(usize, usize)>,
     /// Its size after the last purge of attributes no route holds.
     interned: usize,
     /// Prefixes that stand for a class of many (see [`World::weigh_as`]).
-    weights: HashMap<Prefix, u64>,
+    weights: HashMap<Prefix, u64, FixedState>,
     /// With [`Settings::raft`], per node: its cluster, the wake-up queued
     /// for it, the last write tag proposed and committed, and the writes
     /// whose Commit is already queued.
@@ -132,7 +135,8 @@ impl World {
             jitter: Vec::new(),
             interner: AttrsInterner::default(),
             interned: 0,
-            weights: HashMap::new(),
+            slots: Vec::new(),
+            weights: HashMap::default(),
             raft: Vec::new(),
             settings,
         }
@@ -165,6 +169,8 @@ impl World {
         let link = self.links.len();
         let rng = stream(self.settings.seed, LINK + link as u64);
         self.links.push(Link::new(a, b, self.settings.link, rng));
+        let at = |n: &Node| n.neighbors.len();
+        self.slots.push((at(&self.nodes[a]), at(&self.nodes[b])));
         for (me, other, policy, active) in [(a, b, a_sees_b, true), (b, a, b_sees_a, false)] {
             let mut cfg = Config::new(
                 self.nodes[me].itad,
@@ -183,7 +189,6 @@ impl World {
                 policy,
                 fsm: Session::new(cfg),
                 export: Exporter::new(self.settings.pacing),
-                learned: Default::default(),
                 wake_at: None,
                 restarts: 0,
                 mirrors: 1,
@@ -355,13 +360,11 @@ impl World {
         }
     }
 
-    /// The slot of `link` among `node`'s neighbors.
+    /// The slot of `link` among `node`'s neighbors (kept per link: a
+    /// tier-1 has hundreds, and every delivery asks).
     fn slot(&self, node: usize, link: usize) -> usize {
-        self.nodes[node]
-            .neighbors
-            .iter()
-            .position(|n| n.link == link)
-            .expect("a node's link")
+        let (a, b) = self.slots[link];
+        if self.links[link].a == node { a } else { b }
     }
 
     /// Queues a write behind the node's others.

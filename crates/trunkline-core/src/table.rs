@@ -269,9 +269,17 @@ impl RouteTable {
     /// Installs `route` for `prefix`, replacing the one from the same
     /// source. Returns the replaced route.
     pub fn upsert(&mut self, prefix: &Prefix, route: Route) -> Option<Route> {
+        self.upsert_noting_best(prefix, route).0
+    }
+
+    /// As [`RouteTable::upsert`], and whether the prefix's best route
+    /// changed (without looking the prefix up again before and after).
+    pub fn upsert_noting_best(&mut self, prefix: &Prefix, route: Route) -> (Option<Route>, bool) {
         let key = Key::from_digits(&prefix.digits);
         let pt = self.plan_mut(prefix.plan);
-        let mut routes: Vec<Route> = pt.current(key).map(|s| s.to_vec()).unwrap_or_default();
+        let current = pt.current(key);
+        let best_before = current.and_then(|s| s.first()).cloned();
+        let mut routes: Vec<Route> = current.map(|s| s.to_vec()).unwrap_or_default();
         let old = match routes
             .iter()
             .position(|r| r.attrs.source == route.attrs.source)
@@ -286,8 +294,9 @@ impl RouteTable {
         if old.is_none() {
             pt.routes += 1;
         }
+        let changed = routes.first() != best_before.as_ref();
         pt.set(key, Some(routes.into()));
-        old
+        (old, changed)
     }
 
     /// Rewrites route sets of `plan` in place: `f` returns the new set
@@ -335,6 +344,16 @@ impl RouteTable {
 
     /// Removes the route from `source` for `prefix`.
     pub fn remove(&mut self, prefix: &Prefix, source: &Source) -> Option<Route> {
+        self.remove_noting_best(prefix, source).map(|(old, _)| old)
+    }
+
+    /// As [`RouteTable::remove`], and whether the prefix's best route
+    /// changed: it did when the removed route was the best.
+    pub fn remove_noting_best(
+        &mut self,
+        prefix: &Prefix,
+        source: &Source,
+    ) -> Option<(Route, bool)> {
         let key = Key::from_digits(&prefix.digits);
         let pt = self.plan_mut(prefix.plan);
         let set = pt.current(key)?;
@@ -343,7 +362,7 @@ impl RouteTable {
         let old = routes.remove(i);
         pt.routes -= 1;
         pt.set(key, (!routes.is_empty()).then(|| routes.into()));
-        Some(old)
+        Some((old, i == 0))
     }
 
     pub fn get(&self, prefix: &Prefix) -> Option<&RouteSet> {

@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::{FixedState, RandomState};
 
+use trunkline_core::key::Key;
 use trunkline_core::{Itad, PlanId, Prefix, RouteTable};
 
 use crate::policy::{Announced, PeerPolicy, export};
@@ -62,9 +63,67 @@ struct Held {
     path_len: u64,
 }
 
+/// Per prefix, what was sent: keyed by the packed digits, a map per plan
+/// (16 bytes an entry rather than 32; a full-table session holds a million).
+#[derive(Debug, Default)]
+struct SentMap {
+    plans: Vec<HashMap<Key, Sent, RandomState>>,
+}
+
+impl SentMap {
+    fn len(&self) -> usize {
+        self.plans.iter().map(HashMap::len).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.plans.iter().all(HashMap::is_empty)
+    }
+
+    fn get(&self, px: &Prefix) -> Option<&Sent> {
+        let plan = self.plans.get(usize::from(px.plan.0))?;
+        plan.get(&Key::from_digits(&px.digits))
+    }
+
+    fn remove(&mut self, px: &Prefix) -> Option<Sent> {
+        let plan = self.plans.get_mut(usize::from(px.plan.0))?;
+        plan.remove(&Key::from_digits(&px.digits))
+    }
+
+    fn insert(&mut self, px: Prefix, s: Sent) -> Option<Sent> {
+        let i = usize::from(px.plan.0);
+        if self.plans.len() <= i {
+            self.plans.resize_with(i + 1, HashMap::default);
+        }
+        self.plans[i].insert(Key::from_digits(&px.digits), s)
+    }
+
+    /// Forgets what was sent of these plans.
+    fn clear_plans(&mut self, plans: &[PlanId]) {
+        for p in plans {
+            if let Some(m) = self.plans.get_mut(usize::from(p.0)) {
+                m.clear();
+            }
+        }
+    }
+
+    /// The prefixes sent of these plans.
+    fn prefixes(&self, plans: &[PlanId]) -> Vec<Prefix> {
+        let mut out = Vec::new();
+        for p in plans {
+            if let Some(m) = self.plans.get(usize::from(p.0)) {
+                out.extend(m.keys().map(|k| Prefix {
+                    plan: *p,
+                    digits: k.to_digits(),
+                }));
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    sent: HashMap<Prefix, Sent, RandomState>,
+    sent: SentMap,
     /// How long a worse route waits after its withdrawal; 0: no hold.
     hold_ms: Millis,
     held: HashMap<Prefix, Held, RandomState>,
@@ -223,7 +282,7 @@ impl AdjRibOut {
     /// `forget` first: resend everything, as for a route refresh.
     pub fn full(&mut self, at: Context<'_>, plans: &[PlanId], forget: bool, diff: &mut Diff) {
         if forget {
-            self.sent.retain(|px, _| !plans.contains(&px.plan));
+            self.sent.clear_plans(plans);
             self.held.retain(|px, _| !plans.contains(&px.plan));
         }
         at.table.walk_all(&mut |px, set| {
@@ -234,11 +293,8 @@ impl AdjRibOut {
             true
         });
         // Sent, but the prefix has no route at all any more.
-        let mut gone: Vec<Prefix> = self
-            .sent
-            .keys()
-            .filter(|px| plans.contains(&px.plan) && at.table.get(px).is_none())
-            .copied()
+        let mut gone: Vec<Prefix> = (self.sent.prefixes(plans).into_iter())
+            .filter(|px| at.table.get(px).is_none())
             .collect();
         // In prefix order, not the map's: a simulation's runs must repeat.
         gone.sort_unstable();

@@ -296,21 +296,24 @@ pub fn export(
     if a.path.contains(&peer.itad) {
         return None;
     }
-    let mut communities = a.communities.clone();
-    match &peer.export {
+    // Decided before anything is copied: most routes offered to a peer or
+    // provider are refused.
+    let add: &[LargeCommunity] = match &peer.export {
         Some(filter) => {
             let t = filter.decide(prefix, &a.communities)?;
             if t.action == Some(Action::Reject) {
                 return None;
             }
-            for c in &t.add_communities {
-                if !communities.contains(c) {
-                    communities.push(*c);
-                }
-            }
+            &t.add_communities
         }
-        None if peer.role == Role::Member || peer.route_server => {}
+        None if peer.role == Role::Member || peer.route_server => &[],
         None => return None,
+    };
+    let mut communities = a.communities.clone();
+    for c in add {
+        if !communities.contains(c) {
+            communities.push(*c);
+        }
     }
     let path = if a.path.is_empty() {
         vec![me]

@@ -12,7 +12,11 @@ use crate::world::World;
 /// Per node: the class and length (ITADs on the path) of its best route
 /// to `origin`; `None`: no valley-free path.
 pub fn solve(g: &Graph, origin: usize) -> Vec<Option<(Rel, usize)>> {
-    let adj = g.adjacency();
+    solve_on(g, &g.adjacency(), origin)
+}
+
+/// The same on `g`'s adjacency, made once for many origins.
+pub fn solve_on(g: &Graph, adj: &[Vec<(usize, Rel)>], origin: usize) -> Vec<Option<(Rel, usize)>> {
     let mut best: Vec<Option<(Rel, usize)>> = vec![None; g.nodes];
     // Customer routes: up the provider chain from the origin.
     let mut up = vec![usize::MAX; g.nodes];
@@ -84,7 +88,18 @@ pub fn check(
     origin: usize,
     prefix: &trunkline_core::Prefix,
 ) -> Result<(), Violation> {
-    let want = solve(g, origin);
+    check_on(world, g, &g.adjacency(), origin, prefix)
+}
+
+/// The same on `g`'s adjacency, made once for many origins.
+pub fn check_on(
+    world: &World,
+    g: &Graph,
+    adj: &[Vec<(usize, Rel)>],
+    origin: usize,
+    prefix: &trunkline_core::Prefix,
+) -> Result<(), Violation> {
+    let want = solve_on(g, adj, origin);
     for (x, w) in want.iter().enumerate() {
         if x == origin {
             continue;

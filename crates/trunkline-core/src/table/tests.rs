@@ -217,3 +217,23 @@ fn invalid_more_specifics_do_not_hide_the_covering_route() {
         "only invalid: the match stays"
     );
 }
+
+#[test]
+fn upsert_and_remove_say_when_the_best_route_changed() {
+    let mut t = RouteTable::new();
+    let px = prefix(0, &[4, 4]);
+    // The first route is best; a worse one does not change that; a
+    // better one does, and replacing it with a worse one again does.
+    assert!(t.upsert_noting_best(&px, route(1, 100)).1);
+    assert!(!t.upsert_noting_best(&px, route(2, 50)).1);
+    assert!(t.upsert_noting_best(&px, route(3, 200)).1);
+    assert!(t.upsert_noting_best(&px, route(3, 10)).1);
+    // Removing a route that is not best changes nothing; the best does.
+    assert_eq!(t.get(&px).unwrap()[0], route(1, 100));
+    let src = |s: u8| route(s, 0).attrs.source.clone();
+    assert!(!t.remove_noting_best(&px, &src(3)).unwrap().1);
+    assert!(t.remove_noting_best(&px, &src(1)).unwrap().1);
+    assert!(t.remove_noting_best(&px, &src(1)).is_none());
+    assert!(t.remove_noting_best(&px, &src(2)).unwrap().1);
+    assert!(t.get(&px).is_none());
+}
