@@ -122,9 +122,7 @@ fn check_every_origin(world: &World, t: &Table) -> Result<(), Violation> {
                 })
             })
             .collect();
-        runs.into_iter()
-            .map(|r| r.join().expect("a check thread"))
-            .collect::<Result<(), Violation>>()
+        (runs.into_iter()).try_for_each(|r| r.join().expect("a check thread"))
     })
 }
 
