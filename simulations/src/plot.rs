@@ -199,6 +199,13 @@ pub fn boxes(rows: &[Measured], size: usize, file: &Path) -> Result<()> {
             10f64.powf(lo.log10().floor()),
             10f64.powf((hi * 1.01).log10().ceil()),
         );
+        // plotters labels one decade by its tens and three or more by their
+        // powers of ten, but two only in the upper one: make it three.
+        let lo = if (hi / lo).log10().round() as i32 == 2 {
+            lo / 10.0
+        } else {
+            lo
+        };
         let mut chart = ChartBuilder::on(panel)
             .caption(pacing(*m), ("sans-serif", 16))
             .margin(10)
