@@ -11,15 +11,15 @@
 //! own at a smaller size and compare.
 
 use rand::Rng;
-use trunkline_core::{Attrs, Plans, Prefix};
+use trunkline_core::{Plans, Prefix};
 
+use super::hierarchy::own;
 use super::{
     Measured, Pace, Run, Violation, forwarding_reaches, gao_rexford, no_zombies, settings,
 };
 use crate::classes::{Classed, prefix_counts};
-use crate::hierarchy::{Graph, Rel, tag};
+use crate::hierarchy::Graph;
 use crate::sim::stream;
-use crate::topology::own_route;
 use crate::world::World;
 
 /// Prefixes an ITAD originates on average.
@@ -42,13 +42,6 @@ pub enum Resolution {
     Each,
 }
 
-/// What ITAD `origin` announces for its own prefixes.
-fn own(origin: usize) -> Attrs {
-    let mut attrs = own_route(origin);
-    attrs.communities.push(tag(origin, Rel::Customer));
-    attrs
-}
-
 /// The `j`th of ITAD `x`'s prefixes; with classes, `x`'s whole share.
 fn prefix(x: usize, j: Option<u64>) -> Prefix {
     let digits = match j {
@@ -62,8 +55,9 @@ fn prefix(x: usize, j: Option<u64>) -> Prefix {
 struct Table {
     graph: Graph,
     /// Per node of `graph`, its prefixes (with classes, one weighed as
-    /// all its members'), and the prefixes they stand for.
+    /// all its members'),
     own: Vec<Vec<Prefix>>,
+    /// and how many prefixes they are.
     count: Vec<u64>,
     /// The node of `graph` each ITAD of the full hierarchy is in.
     node_of: Vec<usize>,

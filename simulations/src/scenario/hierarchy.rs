@@ -28,7 +28,7 @@ fn build(graph: &Graph, seed: u64, pace: Pace) -> World {
 
 /// What ITAD `origin` announces for its own prefixes: to peers and
 /// providers as its customers' routes are.
-fn own(origin: usize) -> Attrs {
+pub(crate) fn own(origin: usize) -> Attrs {
     let mut attrs = own_route(origin);
     attrs.communities.push(tag(origin, Rel::Customer));
     attrs
