@@ -40,13 +40,15 @@ impl Classed {
             .map(|x| if x < g.transit_end { x } else { usize::MAX })
             .collect();
         for s in g.transit_end..g.nodes {
-            let mut key: Vec<(usize, u8)> = adj[s].iter().map(|&(y, r)| (y, r as u8)).collect();
-            key.sort_unstable();
             // A stub linked to another stub (a CAIDA file may say so)
             // stays on its own.
-            if adj[s].iter().any(|&(y, _)| y >= g.transit_end) {
-                key = vec![(s, u8::MAX)];
-            }
+            let key: Vec<(usize, u8)> = if adj[s].iter().any(|&(y, _)| y >= g.transit_end) {
+                vec![(s, u8::MAX)]
+            } else {
+                let mut k: Vec<(usize, u8)> = adj[s].iter().map(|&(y, r)| (y, r as u8)).collect();
+                k.sort_unstable();
+                k
+            };
             let c = *class_of.entry(key).or_insert_with(|| {
                 members.push(Vec::new());
                 members.len() - 1

@@ -64,10 +64,12 @@ struct Table {
 }
 
 impl Table {
-    fn new(full: &Graph, seed: u64, shape: Shape, world: &mut World) -> Table {
+    /// The world on `full`, with its stubs as `grouped` says when the
+    /// shape asks for classes.
+    fn new(full: &Graph, grouped: &Classed, seed: u64, shape: Shape, world: &mut World) -> Table {
         let counts = prefix_counts(full, full.nodes as u64 * shape.prefixes_per_itad, seed);
         let classed = match shape.resolution {
-            Resolution::Classes => Classed::stubs_of(full),
+            Resolution::Classes => grouped.clone(),
             Resolution::Each => Classed::none(full),
         };
         let mut node_of = vec![0; full.nodes];
@@ -132,8 +134,9 @@ pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violatio
 
 pub fn run_shaped(seed: u64, shape: Shape, pace: Pace) -> Result<Vec<Measured>, Violation> {
     let full = Graph::synthetic(shape.itads, seed);
+    let grouped = Classed::stubs_of(&full);
     let mut world = World::new(settings(seed, pace, None));
-    let t = Table::new(&full, seed, shape, &mut world);
+    let t = Table::new(&full, &grouped, seed, shape, &mut world);
     let run = Run {
         scenario: "full-table",
         seed,
@@ -165,7 +168,6 @@ pub fn run_shaped(seed: u64, shape: Shape, pace: Pace) -> Result<Vec<Measured>, 
     // Whole origins withdraw: picked in the full hierarchy, each an ITAD
     // on its own (a class of one), the same at either resolution.
     let mut rng = stream(seed, 13);
-    let grouped = Classed::stubs_of(&full);
     let stubs: Vec<usize> = (grouped.members.iter())
         .filter(|m| m.len() == 1 && m[0] >= full.transit_end)
         .map(|m| m[0])
