@@ -58,7 +58,28 @@ enum Cmd {
     },
 }
 
+/// mimalloc hands pages back to the OS once they have been free for a
+/// second; a full table frees and refills so much that faulting them back
+/// in (zeroed, as 2 MB pages) cost a twelfth of its run. Its options are
+/// read from the environment before `main`, so the binary runs itself
+/// again with that off: a run keeps its peak anyway.
+fn without_purging() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    const PURGE: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(PURGE).is_some() {
+        return Ok(());
+    }
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_default();
+    let exe = std::env::current_exe().context("finding trunkline-sim's own binary")?;
+    let err = (std::process::Command::new(exe).arg0(arg0).args(args))
+        .env(PURGE, "-1")
+        .exec();
+    Err(err).context("running trunkline-sim again with mimalloc's purging off")
+}
+
 fn main() -> anyhow::Result<()> {
+    without_purging()?;
     let Args { cmd } = Args::parse();
     let Cmd::Run {
         name,

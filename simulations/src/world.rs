@@ -341,7 +341,7 @@ impl World {
                 let now = self.clock.now();
                 self.stats.last_change = now;
                 self.clock
-                    .record(&format!("commit {node} {}", applied.changed.len()));
+                    .record(format_args!("commit {node} {}", applied.changed.len()));
                 if applied.best.is_empty() {
                     return;
                 }
@@ -476,7 +476,7 @@ impl World {
                 self.clock.at(at, Event::Connected { link, generation });
             }
             Output::Established(_) => {
-                self.clock.record(&format!("up {node} {nb}"));
+                self.clock.record(format_args!("up {node} {nb}"));
                 self.nodes[node].neighbors[nb].restarts += 1;
                 self.write(node, Write::Up { nb });
                 if self.nodes[node].neighbors[nb].mirrors > 0 {
@@ -493,7 +493,7 @@ impl World {
                 );
             }
             Output::Down(d) => {
-                self.clock.record(&format!("down {node} {nb}"));
+                self.clock.record(format_args!("down {node} {nb}"));
                 let n = &mut self.nodes[node].neighbors[nb];
                 n.export = Exporter::new(self.settings.pacing);
                 n.restarts += 1;

@@ -1,6 +1,7 @@
 //! The route table: per plan, an index from prefix to its ranked candidates.
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::index::Index;
@@ -95,6 +96,23 @@ impl PlanTable {
             (false, true) => self.prefixes += 1,
             (true, false) => self.prefixes -= 1,
             _ => {}
+        }
+        if delta.changes.len() >= MIN_MERGE.max(self.base.len() / 4) {
+            self.merge();
+        }
+    }
+
+    /// As `set(key, Some(set))` for a key whose presence the caller just
+    /// looked up (`was`): one descent of the delta instead of four.
+    fn put(&mut self, key: Key, set: RouteSet, was: bool) {
+        let delta = Arc::make_mut(&mut self.delta);
+        if delta.changes.insert(key, Some(set)).is_none() {
+            let len = key.len();
+            delta.per_len[len] += 1;
+            delta.mask |= 1 << len;
+        }
+        if !was {
+            self.prefixes += 1;
         }
         if delta.changes.len() >= MIN_MERGE.max(self.base.len() / 4) {
             self.merge();
@@ -277,7 +295,20 @@ impl RouteTable {
     pub fn upsert_noting_best(&mut self, prefix: &Prefix, route: Route) -> (Option<Route>, bool) {
         let key = Key::from_digits(&prefix.digits);
         let pt = self.plan_mut(prefix.plan);
+        // A source's new route for a prefix changed since the last merge,
+        // whose set no snapshot shares: replaced and re-ranked in place.
+        if let Some(delta) = Arc::get_mut(&mut pt.delta)
+            && let Some(Some(set)) = delta.changes.get_mut(&key)
+            && let Some(routes) = Arc::get_mut(set)
+            && let Some(i) = (routes.iter()).position(|r| r.attrs.source == route.attrs.source)
+        {
+            let best_before = routes[0].clone();
+            let old = std::mem::replace(&mut routes[i], route);
+            rank(routes);
+            return (Some(old), routes[0] != best_before);
+        }
         let current = pt.current(key);
+        let current_was = current.is_some();
         let best_before = current.and_then(|s| s.first()).cloned();
         let mut routes: Vec<Route> = current.map(|s| s.to_vec()).unwrap_or_default();
         let old = match routes
@@ -295,7 +326,7 @@ impl RouteTable {
             pt.routes += 1;
         }
         let changed = routes.first() != best_before.as_ref();
-        pt.set(key, Some(routes.into()));
+        pt.put(key, routes.into(), current_was);
         (old, changed)
     }
 
@@ -318,7 +349,7 @@ impl RouteTable {
             digits: k.to_digits(),
         };
         let delta = Arc::make_mut(&mut pt.delta);
-        let shadowed: std::collections::HashSet<Key> = delta.changes.keys().copied().collect();
+        let shadowed: HashSet<Key> = delta.changes.keys().copied().collect();
         for (k, v) in delta.changes.iter_mut() {
             if let Some(set) = v
                 && let Some(new) = f(&prefix(*k), set)
@@ -361,7 +392,11 @@ impl RouteTable {
         let mut routes = set.to_vec();
         let old = routes.remove(i);
         pt.routes -= 1;
-        pt.set(key, (!routes.is_empty()).then(|| routes.into()));
+        if routes.is_empty() {
+            pt.set(key, None);
+        } else {
+            pt.put(key, routes.into(), true);
+        }
         Some((old, i == 0))
     }
 
@@ -539,19 +574,24 @@ impl RouteTable {
 /// hold one copy of it.
 #[derive(Debug, Default)]
 pub struct AttrsInterner {
+    /// A table, not a set: the hash of attributes new to it (most are, at
+    /// a hop that prepends itself) is computed once, not for the look-up
+    /// and again for the insert.
+    set: hashbrown::HashTable<Arc<Attrs>>,
     /// foldhash: a full table's attributes are hashed at every install,
     /// and SipHash was most of that time; still seeded per process.
-    set: HashSet<Arc<Attrs>, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl AttrsInterner {
     pub fn intern(&mut self, attrs: Attrs) -> Arc<Attrs> {
-        if let Some(a) = self.set.get(&attrs) {
-            return a.clone();
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(&attrs);
+        let entry = (self.set).entry(hash, |a| **a == attrs, |a| hasher.hash_one(&**a));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => e.get().clone(),
+            hashbrown::hash_table::Entry::Vacant(e) => e.insert(Arc::new(attrs)).get().clone(),
         }
-        let a = Arc::new(attrs);
-        self.set.insert(a.clone());
-        a
     }
 
     /// Forgets attributes no route uses any more.
