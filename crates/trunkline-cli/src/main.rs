@@ -17,9 +17,11 @@ macro_rules! say {
 mod authority;
 mod bulk;
 mod client;
+mod docs;
 mod files;
 mod neighbor;
 mod output;
+mod paint;
 mod pki;
 mod token;
 
@@ -129,6 +131,18 @@ enum Cmd {
     /// revoke.
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// The completion script for a shell, on stdout (for example
+    /// `trunkline completions bash > /etc/bash_completion.d/trunkline`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Man pages: trunkline(1) and one for each subcommand.
+    Man {
+        /// The directory to write them into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +342,11 @@ async fn run(args: Args) -> Result<()> {
     match args.cmd {
         Cmd::Pki(p) => return pki::run(p, json),
         Cmd::Authority(a) if a.is_local() => return authority::run(a, json),
+        Cmd::Completions { shell } => {
+            docs::completions(shell);
+            return Ok(());
+        }
+        Cmd::Man { out } => return docs::man_pages(&out),
         _ => {}
     }
     let target = args.conn.resolve()?;
@@ -414,6 +433,7 @@ async fn run(args: Args) -> Result<()> {
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
         Cmd::Pki(p) => pki::run(p, json),
         Cmd::Authority(a) => authority::run_remote(ch, a, json).await,
+        Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!("answered without a server"),
         Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {
             prefix,

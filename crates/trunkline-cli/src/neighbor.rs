@@ -9,6 +9,7 @@ use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::neighbors_client::NeighborsClient;
 
 use crate::output::{hops, path, print_json, route_json, table};
+use crate::paint::{Tint, paint};
 use crate::{Failure, Result};
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +210,14 @@ fn state(s: i32) -> &'static str {
     }
 }
 
+fn state_tint(s: i32) -> Tint {
+    match pb::SessionState::try_from(s) {
+        Ok(pb::SessionState::Established) => Tint::Good,
+        Ok(pb::SessionState::Idle) | Ok(pb::SessionState::Unspecified) | Err(_) => Tint::Bad,
+        Ok(_) => Tint::Warn,
+    }
+}
+
 fn role(n: &pb::Neighbor) -> &'static str {
     match n.role() {
         pb::NeighborRole::Peer => "peer",
@@ -281,7 +290,7 @@ pub async fn run(ch: Conn, cmd: NeighborCmd, json: bool) -> Result<()> {
                             n.name.clone(),
                             n.itad.to_string(),
                             role(n).to_owned(),
-                            state(n.state).to_owned(),
+                            paint(state(n.state).to_owned(), state_tint(n.state)),
                             if n.session_node == 0 {
                                 "-".into()
                             } else {
@@ -419,9 +428,9 @@ pub async fn routes(ch: Conn, name: String, rib: pb::NeighborRib, json: bool) ->
                 continue;
             }
             let status = if !nr.rejected.is_empty() {
-                format!("rejected: {}", nr.rejected)
+                paint(format!("rejected: {}", nr.rejected), Tint::Bad)
             } else if r.stale {
-                "accepted (stale)".into()
+                paint("accepted (stale)".into(), Tint::Warn)
             } else if rib == pb::NeighborRib::Advertised {
                 "advertised".into()
             } else {

@@ -3,21 +3,22 @@
 use serde_json::{Value, json};
 use trunkline_proto::v1 as pb;
 
+use crate::paint;
+
 /// Prints rows as left-aligned columns separated by two spaces.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(paint::width(c));
         }
     }
     let line = |cells: Vec<String>| {
         let mut s = String::new();
         for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  "));
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(w - paint::width(c) + 2));
             }
         }
         say!("{}", s.trim_end());
