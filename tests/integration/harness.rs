@@ -83,6 +83,8 @@ pub struct NodeSpec {
     /// With `[api.tls]` (in `extra`): the CA the CLI checks the node's
     /// certificate with; the CLI then dials https://.
     pub api_ca: Option<PathBuf>,
+    /// Environment variables the process starts with.
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeSpec {
@@ -102,6 +104,7 @@ impl NodeSpec {
             cluster_port: free_port(),
             cluster_tls: String::new(),
             api_ca: None,
+            env: Vec::new(),
         }
     }
 }
@@ -234,6 +237,7 @@ impl Node {
         let child = Command::new(bin("trunklined"))
             .arg("--config")
             .arg(self.config_path())
+            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -14,6 +14,7 @@ mod cluster;
 mod cluster_growth;
 mod config;
 mod demo;
+mod deploy;
 mod durability;
 mod faults;
 mod frontend_dns;

@@ -20,6 +20,7 @@ mod http;
 pub mod logging;
 pub mod lookup;
 mod metrics;
+mod notify;
 mod parse;
 mod peering;
 pub mod server;

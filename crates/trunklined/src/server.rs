@@ -285,6 +285,9 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     ));
     let (mut signals, signal_task) = watch_signals();
     let mut failed = std::pin::pin!(store.failed());
+    // Storage is open and every listener bound: the node answers (a quorum
+    // is the cluster's business, and /readyz says when it has one).
+    crate::notify::notify("READY=1\nSTATUS=serving");
     // Rotated certificates are picked up when their files change, as well
     // as on SIGHUP.
     let mut tls_poll = tokio::time::interval(TLS_POLL);
@@ -294,11 +297,13 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
             _ = tls_poll.tick() => tls.reload(false),
             s = signals.recv() => match s {
                 Some(Signal::Reload) => {
+                    crate::notify::notify("RELOADING=1");
                     tls.reload(true);
                     if let Some(task) = reload(&loaded, config.as_deref(), &handle, &config_done_tx) {
                         config_routes.abort();
                         config_routes = task;
                     }
+                    crate::notify::notify("READY=1");
                 }
                 Some(Signal::Stop) | None => break None,
             },
@@ -308,6 +313,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     signal_task.abort();
     clock.abort();
     config_routes.abort();
+    crate::notify::notify("STOPPING=1");
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     // In-flight requests get a grace period; idle connections that a
