@@ -13,6 +13,7 @@ mod cli_docs;
 mod cluster;
 mod cluster_growth;
 mod config;
+mod dashboards;
 mod demo;
 mod deploy;
 mod durability;
