@@ -1,6 +1,7 @@
-//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, `/v1/lookup/{number}`; in builds with the
-//! `failpoints` feature also `/debug/failpoints`, where crash tests arm
-//! fail-rs failpoints in a running node (as etcd's gofail does).
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, `/readyz/local`,
+//! `/v1/lookup/{number}`; in builds with the `failpoints` feature also
+//! `/debug/failpoints`, where crash tests arm fail-rs failpoints in a
+//! running node (as etcd's gofail does).
 
 use axum::Router;
 use axum::extract::State;
@@ -42,7 +43,8 @@ pub fn router(
     };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready));
+        .route("/readyz", get(ready))
+        .route("/readyz/local", get(ready_local));
     let router = if cfg.metrics {
         router.route("/metrics", get(metrics_text))
     } else {
@@ -74,6 +76,20 @@ async fn metrics_text(
         )],
         s.metrics.render(),
     )
+}
+
+/// Ready to answer from its own table, quorum or not (a Kubernetes
+/// readiness probe: a cluster that lost its quorum keeps answering
+/// lookups, and its pods must stay reachable to find each other again).
+/// Only a node removed from its cluster is not.
+async fn ready_local(State(s): State<HttpState>) -> (StatusCode, String) {
+    match s.store.serving() {
+        Ok(()) => (
+            StatusCode::OK,
+            "ready to answer from the local table\n".into(),
+        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+    }
 }
 
 /// Ready once a leader is known, this node has applied what it knows to
