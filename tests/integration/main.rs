@@ -34,3 +34,4 @@ mod resolver;
 mod sipp;
 mod standard_grpc;
 mod tls;
+mod watch;

@@ -24,6 +24,7 @@ mod output;
 mod paint;
 mod pki;
 mod token;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,6 +111,16 @@ enum Cmd {
         /// Linearizable: include every write acknowledged before now.
         #[arg(long)]
         consistent: bool,
+    },
+    /// Follow the routes under a prefix: the current ones, then every
+    /// change as the node applies it (Ctrl-C stops).
+    Watch {
+        /// Only this prefix and more specific ones.
+        prefix: Option<String>,
+        /// With --json: a progress line this often, in seconds (0: the
+        /// node's default, 10 s).
+        #[arg(long, default_value_t = 0)]
+        progress: u32,
     },
     /// Node and raft status.
     Status,
@@ -298,7 +309,7 @@ pub fn parse_via(v: &str, priority: u32, weight: u32) -> Result<(String, u32, u3
 
 /// An error about `routes[0].FIELD` or `prefixes[0]` of a request made
 /// from one command-line argument, in the command line's words.
-fn for_one_argument(mut f: Failure) -> Failure {
+pub(crate) fn for_one_argument(mut f: Failure) -> Failure {
     for (api, cli) in [
         ("routes[0].prefix ", ""),
         ("routes[0].next_hops: ", "--via: "),
@@ -331,7 +342,7 @@ pub fn source_chain(e: &dyn std::error::Error) -> String {
 /// Most bytes of one gRPC message the CLI sends or accepts.
 const MAX_MESSAGE: usize = 64 << 20;
 
-fn routes_client(ch: Conn) -> RoutesClient<Conn> {
+pub(crate) fn routes_client(ch: Conn) -> RoutesClient<Conn> {
     RoutesClient::new(ch)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
@@ -433,6 +444,7 @@ async fn run(args: Args) -> Result<()> {
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
         Cmd::Pki(p) => pki::run(p, json),
         Cmd::Authority(a) => authority::run_remote(ch, a, json).await,
+        Cmd::Watch { prefix, progress } => watch::run(ch, prefix, progress, json).await,
         Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!("answered without a server"),
         Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {

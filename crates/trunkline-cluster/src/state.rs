@@ -127,6 +127,9 @@ pub struct Changes {
     pub resync: bool,
     /// Authority statements were added (peers get them as a delta).
     pub authority: bool,
+    /// The applied index these changes bring the table to (a watch's
+    /// revision).
+    pub index: u64,
 }
 
 impl StateMachine {
@@ -197,6 +200,7 @@ impl StateMachine {
             prefixes: std::mem::take(&mut self.changed),
             resync: std::mem::take(&mut self.resync),
             authority: std::mem::take(&mut self.authority_grew),
+            index: self.applied_index,
         }
     }
 

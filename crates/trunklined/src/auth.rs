@@ -341,6 +341,7 @@ mod tests {
             ("/trunkline.v1.Routes/Lookup", Some(Role::Read)),
             ("/trunkline.v1.Routes/ListRoutes", Some(Role::Read)),
             ("/trunkline.v1.Routes/Explain", Some(Role::Read)),
+            ("/trunkline.v1.Routes/Watch", Some(Role::Read)),
             ("/trunkline.v1.Node/Status", Some(Role::Read)),
             ("/trunkline.v1.Cluster/Status", Some(Role::Read)),
             ("/trunkline.v1.Routes/Announce", Some(Role::Write)),

@@ -12,6 +12,7 @@ mod node;
 mod raft;
 mod routes;
 mod tokens;
+mod watch;
 
 pub use neighbors::NeighborsApi;
 pub use raft::RaftService;

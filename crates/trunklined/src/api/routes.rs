@@ -1,4 +1,5 @@
-//! `trunkline.v1.Routes`: announce, withdraw, lookup, list and explain.
+//! `trunkline.v1.Routes`: announce, withdraw, lookup, list, explain and
+//! watch (in `watch.rs`).
 //!
 //! Reads answer from the published view (no lock, no raft round trip);
 //! writes go to the store task and return once applied.
@@ -200,6 +201,7 @@ pub fn lookup(store: &StoreHandle, number: &str) -> Result<pb::LookupResponse, S
 }
 
 type ListStream = Pin<Box<dyn Stream<Item = Result<pb::ListRoutesResponse, Status>> + Send>>;
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Routes for Api {
@@ -326,6 +328,15 @@ impl Routes for Api {
                 let _ = tx.blocking_send(Ok(pb::ListRoutesResponse { routes: batch }));
             }
         });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        let r = (self.store.serving().map_err(write_error))
+            .and_then(|()| super::watch::start(&self.store, req.get_ref()));
+        let rx = self.count("Watch", r)?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

@@ -1,0 +1,97 @@
+//! `trunkline watch [PREFIX]`: the routes under a prefix, then every
+//! change as the node applies it, until Ctrl-C. A line per prefix: its
+//! revision, the prefix and its best route (or `withdrawn`); `--json`
+//! prints one object a line. A Reset from the node (this watcher fell
+//! behind, or the table was replaced whole) ends it with exit 1: nothing
+//! is skipped silently.
+
+use serde_json::{Value, json};
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::watch_response::Event;
+
+use crate::client::Conn;
+use crate::output::{hops, path, route_json};
+use crate::{Failure, Result};
+
+pub async fn run(ch: Conn, prefix: Option<String>, progress_secs: u32, json: bool) -> Result<()> {
+    let mut stream = crate::routes_client(ch)
+        .watch(pb::WatchRequest {
+            prefix: prefix.unwrap_or_default(),
+            progress_interval_ms: progress_secs.saturating_mul(1000),
+        })
+        .await
+        .map_err(|s| crate::for_one_argument(s.into()))?
+        .into_inner();
+    let mut snapshot = 0u64;
+    let mut in_snapshot = true;
+    while let Some(m) = stream.message().await? {
+        let rev = m.revision;
+        let Some(event) = m.event else { continue };
+        match event {
+            Event::Routes(r) => {
+                if in_snapshot {
+                    snapshot += 1;
+                }
+                if json {
+                    line(
+                        json!({"revision": rev, "type": "routes", "prefix": r.prefix,
+                        "routes": r.routes.iter().map(route_json).collect::<Vec<_>>()}),
+                    );
+                } else {
+                    say!("{rev}  {}  {}", r.prefix, best(&r.routes));
+                }
+            }
+            Event::SnapshotEnd(_) => {
+                in_snapshot = false;
+                if json {
+                    line(json!({"revision": rev, "type": "snapshot_end", "prefixes": snapshot}));
+                } else {
+                    eprintln!("-- {snapshot} prefixes at revision {rev}; changes follow");
+                }
+            }
+            Event::Progress(_) => {
+                if json {
+                    line(json!({"revision": rev, "type": "progress"}));
+                }
+            }
+            Event::Reset(r) => {
+                let reason = match r.reason() {
+                    pb::reset::Reason::Lagged => "lagged",
+                    pb::reset::Reason::Resync => "resync",
+                    pb::reset::Reason::Unspecified => "reset",
+                };
+                if json {
+                    line(
+                        json!({"revision": rev, "type": "reset", "reason": reason, "message": r.message}),
+                    );
+                }
+                return Err(Failure {
+                    code: 1,
+                    message: format!("watch ended at revision {rev} ({reason}): {}", r.message),
+                });
+            }
+        }
+    }
+    Err(Failure {
+        code: crate::UNAVAILABLE,
+        message: "the node ended the watch".into(),
+    })
+}
+
+fn line(v: Value) {
+    say!("{v}");
+}
+
+/// The best route in a line: its next hops and path.
+fn best(routes: &[pb::Route]) -> String {
+    match routes.first() {
+        None => "withdrawn".into(),
+        Some(r) => {
+            let more = match routes.len() {
+                1 => String::new(),
+                n => format!(" (+{} more)", n - 1),
+            };
+            format!("{}  path {}{more}", hops(r), path(r))
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `Routes.Watch`: a snapshot of the routes under a prefix, its end, then
+//! every change, with progress notes, following etcd's watch contract.
+//! The revision is the raft applied index. Changes come from the store's
+//! change feed, subscribed before the snapshot is read so that nothing
+//! falls between the two; a batch at or below the snapshot's revision is
+//! already in it. A watcher that cannot keep up (more than `MAX_BEHIND`
+//! batches read and not yet sent, its client's stream full) and a table
+//! replaced whole end the stream with `Reset`, never with a change left
+//! out.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tonic::Status;
+use trunkline_cluster::state::Changes;
+use trunkline_core::{Plans, Prefix, RouteTable};
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::watch_response::Event;
+
+use super::convert;
+use crate::store::StoreHandle;
+
+/// Messages a watcher may have in flight to its client.
+const STREAM_BUFFER: usize = 256;
+
+/// Change batches a watcher may have read and not yet sent before it
+/// counts as lagged.
+const MAX_BEHIND: usize = 64;
+
+const DEFAULT_PROGRESS: Duration = Duration::from_secs(10);
+
+pub type Sender = mpsc::Sender<Result<pb::WatchResponse, Status>>;
+
+/// Starts a watch: the receiving end of its stream.
+pub fn start(
+    store: &StoreHandle,
+    req: &pb::WatchRequest,
+) -> Result<mpsc::Receiver<Result<pb::WatchResponse, Status>>, Status> {
+    let plans = store.plans().clone();
+    let filter = if req.prefix.is_empty() {
+        None
+    } else {
+        let p = (plans.parse_prefix(&req.prefix))
+            .map_err(|e| convert::invalid(format_args!("prefix {:?}", req.prefix), e))?;
+        Some(p)
+    };
+    let progress = match req.progress_interval_ms {
+        0 => DEFAULT_PROGRESS,
+        ms => Duration::from_millis(u64::from(ms).max(100)),
+    };
+    // Subscribed first: a change applied while the snapshot is read is
+    // then in the snapshot, in the feed, or both (and sent again: harmless).
+    let feed = store.subscribe_changes();
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let w = Watcher {
+        store: store.clone(),
+        plans,
+        filter,
+        tx,
+    };
+    // Owned by its stream: it ends when the client goes away, when the
+    // store shuts down (the feed closes), or with a Reset.
+    tokio::spawn(w.run(feed, progress));
+    Ok(rx)
+}
+
+struct Watcher {
+    store: StoreHandle,
+    plans: Plans,
+    filter: Option<Prefix>,
+    tx: Sender,
+}
+
+impl Watcher {
+    fn covers(&self, p: &Prefix) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.plan == p.plan && p.digits.starts_with(&f.digits))
+    }
+
+    fn routes(&self, table: &RouteTable, p: &Prefix, revision: u64) -> pb::WatchResponse {
+        let routes = (table.get(p).into_iter().flat_map(|s| s.iter()))
+            .map(|r| convert::route(&self.plans, p, r))
+            .collect();
+        pb::WatchResponse {
+            revision,
+            event: Some(Event::Routes(pb::PrefixRoutes {
+                prefix: self.plans.prefix_str(p),
+                routes,
+            })),
+        }
+    }
+
+    async fn send(&self, revision: u64, event: Event) -> bool {
+        let m = pb::WatchResponse {
+            revision,
+            event: Some(event),
+        };
+        self.tx.send(Ok(m)).await.is_ok()
+    }
+
+    async fn reset(&self, revision: u64, reason: pb::reset::Reason, message: String) {
+        let event = Event::Reset(pb::Reset {
+            reason: reason.into(),
+            message,
+        });
+        self.send(revision, event).await;
+    }
+
+    /// The prefixes of the snapshot, in order.
+    fn snapshot(&self, table: &RouteTable) -> Vec<Prefix> {
+        let mut out = Vec::new();
+        let mut keep = |p: &Prefix, _: &trunkline_core::RouteSet| {
+            out.push(*p);
+            true
+        };
+        match &self.filter {
+            Some(f) => table.walk_longer(f, &mut keep),
+            None => table.walk_all(&mut keep),
+        }
+        out
+    }
+
+    async fn run(self, mut feed: broadcast::Receiver<Arc<Changes>>, progress: Duration) {
+        let view = self.store.view().load_full();
+        let mut revision = view.applied_index;
+        for p in self.snapshot(&view.table) {
+            if self
+                .tx
+                .send(Ok(self.routes(&view.table, &p, revision)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        drop(view);
+        if !self
+            .send(revision, Event::SnapshotEnd(pb::SnapshotEnd {}))
+            .await
+        {
+            return;
+        }
+        let mut tick = tokio::time::interval(progress);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        // Batches read from the feed and not yet sent whole, and how far
+        // into the first one sending has got. The feed is read as it comes
+        // (a batch is an Arc, however many prefixes it holds), so a
+        // watcher is behind by batches, not by the size of one.
+        let mut behind: VecDeque<Arc<Changes>> = VecDeque::new();
+        let mut at = 0;
+        loop {
+            tokio::select! {
+                () = self.tx.closed() => return,
+                // Only when all is sent up to the revision, and never
+                // waiting for a full stream.
+                _ = tick.tick(), if behind.is_empty() => {
+                    let m = pb::WatchResponse { revision, event: Some(Event::Progress(pb::Progress {})) };
+                    let _ = self.tx.try_send(Ok(m));
+                }
+                c = feed.recv() => match c {
+                    Ok(c) if c.resync => {
+                        let why = "the table was replaced whole (a snapshot was installed): watch again";
+                        self.reset(c.index, pb::reset::Reason::Resync, why.into()).await;
+                        return;
+                    }
+                    Ok(c) if c.index <= revision => {}
+                    Ok(c) => {
+                        behind.push_back(c);
+                        if behind.len() > MAX_BEHIND {
+                            let why = format!(
+                                "this watcher fell {MAX_BEHIND} change batches behind after revision {revision}: watch again"
+                            );
+                            self.reset(revision, pb::reset::Reason::Lagged, why).await;
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let why = format!(
+                            "this watcher fell {n} change batches behind after revision {revision}: watch again"
+                        );
+                        self.reset(revision, pb::reset::Reason::Lagged, why).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                permit = self.tx.reserve(), if !behind.is_empty() => {
+                    let Ok(permit) = permit else { return };
+                    let batch = behind.front().expect("not empty").clone();
+                    let next = (batch.prefixes[at..].iter()).position(|p| self.covers(p));
+                    match next {
+                        Some(i) => {
+                            let p = batch.prefixes[at + i];
+                            at += i + 1;
+                            let view = self.store.view().load();
+                            permit.send(Ok(self.routes(&view.table, &p, batch.index)));
+                        }
+                        None => at = batch.prefixes.len(),
+                    }
+                    if at == batch.prefixes.len() {
+                        revision = batch.index;
+                        behind.pop_front();
+                        at = 0;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `Routes.Watch` and `trunkline watch`, to etcd's contract: a snapshot,
+//! its end, then changes in order with progress notes; a watcher that
+//! stalls while writes go on is told it lagged, after every change up to
+//! that point and none skipped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use trunkline_proto::v1 as pb;
+use trunkline_proto::v1::watch_response::Event;
+
+use crate::harness::{Node, bin};
+
+/// `trunkline watch ARGS --json` on `node`, its lines as they come.
+fn watch_cli(node: &Node, args: &[&str]) -> (std::process::Child, mpsc::Receiver<Value>) {
+    let mut child = Command::new(bin("trunkline"))
+        .args([
+            "--server",
+            &node.server(),
+            "--timeout",
+            "2",
+            "--json",
+            "watch",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn next(rx: &mpsc::Receiver<Value>, skip_progress: bool) -> Value {
+    loop {
+        let v = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a watch line");
+        if !(skip_progress && v["type"] == "progress") {
+            return v;
+        }
+    }
+}
+
+fn rev(v: &Value) -> u64 {
+    v["revision"].as_u64().unwrap()
+}
+
+#[test]
+fn watch_sends_a_snapshot_its_end_then_each_change_with_progress() {
+    let node = Node::start_with(
+        "[[route]]\nprefix = \"+1555123\"\nvia = [\"sip:{e164}@pbx.example\"]\n",
+        "",
+    );
+    node.cli(&["announce", "+1555999", "--via", "sip:a@x.example"])
+        .ok();
+    node.cli(&["announce", "+1666", "--via", "sip:b@x.example"])
+        .ok();
+    let (mut child, rx) = watch_cli(&node, &["+1555", "--progress", "1"]);
+
+    let first = next(&rx, true);
+    let second = next(&rx, true);
+    let prefixes: Vec<&str> = [&first, &second]
+        .iter()
+        .map(|v| v["prefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        prefixes,
+        ["+1555123", "+1555999"],
+        "in order, under +1555 only"
+    );
+    assert_eq!(
+        first["routes"][0]["next_hops"][0]["uri"],
+        "sip:{e164}@pbx.example"
+    );
+    let end = next(&rx, true);
+    assert_eq!(end["type"], "snapshot_end", "{end}");
+    assert_eq!(end["prefixes"], 2);
+    let snapshot = rev(&end);
+    assert_eq!(rev(&first), snapshot);
+
+    node.cli(&["announce", "+1666777", "--via", "sip:c@x.example"])
+        .ok();
+    node.cli(&["announce", "+1555444", "--via", "sip:d@x.example"])
+        .ok();
+    let added = next(&rx, true);
+    assert_eq!(
+        added["prefix"], "+1555444",
+        "{added}: +1666777 is not watched"
+    );
+    assert!(rev(&added) > snapshot);
+    node.cli(&["withdraw", "+1555999"]).ok();
+    let gone = next(&rx, true);
+    assert_eq!(gone["prefix"], "+1555999");
+    assert_eq!(gone["routes"], Value::Array(vec![]), "withdrawn: no routes");
+    assert!(rev(&gone) > rev(&added));
+
+    // Progress comes every second, and the watch outlives the CLI's
+    // --timeout (2 s): a stream is not a request that times out.
+    std::thread::sleep(Duration::from_secs(3));
+    let progress = next(&rx, false);
+    assert_eq!(progress["type"], "progress", "{progress}");
+    assert!(rev(&progress) >= rev(&gone));
+    assert!(child.try_wait().unwrap().is_none(), "still watching");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A watcher that reads nothing while thousands of writes apply, then
+/// reads: every change it is given comes in order with none missing, and
+/// the stream ends with Reset(LAGGED) instead of skipping the rest.
+#[test]
+fn a_watcher_that_stalls_while_writes_go_on_is_told_it_lagged() {
+    // 200 writes of 100 routes with 16 long next hops (some 40 MB of
+    // watch messages): more than the stream's buffers and the HTTP/2
+    // windows hold, and than a watcher may fall behind.
+    const WRITES: usize = 200;
+    const ROUTES: usize = 100;
+    let hops: Vec<pb::NextHop> = (0..16)
+        .map(|i| pb::NextHop {
+            uri: format!(
+                "sip:{{e164}}@gateway-{i:02}.a-rather-long-domain-name-for-a-trunk.example"
+            ),
+            priority: 10 + i,
+            weight: 100,
+        })
+        .collect();
+    let node = Node::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A connection of its own: a stream nobody reads holds up the
+        // whole HTTP/2 connection's window, and writes on it would wait.
+        let mut stalled = (node.client().await)
+            .watch(pb::WatchRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let mut client = node.client().await;
+        let mut announced = Vec::new();
+        // Per write: its log index, and how many prefixes were announced
+        // up to and with it.
+        let mut applied_at = Vec::new();
+        for i in 0..WRITES {
+            let prefixes: Vec<String> = (0..ROUTES)
+                .map(|j| format!("+1555{:05}", i * ROUTES + j))
+                .collect();
+            let routes = (prefixes.iter())
+                .map(|prefix| pb::RouteSpec {
+                    prefix: prefix.clone(),
+                    next_hops: hops.clone(),
+                    ..Default::default()
+                })
+                .collect();
+            let r = client
+                .announce(pb::AnnounceRequest {
+                    routes,
+                    request_id: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            applied_at.push((r.log_index, announced.len() + prefixes.len()));
+            announced.extend(prefixes);
+        }
+        let mut events = Vec::new();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), stalled.message());
+            let Some(m) = (next.await)
+                .expect("the stream goes on or ends, it does not hang")
+                .unwrap()
+            else {
+                break;
+            };
+            events.push(m);
+        }
+        let (last, changes) = events.split_last().expect("messages");
+        let Some(Event::Reset(reset)) = &last.event else {
+            panic!("the stream ends with a Reset: {last:?}");
+        };
+        assert_eq!(reset.reason(), pb::reset::Reason::Lagged, "{reset:?}");
+        assert!(reset.message.contains("behind"), "{}", reset.message);
+        // An empty snapshot, its end, then changes: the first announcements
+        // in the order they applied, with no gap, and not all of them.
+        assert!(matches!(changes[0].event, Some(Event::SnapshotEnd(_))));
+        let seen: Vec<&str> = (changes[1..].iter())
+            .filter_map(|m| match &m.event {
+                Some(Event::Routes(r)) => Some(r.prefix.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !seen.is_empty() && seen.len() < announced.len(),
+            "{} of {} seen before the reset",
+            seen.len(),
+            announced.len()
+        );
+        assert_eq!(seen, announced[..seen.len()], "in order, none missing");
+        let revisions: Vec<u64> = changes.iter().map(|m| m.revision).collect();
+        assert!(revisions.windows(2).all(|w| w[0] <= w[1]), "{revisions:?}");
+        // The Reset's revision: every change up to it was sent.
+        let upto = (applied_at.iter())
+            .filter(|(index, _)| *index <= last.revision)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            upto > 0 && seen.len() >= upto,
+            "{} seen, {upto} by revision {}",
+            seen.len(),
+            last.revision
+        );
+    });
+}
