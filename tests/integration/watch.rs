@@ -223,3 +223,50 @@ fn a_watcher_that_stalls_while_writes_go_on_is_told_it_lagged() {
         );
     });
 }
+
+/// A watch resumes after the last revision it handled: no snapshot, every
+/// change since, in order. From a revision the node no longer holds (it
+/// has restarted since) it is told so, and exits 1.
+#[test]
+fn a_watch_resumes_after_a_revision_or_is_told_it_is_compacted() {
+    let mut node = Node::start();
+    let announce = |node: &Node, p: &str| {
+        node.cli(&["announce", p, "--via", "sip:x@x.example"]).ok();
+    };
+    announce(&node, "+1555100");
+    let (mut child, rx) = watch_cli(&node, &[]);
+    assert_eq!(next(&rx, true)["prefix"], "+1555100");
+    assert_eq!(next(&rx, true)["type"], "snapshot_end");
+    announce(&node, "+1555200");
+    let seen = next(&rx, true);
+    assert_eq!(seen["prefix"], "+1555200");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // While nobody watches.
+    announce(&node, "+1555300");
+    node.cli(&["withdraw", "+1555100"]).ok();
+    announce(&node, "+1666");
+    let after = rev(&seen).to_string();
+    let (mut child, rx) = watch_cli(&node, &["--after", &after]);
+    let missed: Vec<Value> = (0..3).map(|_| next(&rx, true)).collect();
+    let prefixes: Vec<&str> = missed
+        .iter()
+        .map(|v| v["prefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(prefixes, ["+1555300", "+1555100", "+1666"], "{missed:?}");
+    assert_eq!(missed[1]["routes"], Value::Array(vec![]), "withdrawn");
+    let revisions: Vec<u64> = missed.iter().map(rev).collect();
+    assert!(revisions[0] > rev(&seen) && revisions.windows(2).all(|w| w[0] < w[1]));
+    // Then it goes on live.
+    announce(&node, "+1555400");
+    assert_eq!(next(&rx, true)["prefix"], "+1555400");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    assert_eq!(node.terminate(), Some(0));
+    node.restart();
+    let out = node.cli(&["--timeout", "5", "watch", "--after", &after]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("compacted"), "{}", out.stderr);
+}

@@ -114,14 +114,7 @@ enum Cmd {
     },
     /// Follow the routes under a prefix: the current ones, then every
     /// change as the node applies it (Ctrl-C stops).
-    Watch {
-        /// Only this prefix and more specific ones.
-        prefix: Option<String>,
-        /// With --json: a progress line this often, in seconds (0: the
-        /// node's default, 10 s).
-        #[arg(long, default_value_t = 0)]
-        progress: u32,
-    },
+    Watch(watch::WatchArgs),
     /// Node and raft status.
     Status,
     /// Cluster membership and the status of every member.
@@ -444,7 +437,7 @@ async fn run(args: Args) -> Result<()> {
         Cmd::Neighbor(c) => neighbor::run(ch, c, json).await,
         Cmd::Pki(p) => pki::run(p, json),
         Cmd::Authority(a) => authority::run_remote(ch, a, json).await,
-        Cmd::Watch { prefix, progress } => watch::run(ch, prefix, progress, json).await,
+        Cmd::Watch(w) => watch::run(ch, w, json).await,
         Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!("answered without a server"),
         Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {

@@ -13,17 +13,39 @@ use crate::client::Conn;
 use crate::output::{hops, path, route_json};
 use crate::{Failure, Result};
 
-pub async fn run(ch: Conn, prefix: Option<String>, progress_secs: u32, json: bool) -> Result<()> {
+/// What to watch and how.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Only this prefix and more specific ones.
+    prefix: Option<String>,
+    /// With --json: a progress line this often, in seconds (0: the node's
+    /// default, 10 s).
+    #[arg(long, default_value_t = 0)]
+    progress: u32,
+    /// Resume after this revision (the last one a previous watch printed):
+    /// no snapshot, every change since; exit 1 if the node no longer
+    /// holds them.
+    #[arg(long, value_name = "REVISION")]
+    after: Option<u64>,
+}
+
+pub async fn run(ch: Conn, args: WatchArgs, json: bool) -> Result<()> {
+    let WatchArgs {
+        prefix,
+        progress: progress_secs,
+        after,
+    } = args;
     let mut stream = crate::routes_client(ch)
         .watch(pb::WatchRequest {
             prefix: prefix.unwrap_or_default(),
             progress_interval_ms: progress_secs.saturating_mul(1000),
+            start_revision: after.unwrap_or(0),
         })
         .await
         .map_err(|s| crate::for_one_argument(s.into()))?
         .into_inner();
     let mut snapshot = 0u64;
-    let mut in_snapshot = true;
+    let mut in_snapshot = after.is_none();
     while let Some(m) = stream.message().await? {
         let rev = m.revision;
         let Some(event) = m.event else { continue };
@@ -58,6 +80,7 @@ pub async fn run(ch: Conn, prefix: Option<String>, progress_secs: u32, json: boo
                 let reason = match r.reason() {
                     pb::reset::Reason::Lagged => "lagged",
                     pb::reset::Reason::Resync => "resync",
+                    pb::reset::Reason::Compacted => "compacted",
                     pb::reset::Reason::Unspecified => "reset",
                 };
                 if json {

@@ -179,6 +179,7 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         itad: cfg.node.itad,
         started: Instant::now(),
         data_dir: data_dir.display().to_string(),
+        history: crate::api::History::start(&handle),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (config_done_tx, config_done) = watch::channel(false);

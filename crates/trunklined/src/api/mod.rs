@@ -7,6 +7,7 @@ mod authority;
 mod cluster;
 mod convert;
 mod errors;
+mod history;
 mod neighbors;
 mod node;
 mod raft;
@@ -14,6 +15,7 @@ mod routes;
 mod tokens;
 mod watch;
 
+pub use history::History;
 pub use neighbors::NeighborsApi;
 pub use raft::RaftService;
 pub use routes::Api;

@@ -37,6 +37,8 @@ pub struct Api {
     pub started: Instant,
     /// The data directory, as an absolute path.
     pub data_dir: String,
+    /// Recent changes, for watches that resume.
+    pub history: super::History,
 }
 
 fn request_id(id: &str) -> Result<String, Status> {
@@ -335,7 +337,7 @@ impl Routes for Api {
 
     async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let r = (self.store.serving().map_err(write_error))
-            .and_then(|()| super::watch::start(&self.store, req.get_ref()));
+            .and_then(|()| super::watch::start(&self.store, &self.history, req.get_ref()));
         let rx = self.count("Watch", r)?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -20,6 +20,7 @@ use trunkline_proto::v1 as pb;
 use trunkline_proto::v1::watch_response::Event;
 
 use super::convert;
+use super::history::{History, Since};
 use crate::store::StoreHandle;
 
 /// Messages a watcher may have in flight to its client.
@@ -36,6 +37,7 @@ pub type Sender = mpsc::Sender<Result<pb::WatchResponse, Status>>;
 /// Starts a watch: the receiving end of its stream.
 pub fn start(
     store: &StoreHandle,
+    history: &History,
     req: &pb::WatchRequest,
 ) -> Result<mpsc::Receiver<Result<pb::WatchResponse, Status>>, Status> {
     let plans = store.plans().clone();
@@ -62,8 +64,20 @@ pub fn start(
     };
     // Owned by its stream: it ends when the client goes away, when the
     // store shuts down (the feed closes), or with a Reset.
-    tokio::spawn(w.run(feed, progress));
+    let from = match req.start_revision {
+        0 => From::Snapshot,
+        after => From::After(after, history.clone()),
+    };
+    tokio::spawn(w.run(feed, from, progress));
     Ok(rx)
+}
+
+/// Where a watch starts.
+enum From {
+    /// The routes now, then changes.
+    Snapshot,
+    /// The changes after this revision, from the node's history.
+    After(u64, History),
 }
 
 struct Watcher {
@@ -123,35 +137,57 @@ impl Watcher {
         out
     }
 
-    async fn run(self, mut feed: broadcast::Receiver<Arc<Changes>>, progress: Duration) {
+    /// Sends the snapshot and its end: the revision it is at.
+    async fn send_snapshot(&self) -> Option<u64> {
         let view = self.store.view().load_full();
-        let mut revision = view.applied_index;
+        let revision = view.applied_index;
         for p in self.snapshot(&view.table) {
-            if self
-                .tx
-                .send(Ok(self.routes(&view.table, &p, revision)))
-                .await
-                .is_err()
-            {
-                return;
-            }
+            let m = self.routes(&view.table, &p, revision);
+            self.tx.send(Ok(m)).await.ok()?;
         }
         drop(view);
-        if !self
-            .send(revision, Event::SnapshotEnd(pb::SnapshotEnd {}))
-            .await
-        {
-            return;
-        }
+        let end = Event::SnapshotEnd(pb::SnapshotEnd {});
+        self.send(revision, end).await.then_some(revision)
+    }
+
+    async fn run(
+        self,
+        mut feed: broadcast::Receiver<Arc<Changes>>,
+        from: From,
+        progress: Duration,
+    ) {
+        // Batches read from the feed (or the history) and not yet sent
+        // whole, and how far into the first one sending has got. The feed
+        // is read as it comes (a batch is an Arc, however many prefixes it
+        // holds), so a watcher is behind by batches, not by their size.
+        let mut behind: VecDeque<Arc<Changes>> = VecDeque::new();
+        let mut at = 0;
+        // Sent up to `revision`; queued up to `queued`.
+        let (mut revision, mut queued) = match from {
+            From::Snapshot => match self.send_snapshot().await {
+                Some(r) => (r, r),
+                None => return,
+            },
+            From::After(after, history) => match history.since(after).await {
+                Some(Since::Batches(batches)) => {
+                    let queued = batches.last().map_or(after, |c| c.index);
+                    behind.extend(batches);
+                    (after, queued)
+                }
+                Some(Since::Compacted(oldest)) => {
+                    let why = format!(
+                        "revision {after} is compacted: this node can resume after {oldest} at the \
+                         earliest; watch again for a snapshot"
+                    );
+                    self.reset(oldest, pb::reset::Reason::Compacted, why).await;
+                    return;
+                }
+                None => return,
+            },
+        };
         let mut tick = tokio::time::interval(progress);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.reset();
-        // Batches read from the feed and not yet sent whole, and how far
-        // into the first one sending has got. The feed is read as it comes
-        // (a batch is an Arc, however many prefixes it holds), so a
-        // watcher is behind by batches, not by the size of one.
-        let mut behind: VecDeque<Arc<Changes>> = VecDeque::new();
-        let mut at = 0;
         loop {
             tokio::select! {
                 () = self.tx.closed() => return,
@@ -167,8 +203,9 @@ impl Watcher {
                         self.reset(c.index, pb::reset::Reason::Resync, why.into()).await;
                         return;
                     }
-                    Ok(c) if c.index <= revision => {}
+                    Ok(c) if c.index <= queued => {}
                     Ok(c) => {
+                        queued = c.index;
                         behind.push_back(c);
                         if behind.len() > MAX_BEHIND {
                             let why = format!(
