@@ -185,6 +185,9 @@ impl Watcher {
                 None => return,
             },
         };
+        // A resume starts with what it missed queued: that much more may
+        // wait, shrinking as it is sent.
+        let mut limit = behind.len() + MAX_BEHIND;
         let mut tick = tokio::time::interval(progress);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.reset();
@@ -207,7 +210,7 @@ impl Watcher {
                     Ok(c) => {
                         queued = c.index;
                         behind.push_back(c);
-                        if behind.len() > MAX_BEHIND {
+                        if behind.len() > limit {
                             let why = format!(
                                 "this watcher fell {MAX_BEHIND} change batches behind after revision {revision}: watch again"
                             );
@@ -241,6 +244,7 @@ impl Watcher {
                         revision = batch.index;
                         behind.pop_front();
                         at = 0;
+                        limit = (limit - 1).max(MAX_BEHIND);
                     }
                 }
             }
