@@ -38,7 +38,7 @@ pub struct Api {
     /// The data directory, as an absolute path.
     pub data_dir: String,
     /// Recent changes, for watches that resume.
-    pub history: super::History,
+    pub history: super::history::History,
 }
 
 fn request_id(id: &str) -> Result<String, Status> {
