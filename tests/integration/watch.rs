@@ -284,3 +284,99 @@ fn a_watch_resumes_after_a_revision_or_is_told_it_is_compacted() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("compacted"), "{}", out.stderr);
 }
+
+/// The next session event for `neighbor`, skipping everything else.
+fn next_session(rx: &mpsc::Receiver<Value>, neighbor: &str) -> Value {
+    loop {
+        let v = next(rx, true);
+        if v["type"] == "session" && v["neighbor"] == neighbor {
+            return v;
+        }
+    }
+}
+
+/// `--sessions`: a neighbor in the snapshot, then each change to it as
+/// the replicated state has it: its session up (on which node, in which
+/// epoch), down when the peer goes, added and removed at run time.
+#[test]
+fn a_watch_with_sessions_sees_neighbors_come_up_go_down_and_go_away() {
+    use crate::harness::free_port;
+    const ALICE: u32 = 4_200_000_101;
+    const BOB: u32 = 4_200_000_202;
+    let (pa, pb) = (free_port(), free_port());
+    let peer = |name: &str, itad: u32, dial: Option<u16>| {
+        let addrs = dial.map_or(String::new(), |p| format!("\"http://127.0.0.1:{p}\""));
+        format!(
+            "[[peer]]\nname = \"{name}\"\nitad = {itad}\naddresses = [{addrs}]\n\
+             [[peer.import]]\naction = \"accept\"\n[[peer.export]]\naction = \"accept\"\n"
+        )
+    };
+    let a = Node::start_as(ALICE, pa, &peer("bob", BOB, Some(pb)));
+    let (mut child, rx) = watch_cli(&a, &["--sessions"]);
+    let first = next_session(&rx, "bob");
+    assert_eq!(first["phase"], "down", "bob is not running yet: {first}");
+    assert_eq!(first["itad"], u64::from(BOB));
+    let end = next(&rx, true);
+    assert_eq!(end["type"], "snapshot_end", "{end}");
+    assert_eq!(end["neighbors"], 1);
+
+    let mut b = Node::start_as(
+        BOB,
+        pb,
+        &format!(
+            "[[route]]\nprefix = \"+4930\"\nvia = [\"sip:{{e164}}@bob.example\"]\n{}",
+            peer("alice", ALICE, None)
+        ),
+    );
+    let up = next_session(&rx, "bob");
+    assert_eq!(up["phase"], "up", "{up}");
+    assert_eq!(up["node"], 1);
+    assert_eq!(
+        up["epoch"], up["revision"],
+        "the epoch is the index that registered it"
+    );
+    // Routes and sessions come on one stream, in revision order.
+    let route = loop {
+        let v = next(&rx, true);
+        if v["type"] == "routes" {
+            break v;
+        }
+    };
+    assert_eq!(route["prefix"], "+4930");
+    assert!(rev(&route) > rev(&up), "bob's routes come in its session");
+
+    a.cli(&[
+        "neighbor",
+        "add",
+        "carol",
+        "--itad",
+        "4200000303",
+        "--role",
+        "member",
+        "--allowed",
+        "+44",
+    ])
+    .ok();
+    let carol = next_session(&rx, "carol");
+    assert_eq!(carol["phase"], "down", "configured, no session: {carol}");
+    a.cli(&["neighbor", "del", "carol"]).ok();
+    let gone = next_session(&rx, "carol");
+    assert_eq!(gone["phase"], "removed", "{gone}");
+    assert!(rev(&gone) > rev(&carol));
+
+    b.terminate();
+    let down = next_session(&rx, "bob");
+    assert_eq!(down["phase"], "down", "{down}");
+    assert_eq!(down["epoch"], up["epoch"], "the session that ended");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Only sessions: no routes in the snapshot.
+    let (mut child, rx) = watch_cli(&a, &["--only-sessions"]);
+    let only = next(&rx, true);
+    assert_eq!(only["type"], "session", "{only}");
+    assert_eq!(only["neighbor"], "bob");
+    assert_eq!(next(&rx, true)["prefixes"], 0);
+    let _ = child.kill();
+    let _ = child.wait();
+}

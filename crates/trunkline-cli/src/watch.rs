@@ -1,7 +1,8 @@
 //! `trunkline watch [PREFIX]`: the routes under a prefix, then every
 //! change as the node applies it, until Ctrl-C. A line per prefix: its
-//! revision, the prefix and its best route (or `withdrawn`); `--json`
-//! prints one object a line. A Reset from the node (this watcher fell
+//! revision, the prefix and its best route (or `withdrawn`); with
+//! `--sessions` also a line per neighbor as its session goes up or down;
+//! `--json` prints one object a line. A Reset from the node (this watcher fell
 //! behind, or the table was replaced whole) ends it with exit 1: nothing
 //! is skipped silently.
 
@@ -27,6 +28,13 @@ pub struct WatchArgs {
     /// holds them.
     #[arg(long, value_name = "REVISION")]
     after: Option<u64>,
+    /// Also neighbors: each one first, then as it is added, removed, or
+    /// its session goes up or down.
+    #[arg(long)]
+    sessions: bool,
+    /// Only neighbors, no routes (implies --sessions).
+    #[arg(long, conflicts_with = "prefix")]
+    only_sessions: bool,
 }
 
 pub async fn run(ch: Conn, args: WatchArgs, json: bool) -> Result<()> {
@@ -34,17 +42,28 @@ pub async fn run(ch: Conn, args: WatchArgs, json: bool) -> Result<()> {
         prefix,
         progress: progress_secs,
         after,
+        sessions,
+        only_sessions,
     } = args;
+    let mut kinds = Vec::new();
+    if !only_sessions {
+        kinds.push(pb::WatchKind::Routes.into());
+    }
+    if sessions || only_sessions {
+        kinds.push(pb::WatchKind::Sessions.into());
+    }
     let mut stream = crate::routes_client(ch)
         .watch(pb::WatchRequest {
             prefix: prefix.unwrap_or_default(),
             progress_interval_ms: progress_secs.saturating_mul(1000),
             start_revision: after.unwrap_or(0),
+            kinds,
         })
         .await
         .map_err(|s| crate::for_one_argument(s.into()))?
         .into_inner();
     let mut snapshot = 0u64;
+    let mut neighbors = 0u64;
     let mut in_snapshot = after.is_none();
     while let Some(m) = stream.message().await? {
         let rev = m.revision;
@@ -63,10 +82,40 @@ pub async fn run(ch: Conn, args: WatchArgs, json: bool) -> Result<()> {
                     say!("{rev}  {}  {}", r.prefix, best(&r.routes));
                 }
             }
+            Event::Session(e) => {
+                let phase = match e.phase() {
+                    pb::session_event::Phase::Up => "up",
+                    pb::session_event::Phase::Down => "down",
+                    pb::session_event::Phase::Removed => "removed",
+                    pb::session_event::Phase::Unspecified => "unknown",
+                };
+                if in_snapshot {
+                    neighbors += 1;
+                }
+                if json {
+                    line(
+                        json!({"revision": rev, "type": "session", "neighbor": e.neighbor,
+                        "itad": e.itad, "phase": phase, "node": e.node, "epoch": e.epoch}),
+                    );
+                } else {
+                    let on = match e.node {
+                        0 => String::new(),
+                        n => format!(" (node {n}, epoch {})", e.epoch),
+                    };
+                    say!("{rev}  neighbor {} {phase}{on}", e.neighbor);
+                }
+            }
             Event::SnapshotEnd(_) => {
                 in_snapshot = false;
                 if json {
-                    line(json!({"revision": rev, "type": "snapshot_end", "prefixes": snapshot}));
+                    line(
+                        json!({"revision": rev, "type": "snapshot_end", "prefixes": snapshot,
+                        "neighbors": neighbors}),
+                    );
+                } else if neighbors > 0 {
+                    eprintln!(
+                        "-- {snapshot} prefixes and {neighbors} neighbors at revision {rev}; changes follow"
+                    );
                 } else {
                     eprintln!("-- {snapshot} prefixes at revision {rev}; changes follow");
                 }

@@ -116,6 +116,8 @@ pub struct StateMachine {
     resync: bool,
     /// Statements were added since the last call.
     authority_grew: bool,
+    /// Peers whose configuration or session changed since the last call.
+    sessions_changed: Vec<String>,
     view: SharedView,
 }
 
@@ -127,6 +129,9 @@ pub struct Changes {
     pub resync: bool,
     /// Authority statements were added (peers get them as a delta).
     pub authority: bool,
+    /// Peers whose configuration or session changed (added, removed, up
+    /// or down), each once, in the order they first changed.
+    pub sessions: Vec<String>,
     /// The applied index these changes bring the table to (a watch's
     /// revision).
     pub index: u64,
@@ -154,6 +159,7 @@ impl StateMachine {
             changed: Vec::new(),
             resync: false,
             authority_grew: false,
+            sessions_changed: Vec::new(),
             view: Arc::new(ArcSwap::from_pointee(View::default())),
         }
     }
@@ -194,12 +200,19 @@ impl StateMachine {
         &self.peers
     }
 
+    fn session_changed(&mut self, peer: &str) {
+        if !self.sessions_changed.iter().any(|p| p == peer) {
+            self.sessions_changed.push(peer.to_owned());
+        }
+    }
+
     /// Takes the prefixes changed since the last call.
     pub fn take_changes(&mut self) -> Changes {
         Changes {
             prefixes: std::mem::take(&mut self.changed),
             resync: std::mem::take(&mut self.resync),
             authority: std::mem::take(&mut self.authority_grew),
+            sessions: std::mem::take(&mut self.sessions_changed),
             index: self.applied_index,
         }
     }
@@ -373,6 +386,7 @@ impl StateMachine {
                 origin,
                 itad,
             } => {
+                self.session_changed(&name);
                 Arc::make_mut(&mut self.peers).configs.insert(
                     name,
                     PeerEntry {
@@ -384,6 +398,7 @@ impl StateMachine {
                 1
             }
             Command::PeerDelete { name } => {
+                self.session_changed(&name);
                 let peers = Arc::make_mut(&mut self.peers);
                 let known = peers.configs.remove(&name).is_some();
                 peers.sessions.remove(&name);
@@ -398,6 +413,7 @@ impl StateMachine {
                 if !self.peers.configs.contains_key(&peer) {
                     return 0;
                 }
+                self.session_changed(&peer);
                 let peers = Arc::make_mut(&mut self.peers);
                 let mark = SessionMark {
                     epoch: index,
@@ -417,6 +433,7 @@ impl StateMachine {
                 if self.peers.current_epoch(&peer) != Some(epoch) {
                     return 0;
                 }
+                self.session_changed(&peer);
                 let peers = Arc::make_mut(&mut self.peers);
                 if let Some(s) = peers.sessions.get_mut(&peer) {
                     s.up = false;

@@ -672,3 +672,28 @@ fn statements_learned_from_peers_keep_out_strangers() {
     });
     assert!(!s.sm.take_changes().authority, "nothing new");
 }
+
+/// The change feed names a peer when its configuration or session
+/// changes, once per batch; a session change that is fenced out (an old
+/// epoch, an unknown peer) names nobody.
+#[test]
+fn changes_name_peers_whose_session_or_config_changed() {
+    let mut sm = Sm::new();
+    configured(&mut sm, "bob");
+    let e1 = sm.apply(up("bob"));
+    assert_eq!(sm.sm.take_changes().sessions, ["bob"], "set and up, once");
+    sm.apply(up("ghost"));
+    sm.apply(Command::SessionDown {
+        peer: "bob".into(),
+        epoch: e1 + 100,
+        graceful: false,
+    });
+    assert!(sm.sm.take_changes().sessions.is_empty(), "fenced out");
+    sm.apply(Command::SessionDown {
+        peer: "bob".into(),
+        epoch: e1,
+        graceful: true,
+    });
+    sm.apply(Command::PeerDelete { name: "bob".into() });
+    assert_eq!(sm.sm.take_changes().sessions, ["bob"]);
+}

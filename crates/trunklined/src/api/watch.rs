@@ -1,5 +1,6 @@
-//! `Routes.Watch`: a snapshot of the routes under a prefix, its end, then
-//! every change, with progress notes, following etcd's watch contract.
+//! `Routes.Watch`: a snapshot of the routes under a prefix (and of the
+//! neighbors, when asked), its end, then every change, with progress
+//! notes, following etcd's watch contract.
 //! The revision is the raft applied index. Changes come from the store's
 //! change feed, subscribed before the snapshot is read so that nothing
 //! falls between the two; a batch at or below the snapshot's revision is
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 use tonic::Status;
+use trunkline_cluster::peers::Peers;
 use trunkline_cluster::state::Changes;
 use trunkline_core::{Plans, Prefix, RouteTable};
 use trunkline_proto::v1 as pb;
@@ -48,6 +50,9 @@ pub fn start(
             .map_err(|e| convert::invalid(format_args!("prefix {:?}", req.prefix), e))?;
         Some(p)
     };
+    let kinds: Vec<pb::WatchKind> = req.kinds().collect();
+    let sessions = kinds.contains(&pb::WatchKind::Sessions);
+    let routes = kinds.is_empty() || kinds.contains(&pb::WatchKind::Routes);
     let progress = match req.progress_interval_ms {
         0 => DEFAULT_PROGRESS,
         ms => Duration::from_millis(u64::from(ms).max(100)),
@@ -60,6 +65,8 @@ pub fn start(
         store: store.clone(),
         plans,
         filter,
+        routes,
+        sessions,
         tx,
     };
     // Owned by its stream: it ends when the client goes away, when the
@@ -84,7 +91,33 @@ struct Watcher {
     store: StoreHandle,
     plans: Plans,
     filter: Option<Prefix>,
+    /// Route changes are sent.
+    routes: bool,
+    /// Neighbor changes are sent.
+    sessions: bool,
     tx: Sender,
+}
+
+/// Where a neighbor stands in `peers`.
+fn session(peers: &Peers, name: &str, revision: u64) -> pb::WatchResponse {
+    use pb::session_event::Phase;
+    let mark = peers.sessions.get(name);
+    let (phase, itad) = match peers.configs.get(name) {
+        None => (Phase::Removed, 0),
+        Some(e) if mark.is_some_and(|m| m.up) => (Phase::Up, e.itad),
+        Some(e) => (Phase::Down, e.itad),
+    };
+    let event = pb::SessionEvent {
+        neighbor: name.to_owned(),
+        itad,
+        phase: phase.into(),
+        node: mark.map_or(0, |m| m.node),
+        epoch: mark.map_or(0, |m| m.epoch),
+    };
+    pb::WatchResponse {
+        revision,
+        event: Some(Event::Session(event)),
+    }
 }
 
 impl Watcher {
@@ -141,9 +174,19 @@ impl Watcher {
     async fn send_snapshot(&self) -> Option<u64> {
         let view = self.store.view().load_full();
         let revision = view.applied_index;
-        for p in self.snapshot(&view.table) {
-            let m = self.routes(&view.table, &p, revision);
-            self.tx.send(Ok(m)).await.ok()?;
+        if self.routes {
+            for p in self.snapshot(&view.table) {
+                let m = self.routes(&view.table, &p, revision);
+                self.tx.send(Ok(m)).await.ok()?;
+            }
+        }
+        if self.sessions {
+            for name in view.peers.configs.keys() {
+                self.tx
+                    .send(Ok(session(&view.peers, name, revision)))
+                    .await
+                    .ok()?;
+            }
         }
         drop(view);
         let end = Event::SnapshotEnd(pb::SnapshotEnd {});
@@ -230,17 +273,26 @@ impl Watcher {
                 permit = self.tx.reserve(), if !behind.is_empty() => {
                     let Ok(permit) = permit else { return };
                     let batch = behind.front().expect("not empty").clone();
-                    let next = (batch.prefixes[at..].iter()).position(|p| self.covers(p));
-                    match next {
-                        Some(i) => {
-                            let p = batch.prefixes[at + i];
-                            at += i + 1;
-                            let view = self.store.view().load();
-                            permit.send(Ok(self.routes(&view.table, &p, batch.index)));
+                    // A message each: the prefixes the filter covers, then
+                    // the neighbors.
+                    let prefixes = if self.routes { batch.prefixes.len() } else { 0 };
+                    let end = prefixes + if self.sessions { batch.sessions.len() } else { 0 };
+                    if at < prefixes {
+                        match (batch.prefixes[at..].iter()).position(|p| self.covers(p)) {
+                            Some(i) => {
+                                let p = batch.prefixes[at + i];
+                                at += i + 1;
+                                let view = self.store.view().load();
+                                permit.send(Ok(self.routes(&view.table, &p, batch.index)));
+                            }
+                            None => at = prefixes,
                         }
-                        None => at = batch.prefixes.len(),
+                    } else if at < end {
+                        let view = self.store.view().load();
+                        permit.send(Ok(session(&view.peers, &batch.sessions[at - prefixes], batch.index)));
+                        at += 1;
                     }
-                    if at == batch.prefixes.len() {
+                    if at >= end {
                         revision = batch.index;
                         behind.pop_front();
                         at = 0;

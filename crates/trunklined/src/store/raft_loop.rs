@@ -220,7 +220,11 @@ impl RaftLoop {
                     }));
                 }
             }
-            if !out.changes.prefixes.is_empty() || out.changes.resync || out.changes.authority {
+            if !out.changes.prefixes.is_empty()
+                || !out.changes.sessions.is_empty()
+                || out.changes.resync
+                || out.changes.authority
+            {
                 // No receivers is fine: nothing exports.
                 let _ = self.changes.send(Arc::new(out.changes));
             }
