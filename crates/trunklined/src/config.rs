@@ -25,6 +25,9 @@ pub struct Config {
     pub api: ApiSection,
     #[serde(default)]
     pub http: HttpSection,
+    /// The looking glass on the HTTP port.
+    #[serde(default)]
+    pub looking_glass: crate::lg::config::LookingGlassSection,
     #[serde(default)]
     pub raft: RaftSection,
     /// Other nodes of this node's cluster. Absent: a cluster of one.

@@ -7,6 +7,7 @@
 //!   `transport` and `raft_service`: node-to-node raft traffic.
 //! - `api`, `cluster_api`: the gRPC services; `convert`: protobuf <-> core.
 //! - `http`: metrics and health; `metrics`, `logging`.
+//! - `lg`: the looking glass, read-only pages over the API.
 //! - `tls`: certificates on the three channels, and who they prove.
 //! - `server`: starts everything and owns the one shutdown path.
 //! - `frontend`, `lookup`: the PBX front ends and the one lookup they share.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod frontend;
 mod grpc;
 mod http;
+mod lg;
 pub mod logging;
 pub mod lookup;
 mod metrics;

@@ -244,7 +244,14 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
     );
     let http = axum::serve(
         http_listener,
-        crate::http::router(metrics.clone(), handle.clone(), config_done, &cfg.http),
+        crate::http::router(metrics.clone(), handle.clone(), config_done, &cfg.http).merge(
+            crate::lg::router(
+                services.api.clone(),
+                services.neighbors.clone(),
+                services.auth.clone(),
+                &cfg.looking_glass,
+            ),
+        ),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let dns = match &loaded.dns_zones {
