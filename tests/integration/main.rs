@@ -24,6 +24,7 @@ mod frontend_sip;
 mod http;
 mod looking_glass;
 mod operations;
+mod package;
 mod pbx_kamailio;
 mod peer_input;
 mod peering;
