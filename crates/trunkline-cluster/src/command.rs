@@ -100,6 +100,22 @@ pub enum Command {
     /// are new, and come from signers the federation knows are kept
     /// (see `trunkline_authority::exchange`); the rest are dropped.
     AuthorityLearn { statements: Vec<Vec<u8>> },
+    /// Keep an invite; a taken id, or an ITAD another neighbor has, is
+    /// refused.
+    InviteCreate {
+        id: String,
+        invite: crate::invites::Invite,
+    },
+    /// Remove an invite; an unknown id is refused.
+    InviteRevoke { id: String },
+    /// Redeem an invite whose secret hashes to `hash`, and configure its
+    /// member with `config` (its `[[peer]]` table): both or neither. An
+    /// unknown or used-up invite, or a wrong secret, is refused.
+    InviteRedeem {
+        id: String,
+        hash: [u8; 32],
+        config: String,
+    },
 }
 
 /// Who proposed a command, so the proposing node can answer its caller.
@@ -486,6 +502,21 @@ pub fn encode_batch(batch: &[Proposal], plans: &Plans) -> Vec<u8> {
                     body.bytes(s);
                 }
             }
+            Command::InviteCreate { id, invite } => {
+                body.u8(15);
+                body.str(id);
+                crate::invites::write_invite(&mut body, invite);
+            }
+            Command::InviteRevoke { id } => {
+                body.u8(16);
+                body.str(id);
+            }
+            Command::InviteRedeem { id, hash, config } => {
+                body.u8(17);
+                body.str(id);
+                body.bytes(hash);
+                body.str(config);
+            }
         }
     }
     let mut w = Writer::default();
@@ -633,6 +664,21 @@ pub fn decode_batch(
                 }
                 Command::AuthorityLearn { statements }
             }
+            15 => Command::InviteCreate {
+                id: r.str()?.to_owned(),
+                invite: crate::invites::read_invite(&mut r)?,
+            },
+            16 => Command::InviteRevoke {
+                id: r.str()?.to_owned(),
+            },
+            17 => Command::InviteRedeem {
+                id: r.str()?.to_owned(),
+                hash: r
+                    .bytes()?
+                    .try_into()
+                    .map_err(|_| DecodeError::Invalid("an invite hash is 32 bytes".into()))?,
+                config: r.str()?.to_owned(),
+            },
             tag => {
                 return Err(DecodeError::Tag {
                     what: "command",

@@ -12,10 +12,12 @@
 //! - [`storage`]: `raft::Storage` on redb.
 //! - [`node`]: the Ready loop tying them together.
 //! - [`tokens`]: API credentials (hashes only), replicated.
+//! - [`invites`]: invitations to join as a member (hashes only), replicated.
 
 pub mod codec;
 pub mod command;
 pub mod error;
+pub mod invites;
 pub mod node;
 pub mod peers;
 pub mod state;

@@ -11,6 +11,7 @@ use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
 use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
+use crate::invites::Invites;
 use crate::tokens::Tokens;
 
 pub mod authority;
@@ -21,7 +22,9 @@ pub use authority::{AuthorityConfig, AuthorityState};
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP6";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP7";
+/// Snapshots from before invites.
+const SNAPSHOT_MAGIC_V6: &[u8; 8] = b"TRKSNAP6";
 /// Snapshots from before number authority.
 const SNAPSHOT_MAGIC_V5: &[u8; 8] = b"TRKSNAP5";
 /// Snapshots from before API tokens.
@@ -40,6 +43,7 @@ pub struct View {
     pub peers: Arc<Peers>,
     pub tokens: Arc<Tokens>,
     pub authority: Arc<AuthorityState>,
+    pub invites: Arc<Invites>,
 }
 
 /// Readers load the current view without locks; the state machine swaps
@@ -110,6 +114,7 @@ pub struct StateMachine {
     peers: Arc<Peers>,
     tokens: Arc<Tokens>,
     authority: Arc<AuthorityState>,
+    invites: Arc<Invites>,
     /// Prefixes whose routes changed since [`StateMachine::take_changes`].
     changed: Vec<Prefix>,
     /// Everything may have changed (a snapshot was restored).
@@ -155,6 +160,7 @@ impl StateMachine {
             removed: BTreeMap::new(),
             peers: Arc::default(),
             tokens: Arc::default(),
+            invites: Arc::default(),
             authority: Arc::new(AuthorityState::new(authority)),
             changed: Vec::new(),
             resync: false,
@@ -192,12 +198,17 @@ impl StateMachine {
             applied_index: self.applied_index,
             peers: self.peers.clone(),
             tokens: self.tokens.clone(),
+            invites: self.invites.clone(),
             authority: self.authority.clone(),
         }));
     }
 
     pub fn peers(&self) -> &Peers {
         &self.peers
+    }
+
+    pub fn invites(&self) -> &Invites {
+        &self.invites
     }
 
     fn session_changed(&mut self, peer: &str) {
@@ -331,6 +342,36 @@ impl StateMachine {
             Command::TokenRevoke { id } if !self.tokens.by_id.contains_key(id) => {
                 Err(format!("no token with id {id}"))
             }
+            Command::InviteCreate { id, .. } if self.invites.by_id.contains_key(id) => {
+                Err(format!("an invite with id {id} exists already"))
+            }
+            Command::InviteCreate { invite, .. } => {
+                match self.peers.itad_taken(&invite.member, invite.itad) {
+                    Some(other) => Err(format!(
+                        "neighbor {other:?} already has ITAD {}",
+                        invite.itad
+                    )),
+                    None => Ok(Vec::new()),
+                }
+            }
+            Command::InviteRevoke { id } if !self.invites.by_id.contains_key(id) => {
+                Err(format!("no invite with id {id}"))
+            }
+            Command::InviteRedeem { id, hash, .. } => match self.invites.by_id.get(id) {
+                None => Err(format!("invite {id} is unknown or was revoked")),
+                Some(i) if i.hash != *hash => {
+                    Err(format!("invite {id}: the secret does not match"))
+                }
+                Some(i) if i.uses_left == 0 => Err(format!(
+                    "invite {id} was used already ({} time{})",
+                    i.used,
+                    if i.used == 1 { "" } else { "s" }
+                )),
+                Some(i) => match self.peers.itad_taken(&i.member, i.itad) {
+                    Some(other) => Err(format!("neighbor {other:?} already has ITAD {}", i.itad)),
+                    None => Ok(Vec::new()),
+                },
+            },
             Command::AuthorityPublish { statement } => {
                 trunkline_authority::Signed::verify(statement)
                     .map(|s| vec![s])
@@ -481,6 +522,32 @@ impl StateMachine {
             }
             Command::TokenCreate { id, token } => {
                 Arc::make_mut(&mut self.tokens).by_id.insert(id, token);
+                1
+            }
+            Command::InviteCreate { id, invite } => {
+                Arc::make_mut(&mut self.invites).by_id.insert(id, invite);
+                1
+            }
+            Command::InviteRevoke { id } => {
+                u64::from(Arc::make_mut(&mut self.invites).by_id.remove(&id).is_some())
+            }
+            Command::InviteRedeem { id, config, .. } => {
+                let invites = Arc::make_mut(&mut self.invites);
+                let Some(i) = invites.by_id.get_mut(&id) else {
+                    return 0;
+                };
+                i.uses_left -= 1;
+                i.used += 1;
+                let (name, itad) = (i.member.clone(), i.itad);
+                self.session_changed(&name);
+                Arc::make_mut(&mut self.peers).configs.insert(
+                    name,
+                    PeerEntry {
+                        config,
+                        origin: crate::peers::PeerOrigin::Api,
+                        itad,
+                    },
+                );
                 1
             }
             Command::TokenRevoke { id } => {
@@ -686,6 +753,7 @@ impl StateMachine {
         for s in statements {
             w.bytes(s);
         }
+        self.invites.write(&mut w);
         w.buf
     }
 
@@ -695,6 +763,7 @@ impl StateMachine {
         let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
         if ![
             SNAPSHOT_MAGIC,
+            SNAPSHOT_MAGIC_V6,
             SNAPSHOT_MAGIC_V5,
             SNAPSHOT_MAGIC_V4,
             SNAPSHOT_MAGIC_V3,
@@ -715,7 +784,8 @@ impl StateMachine {
             let id = r.varint()?;
             members.insert(id, r.str()?.to_owned());
         }
-        let v6 = magic == SNAPSHOT_MAGIC;
+        let v7 = magic == SNAPSHOT_MAGIC;
+        let v6 = v7 || magic == SNAPSHOT_MAGIC_V6;
         let v5 = v6 || magic == SNAPSHOT_MAGIC_V5;
         let v4 = v5 || magic == SNAPSHOT_MAGIC_V4;
         let mut removed = BTreeMap::new();
@@ -772,6 +842,11 @@ impl StateMachine {
         } else {
             (0, Vec::new())
         };
+        let invites = if v7 {
+            Invites::read(&mut r)?
+        } else {
+            Invites::default()
+        };
         r.finish()?;
         self.table = table;
         self.interner = interner;
@@ -780,6 +855,7 @@ impl StateMachine {
         self.removed = removed;
         self.peers = Arc::new(peers);
         self.tokens = Arc::new(tokens);
+        self.invites = Arc::new(invites);
         let mut authority = AuthorityState::new(self.authority.config.clone());
         authority.restore(now, &statements);
         self.authority = Arc::new(authority);
@@ -807,5 +883,7 @@ impl StateMachine {
     }
 }
 
+#[cfg(test)]
+mod invite_tests;
 #[cfg(test)]
 mod tests;
