@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "trunkline/v1/neighbors.proto",
         "trunkline/v1/tokens.proto",
         "trunkline/v1/authority.proto",
+        "trunkline/v1/invites.proto",
         "trunkline/cluster/v1/raft.proto",
         "trunkline/peering/v1/peering.proto",
     ];

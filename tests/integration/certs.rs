@@ -33,6 +33,11 @@ impl TestCa {
         self.dir.path().join("ca").join("ca.crt")
     }
 
+    /// The CA's key.
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join("ca").join("ca.key")
+    }
+
     /// Issues a certificate (`kind`: node, peer or client, with its own
     /// arguments); returns the path without extension.
     pub fn issue(&self, kind: &str, args: &[&str], out: &str) -> PathBuf {

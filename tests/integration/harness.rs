@@ -655,6 +655,18 @@ impl Cluster {
     /// Like [`Cluster::start`], as ITAD `itad`, with `extra` config on
     /// every node.
     pub fn start_as(n: u64, itad: u32, extra: &str) -> Cluster {
+        Cluster::start_with_ca(n, itad, |_, _| extra.to_owned(), false)
+    }
+
+    /// A cluster whose extra config is made from its CA and its nodes'
+    /// gRPC ports; with `api_tls`, the CLI dials them over TLS, checking
+    /// their certificates with that CA (`extra` gives `[api.tls]`).
+    pub fn start_with_ca(
+        n: u64,
+        itad: u32,
+        extra: impl Fn(&crate::certs::TestCa, &[u16]) -> String,
+        api_tls: bool,
+    ) -> Cluster {
         let ports: Vec<(u16, u16, u16)> = (0..n)
             .map(|_| (free_port(), free_port(), free_port()))
             .collect();
@@ -665,15 +677,18 @@ impl Cluster {
             .collect();
         let cluster = format!("members = [{}]\n", members.join(", "));
         let ca = crate::certs::TestCa::new();
+        let grpc: Vec<u16> = ports.iter().map(|p| p.0).collect();
+        let extra = extra(&ca, &grpc);
         let nodes: Vec<Node> = ports
             .iter()
             .enumerate()
             .map(|(i, (g, h, c))| {
                 Node::new(NodeSpec {
                     itad,
-                    extra: extra.to_owned(),
+                    extra: extra.clone(),
                     cluster_port: *c,
                     cluster_tls: ca.cluster_tls(i as u64 + 1),
+                    api_ca: api_tls.then(|| ca.ca()),
                     ..NodeSpec::new(i as u64 + 1, cluster.clone(), *g, *h)
                 })
             })

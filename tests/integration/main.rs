@@ -22,6 +22,7 @@ mod frontend_dns;
 mod frontend_http;
 mod frontend_sip;
 mod http;
+mod invite;
 mod looking_glass;
 mod operations;
 mod package;

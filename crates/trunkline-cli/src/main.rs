@@ -19,6 +19,8 @@ mod bulk;
 mod client;
 mod docs;
 mod files;
+mod invite;
+mod join;
 mod neighbor;
 mod output;
 mod paint;
@@ -135,6 +137,14 @@ enum Cmd {
     /// revoke.
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// At an exchange: invites for new members (one line each), their
+    /// list, revocation.
+    #[command(subcommand)]
+    Invite(invite::InviteCmd),
+    /// Join an exchange with an invite: a key made here, a certificate the
+    /// exchange signs, this node's config, and the PBX's snippet (needs
+    /// no --server: the invite names the exchange).
+    Join(join::JoinArgs),
     /// The completion script for a shell, on stdout (for example
     /// `trunkline completions bash > /etc/bash_completion.d/trunkline`).
     Completions {
@@ -351,6 +361,7 @@ async fn run(args: Args) -> Result<()> {
             return Ok(());
         }
         Cmd::Man { out } => return docs::man_pages(&out),
+        Cmd::Join(j) => return join::run(j, json).await,
         _ => {}
     }
     let target = args.conn.resolve()?;
@@ -438,7 +449,10 @@ async fn run(args: Args) -> Result<()> {
         Cmd::Pki(p) => pki::run(p, json),
         Cmd::Authority(a) => authority::run_remote(ch, a, json).await,
         Cmd::Watch(w) => watch::run(ch, w, json).await,
-        Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!("answered without a server"),
+        Cmd::Completions { .. } | Cmd::Man { .. } | Cmd::Join(_) => {
+            unreachable!("answered without a server")
+        }
+        Cmd::Invite(i) => invite::run(ch, i, json).await,
         Cmd::Token(t) => token::run(ch, t, json).await,
         Cmd::Routes {
             prefix,

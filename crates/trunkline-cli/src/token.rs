@@ -34,7 +34,7 @@ pub enum TokenCmd {
 }
 
 /// Seconds in `90s`, `15m`, `12h`, `30d`; 0 for `never`.
-fn ttl_secs(s: &str) -> Result<u64> {
+pub(crate) fn ttl_secs(s: &str) -> Result<u64> {
     if s == "never" {
         return Ok(0);
     }

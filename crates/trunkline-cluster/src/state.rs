@@ -10,8 +10,8 @@ use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
-use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
 use crate::invites::Invites;
+use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
 use crate::tokens::Tokens;
 
 pub mod authority;

@@ -71,7 +71,7 @@ pub fn hash(secret: &str) -> [u8; 32] {
     d.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
-fn random_hex(bytes: usize) -> String {
+pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     ring::rand::SystemRandom::new()
         .fill(&mut buf)
@@ -235,6 +235,8 @@ fn required(path: &str) -> Option<Role> {
     let (service, method) = path.trim_start_matches('/').split_once('/')?;
     Some(match (service, method) {
         ("grpc.health.v1.Health", _) | ("trunkline.peering.v1.Peering", _) => return None,
+        // An invite's secret is the credential of a join.
+        ("trunkline.v1.Invites", "Discover" | "Join") => return None,
         ("trunkline.v1.Routes", "Announce" | "Withdraw") => Role::Write,
         ("trunkline.v1.Routes", _) | ("trunkline.v1.Node", "Status") => Role::Read,
         ("trunkline.v1.Cluster", "Status") => Role::Read,

@@ -58,6 +58,9 @@ pub struct Config {
     pub anchors: Vec<AnchorSection>,
     #[serde(default)]
     pub authority: AuthoritySection,
+    /// Invites: members join this exchange with one line.
+    #[serde(default)]
+    pub invites: Option<crate::invite::config::InvitesSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -570,13 +573,23 @@ impl Config {
                     "the CA peers' certificates are signed by is needed",
                 ));
             }
-            if self.api.tls.is_none() {
+            // On loopback without [api.tls] the node only dials its peers
+            // (a member PBX node): a stream arriving in plaintext has no
+            // certificate and is refused.
+            if self.api.tls.is_none() && exposed(self.api.listen) {
                 return Err(invalid(
                     "peering.tls",
                     "peers dial this node's [api] port, which then speaks TLS to everyone: give \
                      [api.tls] too (it may name the same certificate)",
                 ));
             }
+        }
+        if self.invites.is_some() && (self.api.tls.is_none() || self.peering.tls.is_none()) {
+            return Err(invalid(
+                "invites",
+                "members join over TLS and peer with certificates: [invites] needs [api.tls] \
+                 and [peering.tls]",
+            ));
         }
         let scheme = if self.cluster.tls.is_some() {
             "https://"

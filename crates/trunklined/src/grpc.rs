@@ -14,12 +14,13 @@ use trunkline_proto::cluster::v1::raft_transport_server::RaftTransportServer;
 use trunkline_proto::peering::v1::peering_server::PeeringServer;
 use trunkline_proto::v1::authority_server::AuthorityServer;
 use trunkline_proto::v1::cluster_server::ClusterServer;
+use trunkline_proto::v1::invites_server::InvitesServer;
 use trunkline_proto::v1::neighbors_server::NeighborsServer;
 use trunkline_proto::v1::node_server::NodeServer;
 use trunkline_proto::v1::routes_server::RoutesServer;
 use trunkline_proto::v1::tokens_server::TokensServer;
 
-use crate::api::{Api, NeighborsApi, RaftService};
+use crate::api::{Api, InvitesApi, NeighborsApi, RaftService};
 use crate::peering::service::PeeringService;
 use crate::tls::server::{ServerTls, incoming};
 
@@ -31,6 +32,7 @@ const INTERNAL_PACKAGE: &str = "trunkline.cluster.v1";
 pub struct Services {
     pub api: Api,
     pub neighbors: NeighborsApi,
+    pub invites: InvitesApi,
     pub peering: PeeringService,
     pub raft: RaftService,
     pub max_message: usize,
@@ -84,6 +86,7 @@ where
         .add_service(NeighborsServer::new(s.neighbors.clone()))
         .add_service(TokensServer::new(s.api.clone()))
         .add_service(AuthorityServer::new(s.api.clone()))
+        .add_service(InvitesServer::new(s.invites.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -18,6 +18,7 @@ pub mod config;
 pub mod frontend;
 mod grpc;
 mod http;
+mod invite;
 mod lg;
 pub mod logging;
 pub mod lookup;

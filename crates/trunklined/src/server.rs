@@ -210,7 +210,31 @@ pub async fn run(loaded: Loaded, config: Option<PathBuf>) -> anyhow::Result<()> 
         config = %config.as_ref().map_or("embedded default".into(), |p| p.display().to_string()),
         "trunklined serving"
     );
+    let invites = match &cfg.invites {
+        Some(section) => Some(std::sync::Arc::new(
+            crate::invite::Settings::load(
+                section,
+                cfg.peering.tls.as_ref().map(|t| t.cert.as_path()),
+                cfg.api.listen,
+            )
+            .map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let services = crate::grpc::Services {
+        invites: crate::api::InvitesApi {
+            store: handle.clone(),
+            settings: invites,
+            itad: cfg.node.itad,
+            anchors: (cfg.anchors.iter())
+                .map(|a| trunkline_proto::v1::Anchor {
+                    name: a.name.clone(),
+                    key: a.key.clone(),
+                    plan: a.plan.clone(),
+                    max_depth: a.max_depth.into(),
+                })
+                .collect(),
+        },
         api,
         neighbors: NeighborsApi {
             store: handle.clone(),

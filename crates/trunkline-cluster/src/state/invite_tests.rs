@@ -46,22 +46,38 @@ fn an_invite_is_redeemed_once_with_its_secret_and_configures_its_member() {
         id: "a1".into(),
         invite: invite("alice", 4_200_000_101, 1),
     };
-    assert_eq!(apply(&mut sm, 2, create.clone()), Outcome::Applied { changed: 1 });
+    assert_eq!(
+        apply(&mut sm, 2, create.clone()),
+        Outcome::Applied { changed: 1 }
+    );
     assert!(matches!(apply(&mut sm, 3, create), Outcome::Refused(w) if w.contains("exists")));
 
     let wrong = apply(&mut sm, 4, redeem("a1", [8; 32]));
-    assert_eq!(wrong, Outcome::Refused("invite a1: the secret does not match".into()));
+    assert_eq!(
+        wrong,
+        Outcome::Refused("invite a1: the secret does not match".into())
+    );
     assert!(sm.peers().configs.is_empty(), "nothing configured");
     let unknown = apply(&mut sm, 5, redeem("zz", [7; 32]));
     assert!(matches!(unknown, Outcome::Refused(w) if w.contains("unknown")));
 
-    assert_eq!(apply(&mut sm, 6, redeem("a1", [7; 32])), Outcome::Applied { changed: 1 });
+    assert_eq!(
+        apply(&mut sm, 6, redeem("a1", [7; 32])),
+        Outcome::Applied { changed: 1 }
+    );
     let alice = &sm.peers().configs["alice"];
     assert_eq!(alice.itad, 4_200_000_101);
     assert!(alice.config.contains("name = \"alice\""));
-    assert_eq!(sm.take_changes().sessions, ["alice"], "watchers see the new neighbor");
+    assert_eq!(
+        sm.take_changes().sessions,
+        ["alice"],
+        "watchers see the new neighbor"
+    );
     let again = apply(&mut sm, 7, redeem("a1", [7; 32]));
-    assert_eq!(again, Outcome::Refused("invite a1 was used already (1 time)".into()));
+    assert_eq!(
+        again,
+        Outcome::Refused("invite a1 was used already (1 time)".into())
+    );
     let i = &sm.invites().by_id["a1"];
     assert_eq!((i.uses_left, i.used), (0, 1));
 
@@ -70,7 +86,10 @@ fn an_invite_is_redeemed_once_with_its_secret_and_configures_its_member() {
     other.restore(&sm.snapshot()).unwrap();
     assert_eq!(other.invites(), sm.invites());
     let gone = Command::InviteRevoke { id: "a1".into() };
-    assert_eq!(apply(&mut other, 8, gone.clone()), Outcome::Applied { changed: 1 });
+    assert_eq!(
+        apply(&mut other, 8, gone.clone()),
+        Outcome::Applied { changed: 1 }
+    );
     assert!(matches!(apply(&mut other, 9, gone), Outcome::Refused(_)));
 }
 

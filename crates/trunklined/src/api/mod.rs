@@ -8,6 +8,7 @@ mod cluster;
 mod convert;
 mod errors;
 mod history;
+mod invites;
 mod neighbors;
 mod node;
 mod raft;
@@ -16,6 +17,7 @@ mod tokens;
 mod watch;
 
 pub use history::History;
+pub use invites::InvitesApi;
 pub use neighbors::NeighborsApi;
 pub use raft::RaftService;
 pub use routes::Api;

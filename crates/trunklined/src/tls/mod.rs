@@ -11,6 +11,6 @@ mod identity;
 mod node;
 pub mod server;
 
-pub use files::TlsSection;
+pub use files::{TlsSection, load_chain};
 pub use identity::Identity;
 pub use node::NodeTls;
