@@ -65,6 +65,8 @@ fn the_debian_package_installs_and_its_daemon_runs_from_the_installed_files() {
         "/usr/share/zsh/vendor-completions/_trunkline",
         "/usr/share/fish/vendor_completions.d/trunkline.fish",
         "/usr/share/doc/trunkline/examples/dns-port-53.conf",
+        "/usr/share/doc/trunkline/examples/kamailio.cfg",
+        "/usr/share/doc/trunkline/examples/asterisk/extensions.conf",
     ] {
         assert!(Path::new(f).exists(), "{f} is installed");
     }

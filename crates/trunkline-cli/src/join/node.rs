@@ -102,7 +102,8 @@ pub fn snippet(pbx: Pbx, at: &Listen) -> String {
     match pbx {
         Pbx::Asterisk => format!(
             "; extensions.conf: include => trunkline in the context your phones dial from.\n\
-             ; Dial() uses the PJSIP endpoint `trunkline` (see the package's examples, pjsip.conf).\n\
+             ; Dial() uses the PJSIP endpoint `trunkline` (pjsip.conf in\n\
+             ; /usr/share/doc/trunkline/examples/asterisk/).\n\
              [globals]\nTRUNKLINE_HTTP=http://{http}\n\n[trunkline]\n\
              exten => _+X.,1,Set(I=1)\n \
              same => n(next),Set(DEST=${{CURL(${{TRUNKLINE_HTTP}}/v1/lookup/${{EXTEN}}?format=dial&tech=pjsip&endpoint=trunkline&index=${{I}})}})\n \
@@ -131,8 +132,8 @@ pub fn snippet(pbx: Pbx, at: &Listen) -> String {
             dns = at.dns.ip()
         ),
         Pbx::Kamailio => format!(
-            "# Kamailio following Trunkline's 302 (the package's examples hold kamailio.cfg):\n\
-             kamailio -f kamailio.cfg -l udp:<this host>:5060 -A WITH_REDIRECT \\\n  -A 'TRUNKLINE_SIP=\"sip:{sip}\"'\n",
+            "# Kamailio following Trunkline's 302:\n\
+             kamailio -f /usr/share/doc/trunkline/examples/kamailio.cfg -l udp:<this host>:5060 -A WITH_REDIRECT \\\n  -A 'TRUNKLINE_SIP=\"sip:{sip}\"'\n",
             sip = at.sip
         ),
     }
