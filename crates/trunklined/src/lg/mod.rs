@@ -15,7 +15,8 @@ mod pages;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -174,55 +175,45 @@ fn respond<T: Serialize>(
     }
 }
 
-/// The format and viewer of a request, or why it is refused (and in
-/// which format to say so).
-fn asked(
-    lg: &Lg,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<(Format, Viewer), (Problem, Format)> {
-    let format = format(params, headers).map_err(|p| (p, Format::Html))?;
-    let viewer = lg.viewer(headers).map_err(|p| (p, format))?;
-    Ok((format, viewer))
+/// What a request asks for: its format, who is viewing, its parameters;
+/// or the response refusing it (a bad format, a token that does not
+/// check out).
+#[derive(Debug)]
+struct Asked {
+    format: Format,
+    viewer: Viewer,
+    params: Params,
 }
 
-async fn status(
-    State(lg): State<Lg>,
-    Query(params): Query<Params>,
-    headers: HeaderMap,
-) -> Response {
-    let (format, viewer) = match asked(&lg, &params, &headers) {
-        Ok(a) => a,
-        Err((p, f)) => return problem(&p, f),
-    };
-    let data = lg.reader.status_page(viewer).await;
-    respond(format, data, "/lg/", pages::status)
+impl FromRequestParts<Lg> for Asked {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, lg: &Lg) -> Result<Asked, Response> {
+        let Query(params) = Query::<Params>::from_request_parts(parts, lg)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let format = format(&params, &parts.headers).map_err(|p| problem(&p, Format::Html))?;
+        let viewer = lg.viewer(&parts.headers).map_err(|p| problem(&p, format))?;
+        Ok(Asked {
+            format,
+            viewer,
+            params,
+        })
+    }
 }
 
-async fn neighbors_list(
-    State(lg): State<Lg>,
-    Query(params): Query<Params>,
-    headers: HeaderMap,
-) -> Response {
-    let (format, viewer) = match asked(&lg, &params, &headers) {
-        Ok(a) => a,
-        Err((p, f)) => return problem(&p, f),
-    };
-    let data = lg.reader.neighbors_page(viewer).await;
-    respond(format, data, "/lg/neighbors", pages::neighbors)
+async fn status(State(lg): State<Lg>, a: Asked) -> Response {
+    let data = lg.reader.status_page(a.viewer).await;
+    respond(a.format, data, "/lg/", pages::status)
 }
 
-async fn neighbor(
-    State(lg): State<Lg>,
-    Path(name): Path<String>,
-    Query(params): Query<Params>,
-    headers: HeaderMap,
-) -> Response {
-    let (format, viewer) = match asked(&lg, &params, &headers) {
-        Ok(a) => a,
-        Err((p, f)) => return problem(&p, f),
-    };
-    let rib = match params.rib.as_deref() {
+async fn neighbors_list(State(lg): State<Lg>, a: Asked) -> Response {
+    let data = lg.reader.neighbors_page(a.viewer).await;
+    respond(a.format, data, "/lg/neighbors", pages::neighbors)
+}
+
+async fn neighbor(State(lg): State<Lg>, Path(name): Path<String>, a: Asked) -> Response {
+    let rib = match a.params.rib.as_deref() {
         None | Some("") => Rib::Received,
         Some(r) => match Rib::parse(r) {
             Some(rib) => rib,
@@ -233,45 +224,29 @@ async fn neighbor(
                         status: 400,
                         message,
                     },
-                    format,
+                    a.format,
                 );
             }
         },
     };
     let url = format!("/lg/neighbors/{}?rib={}", encode(&name), rib.name());
-    let data = lg.reader.neighbor_page(viewer, &name, rib).await;
-    respond(format, data, &url, pages::neighbor)
+    let data = lg.reader.neighbor_page(a.viewer, &name, rib).await;
+    respond(a.format, data, &url, pages::neighbor)
 }
 
-async fn lookup(
-    State(lg): State<Lg>,
-    Query(params): Query<Params>,
-    headers: HeaderMap,
-) -> Response {
-    let (format, viewer) = match asked(&lg, &params, &headers) {
-        Ok(a) => a,
-        Err((p, f)) => return problem(&p, f),
-    };
-    let number = params.number.unwrap_or_default();
+async fn lookup(State(lg): State<Lg>, a: Asked) -> Response {
+    let number = a.params.number.unwrap_or_default();
     let number = number.trim();
     let url = match number {
         "" => "/lg/lookup".to_owned(),
         n => format!("/lg/lookup?number={}", encode(n)),
     };
-    let data = lg.reader.lookup_page(viewer, number).await;
-    respond(format, data, &url, pages::lookup)
+    let data = lg.reader.lookup_page(a.viewer, number).await;
+    respond(a.format, data, &url, pages::lookup)
 }
 
-async fn prefix(
-    State(lg): State<Lg>,
-    Query(params): Query<Params>,
-    headers: HeaderMap,
-) -> Response {
-    let (format, viewer) = match asked(&lg, &params, &headers) {
-        Ok(a) => a,
-        Err((p, f)) => return problem(&p, f),
-    };
-    let matching = match params.matching.as_deref() {
+async fn prefix(State(lg): State<Lg>, a: Asked) -> Response {
+    let matching = match a.params.matching.as_deref() {
         None | Some("") => Match::Longer,
         Some(m) => match Match::parse(m) {
             Some(m) => m,
@@ -282,30 +257,22 @@ async fn prefix(
                         status: 400,
                         message,
                     },
-                    format,
+                    a.format,
                 );
             }
         },
     };
-    let q = params.q.unwrap_or_default();
+    let q = a.params.q.unwrap_or_default();
     let q = q.trim();
     let url = match q {
         "" => "/lg/prefix".to_owned(),
         q => format!("/lg/prefix?q={}&match={}", encode(q), matching.name()),
     };
-    let data = lg.reader.prefix_page(viewer, q, matching).await;
-    respond(format, data, &url, pages::prefix)
+    let data = lg.reader.prefix_page(a.viewer, q, matching).await;
+    respond(a.format, data, &url, pages::prefix)
 }
 
-async fn authority(
-    State(lg): State<Lg>,
-    Query(params): Query<Params>,
-    headers: HeaderMap,
-) -> Response {
-    let (format, viewer) = match asked(&lg, &params, &headers) {
-        Ok(a) => a,
-        Err((p, f)) => return problem(&p, f),
-    };
-    let data = lg.reader.authority_page(viewer).await;
-    respond(format, data, "/lg/authority", pages::authority)
+async fn authority(State(lg): State<Lg>, a: Asked) -> Response {
+    let data = lg.reader.authority_page(a.viewer).await;
+    respond(a.format, data, "/lg/authority", pages::authority)
 }
