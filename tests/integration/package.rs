@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{http_get, wait_until};
+use crate::harness::http_get;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -90,21 +90,28 @@ fn the_debian_package_installs_and_its_daemon_runs_from_the_installed_files() {
 
     // Started as the unit starts it: its config, its state directory.
     let state = tempfile::tempdir().unwrap();
+    let log = state.path().join("log");
     installed.0 = Some(
         Command::new("/usr/bin/trunklined")
             .args(["--config", "/etc/trunkline/trunkline.toml"])
             .env("STATE_DIRECTORY", state.path())
             .current_dir(state.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
-    wait_until(
-        "the installed node is ready",
-        Duration::from_secs(20),
-        || http_get(9180, "/readyz").is_ok_and(|(code, _)| code == 200),
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !http_get(9180, "/readyz").is_ok_and(|(code, _)| code == 200) {
+        let exited = installed.0.as_mut().unwrap().try_wait().unwrap();
+        if exited.is_some() || std::time::Instant::now() > deadline {
+            panic!(
+                "the installed node is not ready ({exited:?}); its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let token = state.path().join("admin.token");
     assert!(token.exists(), "its credential is in the state directory");
     let tl = |args: &[&str]| {
