@@ -191,11 +191,20 @@ fn plaintext_off_loopback_is_asked_for_in_words() {
         e.starts_with("cluster.members[0].addr:") && e.contains("https://"),
         "{e}"
     );
-    let e = err(&format!("{base}[peering.tls]\n{tls}ca = \"ca.crt\"\n"));
+    let e = err(&format!(
+        "{base}[api]\nlisten = \"10.0.0.1:50051\"\ninsecure = true\n[cluster]\nlisten = \"127.0.0.1:50052\"\n[peering.tls]\n{tls}ca = \"ca.crt\"\n"
+    ));
     assert!(
         e.starts_with("peering.tls:") && e.contains("[api.tls]"),
         "{e}"
     );
+    // On loopback, a node that only dials its peers (a member PBX node)
+    // needs no [api.tls]: a stream arriving in plaintext is refused.
+    Config::from_toml(&format!("{base}[peering.tls]\n{tls}ca = \"ca.crt\"\n")).unwrap();
+    let e = err(&format!(
+        "{base}[invites]\nca_cert = \"c\"\nca_key = \"k\"\n"
+    ));
+    assert!(e.starts_with("invites:") && e.contains("[api.tls]"), "{e}");
     let l = Config::from_toml(&format!(
         "{base}[api]\nlisten = \"0.0.0.0:50051\"\n[api.tls]\n{tls}[cluster.tls]\n{tls}ca = \"ca.crt\"\n"
     ))
