@@ -1,15 +1,19 @@
 //! The route table: per plan, an index from prefix to its ranked candidates.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::index::Index;
 use crate::key::Key;
 use crate::number::{Digits, Number, Prefix};
-use crate::plan::{MAX_DIGITS, PlanId};
+use crate::plan::PlanId;
 use crate::route::{Attrs, Route, Source};
 use crate::select::{is_eligible, rank};
+
+mod delta;
+
+use self::delta::Delta;
 
 /// The candidates for one prefix, best first (see [`crate::select::rank`]).
 pub type RouteSet = Arc<[Route]>;
@@ -35,33 +39,12 @@ struct PlanTable {
     prefixes: usize,
 }
 
-/// Changes since the index was built: `Some` sets a prefix's routes,
-/// `None` removes the prefix.
-#[derive(Debug, Clone)]
-struct Delta {
-    changes: BTreeMap<Key, Option<RouteSet>>,
-    /// Number of changes at each key length.
-    per_len: [u32; MAX_DIGITS + 1],
-    /// Bit `l` set: some change has length `l`.
-    mask: u64,
-}
-
-impl Default for Delta {
-    fn default() -> Self {
-        Delta {
-            changes: BTreeMap::new(),
-            per_len: [0; MAX_DIGITS + 1],
-            mask: 0,
-        }
-    }
-}
-
 /// Smallest delta that triggers a merge.
 const MIN_MERGE: usize = 4096;
 
 impl PlanTable {
     fn current(&self, key: Key) -> Option<&RouteSet> {
-        match self.delta.changes.get(&key) {
+        match self.delta.get(&key) {
             Some(change) => change.as_ref(),
             None => self.base.get(key),
         }
@@ -72,32 +55,18 @@ impl PlanTable {
         let now = value.is_some();
         let in_base = value.is_none() && self.base.get(key).is_none();
         let delta = Arc::make_mut(&mut self.delta);
-        let len = key.len();
-        let had_change = if in_base {
+        if in_base {
             // Removing what the index never had: just forget the change.
-            delta.changes.remove(&key).is_some()
+            delta.forget(key);
         } else {
-            delta.changes.insert(key, value).is_some()
-        };
-        match (had_change, delta.changes.contains_key(&key)) {
-            (false, true) => {
-                delta.per_len[len] += 1;
-                delta.mask |= 1 << len;
-            }
-            (true, false) => {
-                delta.per_len[len] -= 1;
-                if delta.per_len[len] == 0 {
-                    delta.mask &= !(1 << len);
-                }
-            }
-            _ => {}
+            delta.insert(key, value);
         }
         match (was, now) {
             (false, true) => self.prefixes += 1,
             (true, false) => self.prefixes -= 1,
             _ => {}
         }
-        if delta.changes.len() >= MIN_MERGE.max(self.base.len() / 4) {
+        if delta.len() >= MIN_MERGE.max(self.base.len() / 4) {
             self.merge();
         }
     }
@@ -106,15 +75,11 @@ impl PlanTable {
     /// looked up (`was`): one descent of the delta instead of four.
     fn put(&mut self, key: Key, set: RouteSet, was: bool) {
         let delta = Arc::make_mut(&mut self.delta);
-        if delta.changes.insert(key, Some(set)).is_none() {
-            let len = key.len();
-            delta.per_len[len] += 1;
-            delta.mask |= 1 << len;
-        }
+        delta.insert(key, Some(set));
         if !was {
             self.prefixes += 1;
         }
-        if delta.changes.len() >= MIN_MERGE.max(self.base.len() / 4) {
+        if delta.len() >= MIN_MERGE.max(self.base.len() / 4) {
             self.merge();
         }
     }
@@ -123,25 +88,26 @@ impl PlanTable {
     fn merge(&mut self) {
         let mut merged = Vec::with_capacity(self.prefixes);
         let mut base = self.base.iter().peekable();
-        let mut changes = self.delta.changes.iter().peekable();
+        let sorted = self.delta.sorted(Key::EMPTY, Key(u64::MAX));
+        let mut changes = sorted.into_iter().peekable();
         loop {
             match (base.peek(), changes.peek()) {
                 (None, None) => break,
                 (Some(_), None) => merged.extend(base.by_ref().map(|(k, v)| (k, v.clone()))),
                 (None, Some(_)) => {
-                    merged.extend(changes.by_ref().filter_map(|(k, v)| Some((*k, v.clone()?))))
+                    merged.extend(changes.by_ref().filter_map(|(k, v)| Some((k, v.clone()?))))
                 }
                 (Some((bk, _)), Some((ck, _))) => {
-                    if bk < *ck {
+                    if bk < ck {
                         let (k, v) = base.next().expect("peeked");
                         merged.push((k, v.clone()));
                     } else {
-                        if bk == *ck {
+                        if bk == ck {
                             base.next();
                         }
                         let (k, v) = changes.next().expect("peeked");
                         if let Some(v) = v {
-                            merged.push((*k, v.clone()));
+                            merged.push((k, v.clone()));
                         }
                     }
                 }
@@ -165,7 +131,7 @@ impl PlanTable {
         while lengths != 0 {
             let len = 63 - lengths.leading_zeros() as usize;
             lengths &= !(1 << len);
-            match self.delta.changes.get(&full.truncate(len)) {
+            match self.delta.get(&full.truncate(len)) {
                 Some(Some(v)) => return Some((len, v)),
                 // The index's own answer was removed: look further up.
                 Some(None) if len == base_len && found.is_some() => {
@@ -187,7 +153,7 @@ impl PlanTable {
             let len = 63 - lengths.leading_zeros() as usize;
             lengths &= !(1 << len);
             if self.delta.mask & (1 << len) != 0
-                && let Some(change) = self.delta.changes.get(&full.truncate(len))
+                && let Some(change) = self.delta.get(&full.truncate(len))
             {
                 match change {
                     Some(v) => return Some((len, v)),
@@ -204,7 +170,7 @@ impl PlanTable {
     /// Entries in `lo..=hi`, in key order, with the delta applied.
     fn range(&self, lo: Key, hi: Key, f: &mut dyn FnMut(Key, &RouteSet) -> bool) -> bool {
         let mut base = self.base.range(lo, hi).peekable();
-        let mut changes = self.delta.changes.range(lo..=hi).peekable();
+        let mut changes = self.delta.sorted(lo, hi).into_iter().peekable();
         loop {
             let (k, v) = match (base.peek(), changes.peek()) {
                 (None, None) => return true,
@@ -212,16 +178,16 @@ impl PlanTable {
                     let (k, v) = base.next().expect("peeked");
                     (k, Some(v))
                 }
-                (Some((bk, _)), Some((ck, _))) if bk < *ck => {
+                (Some((bk, _)), Some((ck, _))) if bk < ck => {
                     let (k, v) = base.next().expect("peeked");
                     (k, Some(v))
                 }
                 (b, Some((ck, _))) => {
-                    if b.is_some_and(|(bk, _)| bk == *ck) {
+                    if b.is_some_and(|(bk, _)| bk == ck) {
                         base.next();
                     }
                     let (k, v) = changes.next().expect("peeked");
-                    (*k, v.as_ref())
+                    (k, v.as_ref())
                 }
             };
             if let Some(v) = v
@@ -298,7 +264,7 @@ impl RouteTable {
         // A source's new route for a prefix changed since the last merge,
         // whose set no snapshot shares: replaced and re-ranked in place.
         if let Some(delta) = Arc::get_mut(&mut pt.delta)
-            && let Some(Some(set)) = delta.changes.get_mut(&key)
+            && let Some(Some(set)) = delta.get_mut(&key)
             && let Some(routes) = Arc::get_mut(set)
             && let Some(i) = (routes.iter()).position(|r| r.attrs.source == route.attrs.source)
         {
@@ -349,16 +315,16 @@ impl RouteTable {
             digits: k.to_digits(),
         };
         let delta = Arc::make_mut(&mut pt.delta);
-        let shadowed: HashSet<Key> = delta.changes.keys().copied().collect();
-        for (k, v) in delta.changes.iter_mut() {
-            if let Some(set) = v
-                && let Some(new) = f(&prefix(*k), set)
-            {
+        let shadowed: HashSet<Key> = delta.keys().copied().collect();
+        for (k, set) in delta.sets_mut() {
+            if let Some(new) = f(&prefix(*k), set) {
                 debug_assert!(!new.is_empty());
                 *set = new;
                 changed.push(prefix(*k));
             }
         }
+        // In key order, whatever order the delta's layers hold them in.
+        changed.sort_unstable();
         for (k, set) in Arc::make_mut(&mut pt.base).values_mut() {
             // A prefix the delta overrides was handled there.
             if shadowed.contains(&k) {
@@ -555,7 +521,7 @@ impl RouteTable {
     /// done once the changes pile up).
     pub fn compact(&mut self) {
         for p in &mut self.plans {
-            if !p.delta.changes.is_empty() {
+            if !p.delta.is_empty() {
                 p.merge();
             }
         }
@@ -565,7 +531,7 @@ impl RouteTable {
     pub fn index_bytes(&self) -> usize {
         self.plans
             .iter()
-            .map(|p| p.base.heap_bytes() + p.delta.changes.len() * 48)
+            .map(|p| p.base.heap_bytes() + p.delta.heap_bytes())
             .sum()
     }
 }

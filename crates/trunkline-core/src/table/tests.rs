@@ -176,7 +176,7 @@ fn large_tables_merge_automatically() {
         let d: Vec<u8> = format!("{i:05}").bytes().map(|b| b - b'0').collect();
         t.upsert(&prefix(0, &d), route(0, 100));
     }
-    assert!(t.plans[0].delta.changes.len() < MIN_MERGE);
+    assert!(t.plans[0].delta.len() < MIN_MERGE);
     assert_eq!(t.prefix_count(), 20_000);
     let n = Number {
         plan: PlanId(0),
