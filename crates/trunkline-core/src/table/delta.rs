@@ -58,10 +58,11 @@ impl Delta {
     /// The change for `key`, where it can be changed in place: in `top`,
     /// or in `frozen` when no view shares it.
     pub(super) fn get_mut(&mut self, key: &Key) -> Option<&mut Option<RouteSet>> {
-        if self.top.contains_key(key) {
-            return self.top.get_mut(key);
+        let Delta { top, frozen, .. } = self;
+        match top.get_mut(key) {
+            Some(v) => Some(v),
+            None => Arc::get_mut(frozen)?.get_mut(key),
         }
-        Arc::get_mut(&mut self.frozen)?.get_mut(key)
     }
 
     fn counted(&mut self, key: Key) {
