@@ -58,20 +58,7 @@ fn exchange() -> Exchange {
         ("bob", BOB, "+4930"),
         ("collector", 4_200_000_999, "+999"),
     ] {
-        let itad = itad.to_string();
-        ex.cli(&[
-            "neighbor",
-            "add",
-            name,
-            "--itad",
-            &itad,
-            "--role",
-            "member",
-            "--allowed",
-            block,
-            "--route-server",
-        ])
-        .ok();
+        crate::peering::add_member(&ex, name, itad, block, &["--route-server"]);
     }
     let member = |itad: u32, routes: &[(&str, &str)]| {
         let mut extra: String = (routes.iter())

@@ -57,7 +57,7 @@ fn best_path(node: &Node, number: &str) -> Vec<u64> {
 }
 
 /// `neighbor add NAME --itad ITAD --role member --allowed BLOCK ...` on `node`.
-fn add_member(node: &Node, name: &str, itad: u32, block: &str, extra: &[&str]) {
+pub(crate) fn add_member(node: &Node, name: &str, itad: u32, block: &str, extra: &[&str]) {
     let itad = itad.to_string();
     let mut args = vec![
         "neighbor",

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::peers::Peers;
 
 /// One invite, as replicated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,29 @@ impl Invites {
             w.str(id);
             write_invite(w, i);
         }
+    }
+
+    /// Why `id` cannot be redeemed with the secret hashing to `hash`, if
+    /// it cannot.
+    pub fn check_redeem(&self, id: &str, hash: &[u8; 32], peers: &Peers) -> Result<(), String> {
+        match self.by_id.get(id) {
+            None => Err(format!("invite {id} is unknown or was revoked")),
+            Some(i) if i.hash != *hash => Err(format!("invite {id}: the secret does not match")),
+            Some(i) if i.uses_left == 0 => Err(format!(
+                "invite {id} was used already ({} time{})",
+                i.used,
+                if i.used == 1 { "" } else { "s" }
+            )),
+            Some(i) => peers.check_itad(&i.member, i.itad),
+        }
+    }
+
+    /// Uses `id` once: its member's name and ITAD.
+    pub fn redeem(&mut self, id: &str) -> Option<(String, u32)> {
+        let i = self.by_id.get_mut(id)?;
+        i.uses_left -= 1;
+        i.used += 1;
+        Some((i.member.clone(), i.itad))
     }
 
     pub fn read(r: &mut Reader<'_>) -> Result<Invites, DecodeError> {

@@ -98,6 +98,14 @@ impl Peers {
             .flatten()
     }
 
+    /// That `name` may have `itad`: no other peer has it.
+    pub fn check_itad(&self, name: &str, itad: u32) -> Result<(), String> {
+        match self.itad_taken(name, itad) {
+            Some(other) => Err(format!("neighbor {other:?} already has ITAD {itad}")),
+            None => Ok(()),
+        }
+    }
+
     /// The epoch route changes for `peer` must carry now, if its session is up.
     pub fn current_epoch(&self, peer: &str) -> Option<u64> {
         self.sessions.get(peer).filter(|s| s.up).map(|s| s.epoch)

@@ -8,32 +8,19 @@ use arc_swap::ArcSwap;
 use trunkline_core::table::AttrsInterner;
 use trunkline_core::{Attrs, PlanId, Plans, Prefix, Route, RouteTable, Source};
 
-use crate::codec::{DecodeError, Reader, Writer};
-use crate::command::{Command, Origin, ReadTables, Tables, decode_batch, write_prefix};
+use crate::command::{Command, Origin, decode_batch};
 use crate::invites::Invites;
 use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
 use crate::tokens::Tokens;
 
 pub mod authority;
+mod snapshot;
 
 use authority::with_validation;
 pub use authority::{AuthorityConfig, AuthorityState};
 
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
-
-const SNAPSHOT_MAGIC: &[u8; 8] = b"TRKSNAP7";
-/// Snapshots from before invites.
-const SNAPSHOT_MAGIC_V6: &[u8; 8] = b"TRKSNAP6";
-/// Snapshots from before number authority.
-const SNAPSHOT_MAGIC_V5: &[u8; 8] = b"TRKSNAP5";
-/// Snapshots from before API tokens.
-const SNAPSHOT_MAGIC_V4: &[u8; 8] = b"TRKSNAP4";
-/// Snapshots from before removed members, `local_from` and the attributes
-/// of refused routes were kept still restore.
-const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"TRKSNAP3";
-/// Snapshots from before peering (no peers section) still restore.
-const SNAPSHOT_MAGIC_V2: &[u8; 8] = b"TRKSNAP2";
 
 /// What readers see: the table as of `applied_index`.
 #[derive(Debug, Clone, Default)]
@@ -211,6 +198,12 @@ impl StateMachine {
         &self.invites
     }
 
+    /// Adds or replaces a peer's configuration.
+    fn configure_peer(&mut self, name: String, entry: PeerEntry) {
+        self.session_changed(&name);
+        Arc::make_mut(&mut self.peers).configs.insert(name, entry);
+    }
+
     fn session_changed(&mut self, peer: &str) {
         if !self.sessions_changed.iter().any(|p| p == peer) {
             self.sessions_changed.push(peer.to_owned());
@@ -328,12 +321,10 @@ impl StateMachine {
     /// passes (the API, config files, other nodes): here, at apply.
     /// Published statements come back verified, so each is verified once.
     fn check(&self, command: &Command) -> Result<Vec<trunkline_authority::Signed>, String> {
-        if let Command::PeerSet { name, itad, .. } = command
-            && let Some(other) = self.peers.itad_taken(name, *itad)
-        {
-            return Err(format!(
-                "peer[{name}].itad: neighbor {other:?} already has ITAD {itad}"
-            ));
+        if let Command::PeerSet { name, itad, .. } = command {
+            self.peers
+                .check_itad(name, *itad)
+                .map_err(|e| format!("peer[{name}].itad: {e}"))?;
         }
         match command {
             Command::TokenCreate { id, .. } if self.tokens.by_id.contains_key(id) => {
@@ -345,33 +336,17 @@ impl StateMachine {
             Command::InviteCreate { id, .. } if self.invites.by_id.contains_key(id) => {
                 Err(format!("an invite with id {id} exists already"))
             }
-            Command::InviteCreate { invite, .. } => {
-                match self.peers.itad_taken(&invite.member, invite.itad) {
-                    Some(other) => Err(format!(
-                        "neighbor {other:?} already has ITAD {}",
-                        invite.itad
-                    )),
-                    None => Ok(Vec::new()),
-                }
-            }
+            Command::InviteCreate { invite, .. } => self
+                .peers
+                .check_itad(&invite.member, invite.itad)
+                .map(|()| Vec::new()),
             Command::InviteRevoke { id } if !self.invites.by_id.contains_key(id) => {
                 Err(format!("no invite with id {id}"))
             }
-            Command::InviteRedeem { id, hash, .. } => match self.invites.by_id.get(id) {
-                None => Err(format!("invite {id} is unknown or was revoked")),
-                Some(i) if i.hash != *hash => {
-                    Err(format!("invite {id}: the secret does not match"))
-                }
-                Some(i) if i.uses_left == 0 => Err(format!(
-                    "invite {id} was used already ({} time{})",
-                    i.used,
-                    if i.used == 1 { "" } else { "s" }
-                )),
-                Some(i) => match self.peers.itad_taken(&i.member, i.itad) {
-                    Some(other) => Err(format!("neighbor {other:?} already has ITAD {}", i.itad)),
-                    None => Ok(Vec::new()),
-                },
-            },
+            Command::InviteRedeem { id, hash, .. } => self
+                .invites
+                .check_redeem(id, hash, &self.peers)
+                .map(|()| Vec::new()),
             Command::AuthorityPublish { statement } => {
                 trunkline_authority::Signed::verify(statement)
                     .map(|s| vec![s])
@@ -427,8 +402,7 @@ impl StateMachine {
                 origin,
                 itad,
             } => {
-                self.session_changed(&name);
-                Arc::make_mut(&mut self.peers).configs.insert(
+                self.configure_peer(
                     name,
                     PeerEntry {
                         config,
@@ -532,19 +506,15 @@ impl StateMachine {
                 u64::from(Arc::make_mut(&mut self.invites).by_id.remove(&id).is_some())
             }
             Command::InviteRedeem { id, config, .. } => {
-                let invites = Arc::make_mut(&mut self.invites);
-                let Some(i) = invites.by_id.get_mut(&id) else {
+                let Some((name, itad)) = Arc::make_mut(&mut self.invites).redeem(&id) else {
                     return 0;
                 };
-                i.uses_left -= 1;
-                i.used += 1;
-                let (name, itad) = (i.member.clone(), i.itad);
-                self.session_changed(&name);
-                Arc::make_mut(&mut self.peers).configs.insert(
+                let origin = crate::peers::PeerOrigin::Api;
+                self.configure_peer(
                     name,
                     PeerEntry {
                         config,
-                        origin: crate::peers::PeerOrigin::Api,
+                        origin,
                         itad,
                     },
                 );
@@ -681,191 +651,6 @@ impl StateMachine {
             },
         );
         true
-    }
-
-    /// Serializes the whole state (as of `applied_index`).
-    pub fn snapshot(&self) -> Vec<u8> {
-        let mut tables = Tables::default();
-        self.table.walk_all(&mut |px, set| {
-            tables.plan(&self.plans, px.plan);
-            for r in set.iter() {
-                tables.attrs(&r.attrs);
-            }
-            true
-        });
-        for list in self.peers.rejected.values() {
-            for px in list.keys() {
-                tables.plan(&self.plans, px.plan);
-            }
-        }
-        for a in self.peers.rejected_attrs() {
-            tables.attrs(a);
-        }
-        for px in self.tokens.prefixes() {
-            tables.plan(&self.plans, px.plan);
-        }
-        let mut w = Writer::default();
-        w.buf.extend_from_slice(SNAPSHOT_MAGIC);
-        w.varint(self.applied_index);
-        w.varint(self.applied_term);
-        w.varint(self.members.len() as u64);
-        for (id, addr) in &self.members {
-            w.varint(*id);
-            w.str(addr);
-        }
-        w.varint(self.removed.len() as u64);
-        for (id, index) in &self.removed {
-            w.varint(*id);
-            w.varint(*index);
-        }
-        w.varint(self.dedupe.order.len() as u64);
-        for id in &self.dedupe.order {
-            let (index, changed) = self.dedupe.seen[id];
-            w.str(id);
-            w.varint(index);
-            w.varint(changed);
-        }
-        tables.write(&mut w);
-        let mut peers = Writer::default();
-        self.peers.write(
-            &mut peers,
-            |w, px| write_prefix(w, tables.plan_index(px.plan), px),
-            |a| tables.attrs_index(a),
-        );
-        w.buf.extend_from_slice(&peers.buf);
-        w.varint(self.table.route_count() as u64);
-        self.table.walk_all(&mut |px, set| {
-            for r in set.iter() {
-                let pi = tables.plan(&self.plans, px.plan);
-                write_prefix(&mut w, pi, px);
-                w.varint(tables.attrs(&r.attrs));
-                w.varint(r.installed_at);
-                w.u8(u8::from(r.stale));
-            }
-            true
-        });
-        self.tokens.write(&mut w, &mut |w, px| {
-            write_prefix(w, tables.plan_index(px.plan), px)
-        });
-        let (now, statements) = self.authority.parts();
-        w.varint(now);
-        w.varint(statements.len() as u64);
-        for s in statements {
-            w.bytes(s);
-        }
-        self.invites.write(&mut w);
-        w.buf
-    }
-
-    /// Replaces the whole state with a snapshot's, and publishes it.
-    pub fn restore(&mut self, data: &[u8]) -> Result<(), DecodeError> {
-        let mut r = Reader::new(data);
-        let magic = data.get(..8).ok_or(DecodeError::Truncated)?;
-        if ![
-            SNAPSHOT_MAGIC,
-            SNAPSHOT_MAGIC_V6,
-            SNAPSHOT_MAGIC_V5,
-            SNAPSHOT_MAGIC_V4,
-            SNAPSHOT_MAGIC_V3,
-            SNAPSHOT_MAGIC_V2,
-        ]
-        .iter()
-        .any(|m| magic == *m)
-        {
-            return Err(DecodeError::Invalid("not a trunkline snapshot".into()));
-        }
-        for _ in 0..8 {
-            r.u8()?;
-        }
-        let applied_index = r.varint()?;
-        let applied_term = r.varint()?;
-        let mut members = BTreeMap::new();
-        for _ in 0..r.len(2)? {
-            let id = r.varint()?;
-            members.insert(id, r.str()?.to_owned());
-        }
-        let v7 = magic == SNAPSHOT_MAGIC;
-        let v6 = v7 || magic == SNAPSHOT_MAGIC_V6;
-        let v5 = v6 || magic == SNAPSHOT_MAGIC_V5;
-        let v4 = v5 || magic == SNAPSHOT_MAGIC_V4;
-        let mut removed = BTreeMap::new();
-        if v4 {
-            for _ in 0..r.len(2)? {
-                let id = r.varint()?;
-                removed.insert(id, r.varint()?);
-            }
-        }
-        let mut dedupe = Dedupe::default();
-        for _ in 0..r.len(3)? {
-            let id = r.str()?.to_owned();
-            dedupe.insert(id, r.varint()?, r.varint()?);
-        }
-        let mut interner = AttrsInterner::default();
-        let t = ReadTables::read(&mut r, &self.plans, &mut interner, v4)?;
-        let peers = if magic == SNAPSHOT_MAGIC_V2 {
-            Peers::default()
-        } else {
-            let mut attrs = |r: &mut Reader<'_>| t.opt_attrs(r);
-            Peers::read(
-                &mut r,
-                |r| t.prefix(r, &self.plans),
-                v4.then_some(&mut attrs as &mut crate::peers::ReadAttrs<'_>),
-            )?
-        };
-        let mut table = RouteTable::new();
-        for _ in 0..r.len(4)? {
-            let px = t.prefix(&mut r, &self.plans)?;
-            let attrs = t.attrs(&mut r)?;
-            let installed_at = r.varint()?;
-            let stale = r.u8()? != 0;
-            table.upsert(
-                &px,
-                Route {
-                    attrs,
-                    installed_at,
-                    stale,
-                },
-            );
-        }
-        let tokens = if v5 {
-            Tokens::read(&mut r, &mut |r| t.prefix(r, &self.plans))?
-        } else {
-            Tokens::default()
-        };
-        let (now, statements) = if v6 {
-            let now = r.varint()?;
-            let n = r.len(8)?;
-            let statements = (0..n)
-                .map(|_| r.bytes().map(<[u8]>::to_vec))
-                .collect::<Result<Vec<_>, _>>()?;
-            (now, statements)
-        } else {
-            (0, Vec::new())
-        };
-        let invites = if v7 {
-            Invites::read(&mut r)?
-        } else {
-            Invites::default()
-        };
-        r.finish()?;
-        self.table = table;
-        self.interner = interner;
-        self.dedupe = dedupe;
-        self.members = members;
-        self.removed = removed;
-        self.peers = Arc::new(peers);
-        self.tokens = Arc::new(tokens);
-        self.invites = Arc::new(invites);
-        let mut authority = AuthorityState::new(self.authority.config.clone());
-        authority.restore(now, &statements);
-        self.authority = Arc::new(authority);
-        self.changed.clear();
-        self.resync = true;
-        self.authority_grew = true;
-        self.applied_index = applied_index;
-        self.applied_term = applied_term;
-        self.publish();
-        Ok(())
     }
 
     /// Routes of one source, for tests and config reloads.

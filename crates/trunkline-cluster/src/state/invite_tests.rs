@@ -2,21 +2,10 @@
 //! allow, only with their secret, configuring their member in the same
 //! command; kept through a snapshot.
 
+use super::tests::apply;
 use super::*;
-use crate::command::{Command, Origin, Proposal, encode_batch};
+use crate::command::Command;
 use crate::invites::Invite;
-
-fn apply(sm: &mut StateMachine, index: u64, c: Command) -> Outcome {
-    let data = encode_batch(
-        &[Proposal {
-            origin: Origin { node: 1, token: 0 },
-            request_id: String::new(),
-            command: c,
-        }],
-        sm.plans(),
-    );
-    sm.apply(index, 1, &data).remove(0).outcome
-}
 
 fn invite(member: &str, itad: u32, uses: u32) -> Invite {
     Invite {

@@ -50,6 +50,19 @@ impl Sm {
     }
 }
 
+/// Applies one command in its own entry at `index`: its outcome.
+pub(super) fn apply(sm: &mut StateMachine, index: u64, c: Command) -> Outcome {
+    let data = encode_batch(
+        &[Proposal {
+            origin: Origin { node: 1, token: 0 },
+            request_id: String::new(),
+            command: c,
+        }],
+        sm.plans(),
+    );
+    sm.apply(index, 1, &data).remove(0).outcome
+}
+
 fn p(s: &str) -> Prefix {
     Plans::default().parse_prefix(s).unwrap()
 }
@@ -110,17 +123,6 @@ fn peer_itads_are_unique_at_apply() {
         config: String::new(),
         origin: crate::peers::PeerOrigin::Api,
         itad,
-    };
-    let apply = |sm: &mut StateMachine, index: u64, c: Command| {
-        let data = encode_batch(
-            &[Proposal {
-                origin: Origin { node: 1, token: 0 },
-                request_id: String::new(),
-                command: c,
-            }],
-            sm.plans(),
-        );
-        sm.apply(index, 1, &data).remove(0).outcome
     };
     assert_eq!(
         apply(&mut sm, 2, set("bob", 7)),

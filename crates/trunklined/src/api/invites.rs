@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use trunkline_cluster::invites::Invite;
-use trunkline_cluster::{Command, Outcome};
+use trunkline_cluster::{Command, Outcome, View};
 use trunkline_core::Prefix;
 use trunkline_core::route::PRIVATE_ITADS;
 use trunkline_proto::v1 as pb;
@@ -89,8 +89,7 @@ impl InvitesApi {
     }
 
     /// The lowest private ITAD no neighbor, invite or this cluster has.
-    fn free_itad(&self) -> Result<u32, Status> {
-        let view = self.store.view().load_full();
+    fn free_itad(&self, view: &View) -> Result<u32, Status> {
         let taken = |n: u32| {
             n == self.itad
                 || view.peers.configs.values().any(|e| e.itad == n)
@@ -133,7 +132,7 @@ impl Invites for InvitesApi {
             allowed.extend(block.prefixes().iter().map(|p| plans.prefix_str(p)));
         }
         let itad = match req.itad {
-            0 => self.free_itad()?,
+            0 => self.free_itad(&view)?,
             n if n == self.itad => {
                 return Err(Status::invalid_argument(format!(
                     "itad: {n} is this exchange's own"

@@ -284,16 +284,7 @@ pub struct Viewer {
 
 impl Reader {
     async fn fresh(&self, viewer: Viewer) -> Result<Freshness, Problem> {
-        let st = self.status().await?;
-        let raft = st.raft.unwrap_or_default();
-        Ok(Freshness {
-            node: st.node_name,
-            node_id: raft.node_id,
-            applied_index: raft.applied_index,
-            commit_index: raft.commit_index,
-            generated_at: utc_now(),
-            redacted: viewer.redact,
-        })
+        Ok(freshness(&self.status().await?, viewer))
     }
 
     async fn status(&self) -> Result<pb::StatusResponse, Problem> {
@@ -322,8 +313,8 @@ impl Reader {
     }
 
     pub async fn status_page(&self, viewer: Viewer) -> Result<StatusPage, Problem> {
-        let fresh = self.fresh(viewer).await?;
         let st = self.status().await?;
+        let fresh = freshness(&st, viewer);
         let raft = st.raft.unwrap_or_default();
         let cluster = Cluster::status(&self.api, Request::new(pb::ClusterStatusRequest {}))
             .await?
@@ -545,6 +536,19 @@ impl Reader {
             }
         }
         Ok(page)
+    }
+}
+
+/// How fresh a page read at node status `st` is.
+fn freshness(st: &pb::StatusResponse, viewer: Viewer) -> Freshness {
+    let raft = st.raft.clone().unwrap_or_default();
+    Freshness {
+        node: st.node_name.clone(),
+        node_id: raft.node_id,
+        applied_index: raft.applied_index,
+        commit_index: raft.commit_index,
+        generated_at: utc_now(),
+        redacted: viewer.redact,
     }
 }
 
