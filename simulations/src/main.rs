@@ -52,6 +52,10 @@ enum Cmd {
         /// equivalence classes (the reference the classes are checked by).
         #[arg(long)]
         per_prefix: bool,
+        /// full-table: run on one core (it runs on two, split by node;
+        /// see simulations/README.md).
+        #[arg(long)]
+        one_core: bool,
         /// Where per_event.csv, summary.json and the plots go.
         #[arg(long, default_value = "simulations/out")]
         out: PathBuf,
@@ -91,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         caida,
         prefixes_per_itad,
         per_prefix,
+        one_core,
         out,
     } = cmd;
     let caida = match &caida {
@@ -143,6 +148,7 @@ fn main() -> anyhow::Result<()> {
                             } else {
                                 Resolution::Classes
                             },
+                            split: !one_core,
                         };
                         run_shaped(seed, shape, pace)
                     }

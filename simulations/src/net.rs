@@ -45,6 +45,9 @@ pub struct Link {
     last: [Millis; 2],
     /// Its own seeded stream: what other links carry does not shift it.
     rng: ChaCha8Rng,
+    /// In a split run, a stream of its own for `b -> a`: each direction
+    /// is drawn by the part that runs its sender (see `world::split`).
+    back: Option<ChaCha8Rng>,
 }
 
 impl Link {
@@ -57,7 +60,27 @@ impl Link {
             generation: 0,
             last: [0; 2],
             rng,
+            back: None,
         }
+    }
+
+    /// Draws `b -> a` from `back` rather than the link's one stream.
+    pub fn apart(mut self, back: ChaCha8Rng) -> Link {
+        self.back = Some(back);
+        self
+    }
+
+    /// Takes the `b -> a` direction's state from `other`, a copy of this
+    /// link that a split run's other part carried on.
+    pub fn join_back(&mut self, other: Link) {
+        assert!(
+            (self.generation, self.up) == (other.generation, other.up),
+            "the two ends of link {}-{} saw different streams",
+            self.a,
+            self.b
+        );
+        self.back = other.back;
+        self.last[1] = other.last[1];
     }
 
     /// The far end seen from `from`.
@@ -69,7 +92,11 @@ impl Link {
     /// jitter and any retransmissions, and never before the one before it.
     pub fn delivery(&mut self, from: usize, now: Millis) -> Millis {
         let m = self.model;
-        let rng = &mut self.rng;
+        let dir = usize::from(from != self.a);
+        let rng = match &mut self.back {
+            Some(back) if dir == 1 => back,
+            _ => &mut self.rng,
+        };
         let mut t = now + m.latency_ms;
         if m.jitter_ms > 0 {
             t += rng.random_range(0..=m.jitter_ms);
@@ -77,7 +104,6 @@ impl Link {
         while m.loss > 0.0 && rng.random_bool(m.loss.min(0.99)) {
             t += m.rto_ms;
         }
-        let dir = usize::from(from != self.a);
         let t = t.max(self.last[dir]);
         self.last[dir] = t;
         t

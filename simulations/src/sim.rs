@@ -101,13 +101,47 @@ impl<E> Clock<E> {
 
     /// The log hash so far, as hex.
     pub fn log_hash(&self) -> String {
-        self.log
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&self.log)
     }
+
+    /// A clock at `now` with nothing queued, logging on from `log`: one
+    /// part of a split run (see `world::split`).
+    pub(crate) fn resume(now: Millis, log: Sha256) -> Clock<E> {
+        Clock {
+            now,
+            queue: BTreeMap::new(),
+            log,
+            steps: 0,
+        }
+    }
+
+    /// Everything queued, in the order it would be taken.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (Millis, E)> + use<E> {
+        std::mem::take(&mut self.queue)
+            .into_iter()
+            .flat_map(|(at, events)| events.into_iter().map(move |e| (at, e)))
+    }
+
+    /// Its log, handed back when a part of a split run ends.
+    pub(crate) fn take_log(&mut self) -> Sha256 {
+        std::mem::take(&mut self.log)
+    }
+
+    /// Catches up with a part of a split run that took `steps` events, the
+    /// last at `now`.
+    pub(crate) fn caught_up(&mut self, now: Millis, steps: u64) {
+        self.now = self.now.max(now);
+        self.steps += steps;
+    }
+}
+
+/// A log hash so far, as hex.
+pub(crate) fn hex(log: &Sha256) -> String {
+    log.clone()
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Independent seeded streams, one per purpose, so adding draws to one

@@ -3,6 +3,7 @@
 //! real state machines again, until nothing is left to do.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use foldhash::fast::FixedState;
 use rand::Rng;
@@ -21,11 +22,15 @@ use crate::node::{Msg, Neighbor, Node, Update, Write};
 use crate::raft_cluster::{RaftCluster, RaftModel};
 use crate::sim::{Clock, Millis, stream};
 
+mod split;
+
 /// Seeded stream purposes: one per link, and two per node.
 const LINK: u64 = 1 << 40;
 const NODE_COMMIT: u64 = 2 << 40;
 const NODE_JITTER: u64 = 3 << 40;
 const NODE_RAFT: u64 = 4 << 40;
+/// A link's `b -> a` direction, in a split run.
+const LINK_BACK: u64 = 5 << 40;
 
 /// What a run is made of, besides its topology.
 #[derive(Debug, Clone, Copy)]
@@ -57,8 +62,13 @@ pub enum Event {
         /// Boxed: the queue moves its entries about, and most are small.
         msg: Option<Box<Msg>>,
     },
-    /// A dial over `link` completed: both ends have a stream.
-    Connected { link: usize, generation: u64 },
+    /// A dial over `link` completed: both ends have a stream (`only`:
+    /// this end's half, in a split run).
+    Connected {
+        link: usize,
+        generation: u64,
+        only: Option<usize>,
+    },
     /// `node`'s oldest write commits.
     Commit { node: usize },
     /// `node`'s raft cluster has something due.
@@ -107,11 +117,15 @@ pub struct World {
     /// Its size after the last purge of attributes no route holds.
     interned: usize,
     /// Prefixes that stand for a class of many (see [`World::weigh_as`]).
-    weights: HashMap<Prefix, u64, FixedState>,
+    weights: Arc<HashMap<Prefix, u64, FixedState>>,
     /// With [`Settings::raft`], per node: its cluster, the wake-up queued
     /// for it, the last write tag proposed and committed, and the writes
     /// whose Commit is already queued.
     raft: Vec<Raft>,
+    /// Set when the run is split over two cores ([`World::split`]).
+    split: Option<split::Split>,
+    /// Set on each part of a split run while it runs.
+    part: Option<split::Part>,
 }
 
 #[derive(Debug)]
@@ -136,8 +150,10 @@ impl World {
             interner: AttrsInterner::default(),
             interned: 0,
             slots: Vec::new(),
-            weights: HashMap::default(),
+            weights: Arc::default(),
             raft: Vec::new(),
+            split: None,
+            part: None,
             settings,
         }
     }
@@ -168,7 +184,11 @@ impl World {
     pub fn connect(&mut self, a: usize, b: usize, a_sees_b: PeerPolicy, b_sees_a: PeerPolicy) {
         let link = self.links.len();
         let rng = stream(self.settings.seed, LINK + link as u64);
-        self.links.push(Link::new(a, b, self.settings.link, rng));
+        let mut l = Link::new(a, b, self.settings.link, rng);
+        if self.split.is_some() {
+            l = l.apart(stream(self.settings.seed, LINK_BACK + link as u64));
+        }
+        self.links.push(l);
         let at = |n: &Node| n.neighbors.len();
         self.slots.push((at(&self.nodes[a]), at(&self.nodes[b])));
         for (me, other, policy, active) in [(a, b, a_sees_b, true), (b, a, b_sees_a, false)] {
@@ -232,7 +252,7 @@ impl World {
     /// announced, withdrawn and routed as one): messages and apply time
     /// count it `n` times.
     pub fn weigh_as(&mut self, prefix: Prefix, n: u64) {
-        self.weights.insert(prefix, n);
+        Arc::make_mut(&mut self.weights).insert(prefix, n);
     }
 
     /// The prefixes these stand for.
@@ -245,8 +265,35 @@ impl World {
 
     /// Runs until nothing is left before `until`.
     pub fn run(&mut self, until: Millis) {
+        if self.split.is_some() {
+            split::run(self, until);
+        } else {
+            self.run_here(until);
+        }
+    }
+
+    /// Runs this world's own events (a whole world, or one part of a
+    /// split one) until nothing is left before `until`.
+    fn run_here(&mut self, until: Millis) {
         while let Some(ev) = self.clock.next(until) {
             self.handle(ev);
+        }
+    }
+
+    /// The run's log hash so far (with a split run, over its parts').
+    pub fn log_hash(&self) -> String {
+        match &self.split {
+            Some(split) => split.log_hash(&self.clock),
+            None => self.clock.log_hash(),
+        }
+    }
+
+    /// Queues `event` at `at`: here, or for the other part of a split run
+    /// when it is for a node that part runs.
+    fn post(&mut self, at: Millis, event: Event) {
+        match &mut self.part {
+            Some(part) => part.post(&mut self.clock, at, event),
+            None => self.clock.at(at, event),
         }
     }
 
@@ -289,14 +336,21 @@ impl World {
                     }
                 }
             }
-            Event::Connected { link, generation } => {
+            Event::Connected {
+                link,
+                generation,
+                only,
+            } => {
+                let (a, b) = (self.links[link].a, self.links[link].b);
+                let here = |end: usize| only.is_none_or(|n| n == end);
                 if self.links[link].generation != generation || !self.links[link].up {
-                    let (a, slot) = (self.links[link].a, self.slot(self.links[link].a, link));
-                    self.step(a, slot, Input::ConnectFailed("link down".into()));
+                    if here(a) {
+                        let slot = self.slot(a, link);
+                        self.step(a, slot, Input::ConnectFailed("link down".into()));
+                    }
                     return;
                 }
-                let (a, b) = (self.links[link].a, self.links[link].b);
-                for end in [a, b] {
+                for end in [a, b].into_iter().filter(|&e| here(e)) {
                     let slot = self.slot(end, link);
                     self.step(end, slot, Input::Connected);
                 }
@@ -473,7 +527,19 @@ impl World {
                 let l = &self.links[link];
                 let at = now + 2 * l.model.latency_ms;
                 let generation = l.generation;
-                self.clock.at(at, Event::Connected { link, generation });
+                let ends = match self.part {
+                    // Each end's half goes to the part that runs it.
+                    Some(_) => [Some(l.a), Some(l.b)].to_vec(),
+                    None => vec![None],
+                };
+                for only in ends {
+                    let ev = Event::Connected {
+                        link,
+                        generation,
+                        only,
+                    };
+                    self.post(at, ev);
+                }
             }
             Output::Established(_) => {
                 self.clock.record(format_args!("up {node} {nb}"));
@@ -539,7 +605,7 @@ impl World {
         let to = l.other(node);
         let at = l.delivery(node, now);
         let generation = l.generation;
-        self.clock.at(
+        self.post(
             at,
             Event::Deliver {
                 link,

@@ -31,6 +31,9 @@ pub struct Shape {
     pub itads: usize,
     pub prefixes_per_itad: u64,
     pub resolution: Resolution,
+    /// On two cores (see `world::split`): the figures are those of the
+    /// same model, with each link direction's jitter drawn apart.
+    pub split: bool,
 }
 
 /// How finely a run models the table.
@@ -128,6 +131,7 @@ pub fn run(seed: u64, size: usize, pace: Pace) -> Result<Vec<Measured>, Violatio
         itads: size,
         prefixes_per_itad: PREFIXES_PER_ITAD,
         resolution: Resolution::Classes,
+        split: true,
     };
     run_shaped(seed, shape, pace)
 }
@@ -136,6 +140,10 @@ pub fn run_shaped(seed: u64, shape: Shape, pace: Pace) -> Result<Vec<Measured>, 
     let full = Graph::synthetic(shape.itads, seed);
     let grouped = Classed::stubs_of(&full);
     let mut world = World::new(settings(seed, pace, None));
+    // Both cores: a full table is the one run long enough to need them.
+    if shape.split {
+        world.split();
+    }
     let t = Table::new(&full, &grouped, seed, shape, &mut world);
     let run = Run {
         scenario: "full-table",
@@ -215,13 +223,45 @@ pub fn run_shaped(seed: u64, shape: Shape, pace: Pace) -> Result<Vec<Measured>, 
 mod tests {
     use super::*;
 
-    fn shaped(seed: u64, resolution: Resolution) -> Vec<Measured> {
+    fn shaped(seed: u64, resolution: Resolution, split: bool) -> Vec<Measured> {
         let shape = Shape {
             itads: 150,
             prefixes_per_itad: 10,
             resolution,
+            split,
         };
         run_shaped(seed, shape, Pace::mrai(0)).unwrap()
+    }
+
+    /// Within `pct` % of `b`, or `slack` of it.
+    fn near(a: u64, b: u64, pct: u64, slack: u64) -> bool {
+        a.abs_diff(b) <= b * pct / 100 + slack
+    }
+
+    fn routes(m: &Measured) -> u64 {
+        m.announced + m.withdrawn
+    }
+
+    /// Split over two cores, a run is the same run each time, however its
+    /// threads are scheduled, and it behaves as the run on one core: the
+    /// same events and End-of-RIBs, every table at the stable solution
+    /// (`run_shaped` checks), and within a few percent of the same times
+    /// and messages (each link direction draws its jitter apart).
+    #[test]
+    fn a_run_split_over_two_cores_repeats_and_agrees_with_one_core() {
+        for seed in 1..=3 {
+            let split = shaped(seed, Resolution::Each, true);
+            assert_eq!(split, shaped(seed, Resolution::Each, true), "seed {seed}");
+            let whole = shaped(seed, Resolution::Each, false);
+            assert_ne!(split[0].log_hash, whole[0].log_hash, "it did split");
+            for (s, w) in split.iter().zip(&whole) {
+                let say = format!("seed {seed}\n{s:?}\n{w:?}");
+                assert_eq!(s.event, w.event, "{say}");
+                assert!(near(s.convergence_ms, w.convergence_ms, 10, 20), "{say}");
+                assert!(near(s.updates, w.updates, 10, 5), "{say}");
+                assert!(near(routes(s), routes(w), 10, 10), "{say}");
+            }
+        }
     }
 
     /// Classes against every prefix and every stub on its own: the same
@@ -230,11 +270,10 @@ mod tests {
     /// routes stubs of a class hold to one another).
     #[test]
     fn classes_behave_as_every_prefix_and_stub_on_its_own() {
-        let near = |a: u64, b: u64, pct: u64, slack: u64| a.abs_diff(b) <= b * pct / 100 + slack;
         for seed in 1..=3 {
             let (classes, each) = (
-                shaped(seed, Resolution::Classes),
-                shaped(seed, Resolution::Each),
+                shaped(seed, Resolution::Classes, true),
+                shaped(seed, Resolution::Each, true),
             );
             assert_eq!(classes.len(), 5);
             for (c, e) in classes.iter().zip(&each) {
@@ -244,7 +283,6 @@ mod tests {
                 assert!(near(c.best_ms, e.best_ms, 10, 20), "{say}");
                 assert!(near(c.eor_ms, e.eor_ms, 10, 5), "{say}");
                 assert!(near(c.updates, e.updates, 10, 5), "{say}");
-                let routes = |m: &Measured| m.announced + m.withdrawn;
                 assert!(near(routes(c), routes(e), 10, 10), "{say}");
             }
         }
