@@ -234,7 +234,10 @@ fn every_flag_and_argument_has_help() {
             vec!["announce"],
             vec!["--local-pref", "Local preference", "PRIORITY"],
         ),
-        (vec!["lookup"], vec!["<NUMBER>", "dialed number"]),
+        (
+            vec!["lookup"],
+            vec!["[NUMBER]", "dialed number", "--file", "one a line"],
+        ),
         (vec!["explain"], vec!["<NUMBER>", "dialed number"]),
         (
             vec!["neighbor", "add"],
@@ -334,4 +337,93 @@ fn bulk_load_from_a_csv_file() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn a_file_of_numbers_is_looked_up_in_batches_in_order() {
+    let node = Node::start();
+    node.cli(&["announce", "+1555123XXXX", "--via", "sip:{e164}@a.example"])
+        .ok();
+    node.cli(&[
+        "announce",
+        "+1555124",
+        "--via",
+        "sip:{digits}@b.example,10",
+        "--via",
+        "iax2:c/{local},20",
+    ])
+    .ok();
+    // 2,500 numbers: three requests of the stream. Every seventh has no
+    // route; line 2 is a comment and line 1,000 is not a number.
+    let mut text = String::from("number\n# dialed today\n");
+    let mut expect = Vec::new();
+    for i in 0..2_500u32 {
+        let n = match i {
+            997 => "+1555x".to_owned(),
+            _ if i % 7 == 0 => format!("+1666{i:07}"),
+            _ => format!("+155512{}{:04}", 3 + i % 2, i),
+        };
+        text.push_str(&format!("{n}\n"));
+        expect.push(n);
+    }
+    let file = node.dir.path().join("numbers.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = node.cli(&["lookup", "--file", file.to_str().unwrap()]);
+    assert_eq!(
+        out.code, 2,
+        "a malformed number is bad input: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("numbers.txt:1000: number"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("2500 numbers: 2141 answered, 358 without a route, 1 not numbers"),
+        "{}",
+        out.stderr
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2_500);
+    // Each line is what a lookup of that number alone says, in file order.
+    for (i, (line, n)) in lines.iter().zip(&expect).enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if i == 997 {
+            assert_eq!(cols[..2], [n.as_str(), "-"], "{line}");
+            continue;
+        }
+        if i % 97 != 1 && i % 7 != 0 {
+            continue;
+        }
+        let one = node.cli(&["lookup", n, "--json"]);
+        if i % 7 == 0 {
+            assert_eq!(one.code, 3);
+            assert_eq!(cols[..2], [n.as_str(), "-"], "{line}");
+            continue;
+        }
+        let j = one.json();
+        let hops: Vec<&str> = (j["next_hops"].as_array().unwrap().iter())
+            .map(|h| h["uri"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                n.as_str(),
+                j["matched_prefix"].as_str().unwrap(),
+                &hops.join(" ")
+            ]
+        );
+    }
+    // JSON lines from standard input, and only numbers with routes: exit 0.
+    let good: String = (expect.iter().enumerate())
+        .filter(|(i, _)| *i != 997 && i % 7 != 0)
+        .map(|(_, n)| format!("{n}\n"))
+        .collect();
+    let out = node.cli_stdin(&["lookup", "--file", "-", "--json"], &good);
+    let first: serde_json::Value = serde_json::from_str(out.ok().lines().next().unwrap()).unwrap();
+    assert_eq!(first["number"], "+15551240001");
+    assert_eq!(first["next_hops"][1]["uri"], "iax2:c/0001");
+    assert_eq!(out.stdout.lines().count(), 2_141);
 }

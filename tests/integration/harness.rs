@@ -391,6 +391,33 @@ impl Node {
 
     /// Runs the CLI against this node.
     pub fn cli(&self, args: &[&str]) -> CliOutput {
+        cli(&self.cli_args(args))
+    }
+
+    /// Runs the CLI against this node with `input` on its standard input
+    /// (which it reads whole before it answers).
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> CliOutput {
+        use std::io::Write as _;
+        let mut child = Command::new(bin("trunkline"))
+            .args(self.cli_args(args))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        CliOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The CLI's arguments for this node: its address, CA and credential.
+    fn cli_args(&self, args: &[&str]) -> Vec<String> {
         let mut full = vec!["--server".to_owned(), self.server()];
         if let Some(ca) = &self.spec.api_ca {
             full.extend(["--ca".to_owned(), ca.display().to_string()]);
@@ -401,7 +428,7 @@ impl Node {
             full.extend(["--token-file".to_owned(), token.display().to_string()]);
         }
         full.extend(args.iter().map(|s| (*s).to_owned()));
-        cli(&full)
+        full
     }
 
     /// A Routes client carrying the node's admin credential.

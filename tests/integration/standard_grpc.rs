@@ -92,6 +92,7 @@ async fn health_and_reflection() {
             "Routes.Explain",
             "Routes.ListRoutes",
             "Routes.Lookup",
+            "Routes.LookupBatch",
             "Routes.Watch",
             "Routes.Withdraw"
         ]

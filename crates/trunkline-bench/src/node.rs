@@ -154,6 +154,17 @@ pub fn run(ds: &Dataset, args: NodeArgs, seed: u64) -> anyhow::Result<()> {
             pct(0.5),
             pct(0.99)
         );
+        let (numbers, took, mut lat) = rt.block_on(grpc_batches(&target, &queries, &args))?;
+        lat.sort_unstable();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_micros();
+        println!(
+            "grpc batch lookups ({}): {:.0} numbers/s over {:.1} s through LookupBatch, {BATCH} numbers a request, {BATCH_STREAMS} streams with {BATCH_IN_FLIGHT} requests in flight each; a request answered in p50 {} us, p99 {} us",
+            if args.tls { "TLS" } else { "plaintext" },
+            numbers as f64 / took.as_secs_f64(),
+            took.as_secs_f64(),
+            pct(0.5),
+            pct(0.99)
+        );
         Ok(())
     })();
     let _ = child.kill();
@@ -214,6 +225,68 @@ async fn grpc_lookups(
         all.extend(lat);
     }
     Ok((total, all))
+}
+
+/// Numbers a LookupBatch request carries in the bench, streams, and
+/// requests in flight on each.
+const BATCH: usize = 1000;
+const BATCH_STREAMS: usize = 2;
+const BATCH_IN_FLIGHT: usize = 4;
+
+/// LookupBatch streams for `args.seconds`: the numbers answered, the time
+/// they took, and each request's round trip.
+async fn grpc_batches(
+    target: &Target,
+    queries: &[String],
+    args: &NodeArgs,
+) -> anyhow::Result<(u64, Duration, Vec<Duration>)> {
+    let channel = target.channel().await?;
+    let start = Instant::now();
+    let end = start + Duration::from_secs(args.seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..BATCH_STREAMS {
+        let mut client = RoutesClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let numbers: Vec<String> = (queries.iter().skip(k).step_by(BATCH_STREAMS))
+            .map(|q| format!("+{q}"))
+            .collect();
+        let (tx, rx) = tokio::sync::mpsc::channel(BATCH_IN_FLIGHT);
+        let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
+        // Requests go out while answers come back; each send waits for room.
+        tasks.spawn(async move {
+            let mut chunks = numbers.chunks(BATCH).cycle();
+            while Instant::now() < end {
+                let numbers = chunks.next().unwrap_or_default().to_vec();
+                let _ = sent_tx.send(Instant::now());
+                let req = pb::LookupBatchRequest {
+                    numbers,
+                    ..Default::default()
+                };
+                if tx.send(req).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<_, anyhow::Error>((0, Vec::new()))
+        });
+        tasks.spawn(async move {
+            let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+            let mut answers = client.lookup_batch(stream).await?.into_inner();
+            let (mut n, mut lat) = (0u64, Vec::new());
+            while let Some(r) = answers.message().await? {
+                n += r.answers.len() as u64;
+                if let Ok(sent) = sent_rx.try_recv() {
+                    lat.push(sent.elapsed());
+                }
+            }
+            Ok((n, lat))
+        });
+    }
+    let (mut total, mut all) = (0, Vec::new());
+    while let Some(r) = tasks.join_next().await {
+        let (n, lat) = r??;
+        total += n;
+        all.extend(lat);
+    }
+    Ok((total, start.elapsed(), all))
 }
 
 /// A child process killed (and reaped) on drop.

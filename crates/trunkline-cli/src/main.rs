@@ -21,6 +21,7 @@ mod docs;
 mod files;
 mod invite;
 mod join;
+mod lookup_file;
 mod neighbor;
 mod output;
 mod paint;
@@ -71,7 +72,13 @@ enum Cmd {
     /// Where does a dialed number go?
     Lookup {
         /// The dialed number: `+15551234567` or `plan:digits`.
-        number: String,
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        number: Option<String>,
+        /// A file of numbers, one a line or the first CSV column (`-`:
+        /// standard input), looked up in batches over one stream; one line
+        /// an answer: number, matched prefix, next hops.
+        #[arg(long)]
+        file: Option<PathBuf>,
         /// Linearizable: include every write acknowledged before now.
         #[arg(long)]
         consistent: bool,
@@ -422,7 +429,15 @@ async fn run(args: Args) -> Result<()> {
             }
             withdraw(routes_client(ch), items, one, json).await
         }
-        Cmd::Lookup { number, consistent } => {
+        Cmd::Lookup {
+            file: Some(file),
+            consistent,
+            ..
+        } => lookup_file::run(ch, &file, consistent, json).await,
+        Cmd::Lookup {
+            number, consistent, ..
+        } => {
+            let number = number.unwrap_or_default();
             let r = routes_client(ch)
                 .lookup(pb::LookupRequest { number, consistent })
                 .await?

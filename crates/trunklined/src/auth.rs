@@ -341,6 +341,7 @@ mod tests {
     fn methods_need_the_roles_the_issue_names() {
         let cases = [
             ("/trunkline.v1.Routes/Lookup", Some(Role::Read)),
+            ("/trunkline.v1.Routes/LookupBatch", Some(Role::Read)),
             ("/trunkline.v1.Routes/ListRoutes", Some(Role::Read)),
             ("/trunkline.v1.Routes/Explain", Some(Role::Read)),
             ("/trunkline.v1.Routes/Watch", Some(Role::Read)),

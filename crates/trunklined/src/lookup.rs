@@ -5,6 +5,7 @@
 
 use thiserror::Error;
 use trunkline_cluster::View;
+use trunkline_core::table::Match;
 use trunkline_core::{Number, NumberError, PlanId, Plans, Prefix, Route};
 
 use crate::store::{Removed, StoreHandle};
@@ -62,9 +63,52 @@ pub fn lookup_in(view: &View, plans: &Plans, number: &str) -> Result<Answer, Loo
     lookup_number(view, &parsed).ok_or_else(|| LookupError::NoRoute(plans.number_str(&parsed)))
 }
 
+/// Looks up many numbers as written by a caller in one applied state,
+/// with the table's batched match (their memory reads overlap): for each,
+/// in order, what [`lookup_in`] says.
+pub fn lookup_many<S: AsRef<str>>(
+    view: &View,
+    plans: &Plans,
+    numbers: &[S],
+) -> Vec<Result<Answer, LookupError>> {
+    let mut out: Vec<Option<Result<Answer, LookupError>>> = Vec::with_capacity(numbers.len());
+    let (mut batch, mut at) = (Vec::new(), Vec::new());
+    for (i, n) in numbers.iter().enumerate() {
+        match plans.parse_number(n.as_ref()) {
+            Ok(number) => {
+                batch.push(number);
+                at.push(i);
+                out.push(None);
+            }
+            Err(error) => out.push(Some(Err(LookupError::Number {
+                input: n.as_ref().to_owned(),
+                error,
+            }))),
+        }
+    }
+    view.table.lookup_batch(&batch, |j, m| {
+        out[at[j]] = m.and_then(|m| answer(view, &batch[j], m)).map(Ok);
+    });
+    let mut unanswered = at.iter().zip(&batch);
+    (out.into_iter().enumerate())
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| {
+                let (_, number) = (unanswered.by_ref())
+                    .find(|(j, _)| **j == i)
+                    .expect("a number with no answer was parsed");
+                Err(LookupError::NoRoute(plans.number_str(number)))
+            })
+        })
+        .collect()
+}
+
 /// Looks up a number already parsed; `None` when no route is eligible.
 pub fn lookup_number(view: &View, number: &Number) -> Option<Answer> {
-    let m = view.table.lookup(number)?;
+    answer(view, number, view.table.lookup(number)?)
+}
+
+/// The answer for `number` from its longest match.
+fn answer(view: &View, number: &Number, m: Match<'_>) -> Option<Answer> {
     let routes = m.eligible();
     if routes.is_empty() {
         return None;
@@ -125,5 +169,86 @@ impl Answer {
 
     pub fn matched_str(&self, plans: &Plans) -> String {
         plans.prefix_str(&self.matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use trunkline_core::{Attrs, NextHop, Route, RouteTable, Source, Validation};
+
+    use super::*;
+
+    fn route(peer: u32, valid: bool) -> Route {
+        Route {
+            attrs: Arc::new(Attrs {
+                source: Source::Peer {
+                    itad: 64_512 + peer,
+                    name: format!("p{peer}").into(),
+                },
+                next_hops: vec![NextHop::new("sip:{e164}@p.example", 10, 100).unwrap()],
+                path: vec![64_512 + peer],
+                local_pref: 100,
+                med: 0,
+                communities: vec![],
+                validation: if valid {
+                    Validation::NotFound
+                } else {
+                    Validation::Invalid
+                },
+                reject_not_found: false,
+                local_from: None,
+            }),
+            installed_at: 1,
+            stale: false,
+        }
+    }
+
+    /// A prefix or number as written: a plan and a few digits from a
+    /// small alphabet, so that numbers fall under prefixes often.
+    fn written(plan_digits: (bool, Vec<u8>)) -> String {
+        let (npstn, digits) = plan_digits;
+        let d: String = digits.iter().map(|d| char::from(b'1' + d % 3)).collect();
+        if npstn {
+            format!("npstn:{d}")
+        } else {
+            format!("+{d}")
+        }
+    }
+
+    proptest! {
+        /// A batch answers each number as a lookup of it alone does: with
+        /// prefixes in the table's frozen base and in its delta, routes
+        /// that are not eligible, numbers of two plans mixed, and input
+        /// that is not a number.
+        #[test]
+        fn a_batch_answers_each_number_as_a_single_lookup_does(
+            base in prop::collection::vec(((any::<bool>(), prop::collection::vec(any::<u8>(), 1..5)), 0u32..3, any::<bool>()), 0..40),
+            delta in prop::collection::vec(((any::<bool>(), prop::collection::vec(any::<u8>(), 1..5)), 0u32..3, any::<bool>()), 0..10),
+            numbers in prop::collection::vec(prop_oneof![
+                8 => (any::<bool>(), prop::collection::vec(any::<u8>(), 1..9)).prop_map(written),
+                1 => prop::sample::select(vec!["", "+", "abc", "npstn:", "nope:12", "+1-x"]).prop_map(String::from),
+            ], 0..60),
+        ) {
+            let plans = Plans::with_private([("npstn", 7)]).unwrap();
+            let mut table = RouteTable::new();
+            for (layer, compact) in [(&base, true), (&delta, false)] {
+                for (p, peer, valid) in layer {
+                    table.upsert(&plans.parse_prefix(&written(p.clone())).unwrap(), route(*peer, *valid));
+                }
+                if compact {
+                    table.compact();
+                }
+            }
+            let view = View { table, applied_index: 7, ..View::default() };
+            let batch = lookup_many(&view, &plans, &numbers);
+            prop_assert_eq!(batch.len(), numbers.len());
+            for (n, b) in numbers.iter().zip(&batch) {
+                let one = lookup_in(&view, &plans, n);
+                prop_assert_eq!(format!("{b:?}"), format!("{one:?}"), "number {:?}", n);
+            }
+        }
     }
 }

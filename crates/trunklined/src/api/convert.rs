@@ -158,14 +158,27 @@ pub fn step(s: Option<Step>) -> pb::SelectionStep {
 
 /// A lookup's answer as the gRPC Lookup gives it.
 pub fn answer(plans: &Plans, a: &crate::lookup::Answer) -> pb::LookupResponse {
-    pb::LookupResponse {
-        number: plans.number_str(&a.number),
-        matched_prefix: plans.prefix_str(&a.matched),
-        routes: a
+    answer_with(plans, a, true)
+}
+
+/// An answer, with its routes or only its next hops (a batch's default).
+pub fn answer_with(
+    plans: &Plans,
+    a: &crate::lookup::Answer,
+    with_routes: bool,
+) -> pb::LookupResponse {
+    let routes = match with_routes {
+        true => a
             .routes
             .iter()
             .map(|r| route(plans, &a.matched, r))
             .collect(),
+        false => Vec::new(),
+    };
+    pb::LookupResponse {
+        number: plans.number_str(&a.number),
+        matched_prefix: plans.prefix_str(&a.matched),
+        routes,
         next_hops: a
             .hops
             .iter()

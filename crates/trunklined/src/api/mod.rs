@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod history;
 mod invites;
+mod lookup_batch;
 mod neighbors;
 mod node;
 mod raft;

@@ -1,5 +1,5 @@
 //! `trunkline.v1.Routes`: announce, withdraw, lookup, list, explain and
-//! watch (in `watch.rs`).
+//! watch (in `watch.rs`); lookups by the thousand in `lookup_batch.rs`.
 //!
 //! Reads answer from the published view (no lock, no raft round trip);
 //! writes go to the store task and return once applied.
@@ -250,6 +250,18 @@ impl Routes for Api {
             .get_or_create(&LookupLabels { result })
             .inc();
         self.count("Lookup", r).map(Response::new)
+    }
+
+    type LookupBatchStream = super::lookup_batch::BatchStream;
+
+    async fn lookup_batch(
+        &self,
+        req: Request<tonic::Streaming<pb::LookupBatchRequest>>,
+    ) -> Result<Response<Self::LookupBatchStream>, Status> {
+        Ok(Response::new(super::lookup_batch::start(
+            self,
+            req.into_inner(),
+        )))
     }
 
     type ListRoutesStream = ListStream;
