@@ -14,10 +14,12 @@ use crate::peers::{PeerEntry, Peers, Rejection, SessionMark};
 use crate::tokens::Tokens;
 
 pub mod authority;
+mod by_peer;
 mod snapshot;
 
 use authority::with_validation;
 pub use authority::{AuthorityConfig, AuthorityState};
+use by_peer::ByPeer;
 
 /// How many request ids are remembered for deduplication.
 pub const DEDUPE_CAPACITY: usize = 100_000;
@@ -89,6 +91,8 @@ impl Dedupe {
 pub struct StateMachine {
     plans: Plans,
     table: RouteTable,
+    /// Where each peer has routes (kept with the table).
+    by_peer: ByPeer,
     interner: AttrsInterner,
     dedupe: Dedupe,
     applied_index: u64,
@@ -139,6 +143,7 @@ impl StateMachine {
         StateMachine {
             plans,
             table: RouteTable::new(),
+            by_peer: ByPeer::default(),
             interner: AttrsInterner::default(),
             dedupe: Dedupe::default(),
             applied_index: 0,
@@ -557,7 +562,8 @@ impl StateMachine {
     }
 
     /// Applies `f` to every route of peer `name` (in `plan`, if given)
-    /// that `select` picks; returns how many it changed.
+    /// that `select` picks; returns how many it changed. It costs what the
+    /// peer holds: the index says where, no walk of the table.
     fn peer_routes(
         &mut self,
         name: &str,
@@ -566,16 +572,16 @@ impl StateMachine {
         f: fn(&mut Self, &Prefix, &Route) -> bool,
     ) -> u64 {
         let mut hits = Vec::new();
-        self.table.walk_all(&mut |px, set| {
-            if plan.is_none_or(|p| p == px.plan) {
-                hits.extend(
-                    set.iter()
-                        .filter(|r| r.attrs.source.is_peer(name) && select(r))
-                        .map(|r| (*px, r.clone())),
-                );
-            }
-            true
-        });
+        for px in self.by_peer.prefixes(name, plan) {
+            let Some(set) = self.table.get(&px) else {
+                continue;
+            };
+            hits.extend(
+                set.iter()
+                    .filter(|r| r.attrs.source.is_peer(name) && select(r))
+                    .map(|r| (px, r.clone())),
+            );
+        }
         hits.iter().filter(|(px, r)| f(self, px, r)).count() as u64
     }
 
@@ -609,6 +615,13 @@ impl StateMachine {
         let removed = self.table.remove(px, source).is_some();
         if removed {
             self.changed.push(*px);
+            // The same peer may hold another route there (another ITAD).
+            if let Source::Peer { name, .. } = source
+                && !(self.table.get(px))
+                    .is_some_and(|set| set.iter().any(|r| r.attrs.source.is_peer(name)))
+            {
+                self.by_peer.lost(px, source);
+            }
         }
         removed
     }
@@ -642,6 +655,7 @@ impl StateMachine {
             return false;
         }
         self.changed.push(*prefix);
+        self.by_peer.holds(prefix, &attrs.source);
         self.table.upsert(
             prefix,
             Route {

@@ -193,6 +193,7 @@ impl StateMachine {
             Invites::default()
         };
         r.finish()?;
+        self.by_peer = super::ByPeer::of(&table);
         self.table = table;
         self.interner = interner;
         self.dedupe = dedupe;
