@@ -26,6 +26,7 @@ mod gobgp;
 mod node;
 mod peering;
 mod secure;
+mod stall;
 
 use std::hint::black_box;
 use std::sync::Arc;

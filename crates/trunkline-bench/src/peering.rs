@@ -5,8 +5,10 @@
 //!   changes (and the same for an announcement);
 //! - full table: the data set announced by one member into a 3-node
 //!   exchange, until installed on all three nodes and re-advertised to a
-//!   second member; time and resident memory; then the same shape for
-//!   gobgpd with 1,000,000 IPv4 routes.
+//!   second member; time and resident memory; then members going away
+//!   (`stall.rs`: the raft thread's longest stall, readers' longest wait,
+//!   elections); then the same shape for gobgpd with 1,000,000 IPv4
+//!   routes.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -403,7 +405,32 @@ pub fn full_table(ds: &Dataset, tls: bool) -> anyhow::Result<()> {
         ex.iter().map(rss).fold(0.0, f64::max) * 1e6 / total as f64,
         rss(&m2),
     );
-    drop((ex, m1, m2));
+    // Members going away while the exchange holds the table: a small one
+    // (its session's end costs what it held), then the one holding the
+    // table, killed (no Notification: its routes stay, stale, for the
+    // restart time), then removed (its routes go).
+    let number = format!("+{}", ds.queries(1, 7)[0]);
+    let say = |what: &str, s: crate::stall::Stall| {
+        println!("full table ({}): {what}: {s}", mode(tls));
+    };
+    let s = crate::stall::through(&rt, &ex, &ex_target, &number, || {
+        drop(m2);
+        Ok(())
+    })?;
+    say("the member holding one route is killed", s);
+    let s = crate::stall::through(&rt, &ex, &ex_target, &number, || {
+        drop(m1);
+        Ok(())
+    })?;
+    say(
+        &format!("the member holding {total} routes is killed (they go stale)"),
+        s,
+    );
+    let s = crate::stall::through(&rt, &ex, &ex_target, &number, || {
+        cli(&ex_target, &["neighbor", "del", "m1"])
+    })?;
+    say(&format!("then it is removed (its {total} routes go)"), s);
+    drop(ex);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -155,7 +155,7 @@ impl Target {
     }
 
     pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
-        let mut ep = Endpoint::from_shared(self.server.clone())?;
+        let mut ep = Endpoint::from_shared(self.server.clone())?.http2_adaptive_window(true);
         if let Some(ca) = &self.ca {
             ep = ep.tls_config(
                 ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca)?)),

@@ -207,6 +207,8 @@ pub async fn connect(target: &Target, timeout: u64) -> Result<Conn> {
         .map_err(|e| Failure::input(format!("--server {server:?}: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT.min(Duration::from_secs(timeout.max(1))))
         .timeout(Duration::from_secs(timeout.max(1)))
+        // Windows sized to the link: a file of numbers streams many.
+        .http2_adaptive_window(true)
         // A node that is frozen (stopped, wedged) answers no HTTP/2 pings:
         // give up on it in seconds, while a node busy with a long request
         // still answers them.

@@ -96,10 +96,22 @@ impl NextHop {
         if !self.uri.contains('{') {
             return self.uri.clone();
         }
-        self.uri
-            .replace("{e164}", e164)
-            .replace("{digits}", digits)
-            .replace("{local}", local)
+        // One pass: each placeholder is replaced where it stands, and
+        // what a replacement holds is never read again as a template.
+        let mut out = String::with_capacity(self.uri.len() + e164.len());
+        let mut rest = self.uri.as_str();
+        while let Some(at) = rest.find('{') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            let (value, skip) = [("{e164}", e164), ("{digits}", digits), ("{local}", local)]
+                .into_iter()
+                .find(|(name, _)| tail.starts_with(name))
+                .map_or(("{", 1), |(name, value)| (value, name.len()));
+            out.push_str(value);
+            rest = &tail[skip..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -225,5 +237,42 @@ impl Route {
     /// Kept through a graceful restart, here or upstream.
     pub fn is_stale(&self) -> bool {
         self.stale || self.attrs.communities.contains(&LargeCommunity::STALE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A next hop's URI fills in its placeholders as replacing each
+        /// in turn would, whatever text and braces surround them.
+        #[test]
+        fn expand_fills_placeholders_as_replacing_each_in_turn_does(
+            pieces in prop::collection::vec(prop::sample::select(vec![
+                "{e164}", "{digits}", "{local}", "{", "}", "{{", "sip:", "@pbx.example", "{e16", "x",
+            ]), 0..12),
+            digits in "[0-9]{1,15}",
+            from in 0usize..16,
+        ) {
+            let uri: String = pieces.concat();
+            let hop = NextHop { uri: uri.clone(), priority: 10, weight: 100 };
+            let e164 = format!("+{digits}");
+            let local = digits.get(from.min(digits.len())..).unwrap_or("");
+            let chained = uri
+                .replace("{e164}", &e164)
+                .replace("{digits}", &digits)
+                .replace("{local}", local);
+            prop_assert_eq!(hop.expand(&e164, &digits, local), chained);
+        }
+    }
+
+    #[test]
+    fn digits_print_as_written() {
+        let d = crate::Digits::from_ascii("0123456789012345").unwrap();
+        assert_eq!(d.to_string(), "0123456789012345");
+        assert_eq!(crate::Digits::EMPTY.to_string(), "");
     }
 }

@@ -70,6 +70,10 @@ where
         .build_v1alpha()?;
     let max = s.max_message;
     Ok(tonic::transport::Server::builder()
+        // HTTP/2 flow-control windows sized to what the link carries (as
+        // gRPC-Go's BDP estimation), not 64 KiB: a batch of lookups or a
+        // table dump is many windows long.
+        .http2_adaptive_window(Some(true))
         .layer(crate::auth::AuthLayer(s.auth.clone()))
         .add_service(
             RoutesServer::new(s.api.clone())

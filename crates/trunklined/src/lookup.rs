@@ -142,13 +142,13 @@ pub fn hops(number: &Number, matched_len: usize, routes: &[Route]) -> Vec<Hop> {
     } else {
         digits.clone()
     };
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let mut out: Vec<Hop> = Vec::new();
     for (i, r) in routes.iter().enumerate() {
         let local = r.attrs.local_part(&digits, matched_len);
         for h in &r.attrs.next_hops {
             let uri = h.expand(&e164, &digits, local);
-            if seen.insert(uri.clone()) {
+            // A route has a few next hops: a scan costs less than hashing.
+            if !out.iter().any(|o| o.uri == uri) {
                 out.push(Hop {
                     uri,
                     priority: h.priority,
