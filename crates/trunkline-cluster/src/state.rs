@@ -39,6 +39,16 @@ pub struct View {
 /// in a new one after each batch of applied entries.
 pub type SharedView = Arc<ArcSwap<View>>;
 
+/// What [`StateMachine::peer_routes`] does to the routes it picks.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Stale,
+    Drop,
+}
+
+/// Fewest routes of a peer in a plan worth a rewrite of the plan.
+const BULK_MIN: usize = 4096;
+
 /// The result of applying one proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -93,6 +103,9 @@ pub struct StateMachine {
     table: RouteTable,
     /// Where each peer has routes (kept with the table).
     by_peer: ByPeer,
+    /// Fewest routes of a peer in a plan that its end rewrites the plan
+    /// for at once ([`BULK_MIN`]; tests move it).
+    bulk_min: usize,
     interner: AttrsInterner,
     dedupe: Dedupe,
     applied_index: u64,
@@ -144,6 +157,7 @@ impl StateMachine {
             plans,
             table: RouteTable::new(),
             by_peer: ByPeer::default(),
+            bulk_min: BULK_MIN,
             interner: AttrsInterner::default(),
             dedupe: Dedupe::default(),
             applied_index: 0,
@@ -423,7 +437,7 @@ impl StateMachine {
                 let known = peers.configs.remove(&name).is_some();
                 peers.sessions.remove(&name);
                 peers.rejected.remove(&name);
-                u64::from(known) + self.peer_routes(&name, None, |_| true, Self::drop_route)
+                u64::from(known) + self.peer_routes(&name, None, |_| true, Act::Drop)
             }
             Command::SessionUp {
                 peer,
@@ -443,7 +457,7 @@ impl StateMachine {
                 };
                 peers.sessions.insert(peer.clone(), mark);
                 peers.rejected.remove(&peer);
-                1 + self.peer_routes(&peer, None, |r| !r.stale, Self::mark_stale)
+                1 + self.peer_routes(&peer, None, |r| !r.stale, Act::Stale)
             }
             Command::SessionDown {
                 peer,
@@ -459,9 +473,9 @@ impl StateMachine {
                     s.up = false;
                 }
                 if graceful {
-                    1 + self.peer_routes(&peer, None, |r| !r.stale, Self::mark_stale)
+                    1 + self.peer_routes(&peer, None, |r| !r.stale, Act::Stale)
                 } else {
-                    1 + self.peer_routes(&peer, None, |_| true, Self::drop_route)
+                    1 + self.peer_routes(&peer, None, |_| true, Act::Drop)
                 }
             }
             Command::PeerRoutes {
@@ -494,11 +508,9 @@ impl StateMachine {
                 if self.peers.current_epoch(&peer) != Some(epoch) {
                     return 0;
                 }
-                self.peer_routes(&peer, Some(plan), |r| r.stale, Self::drop_route)
+                self.peer_routes(&peer, Some(plan), |r| r.stale, Act::Drop)
             }
-            Command::SweepStale { peer } => {
-                self.peer_routes(&peer, None, |r| r.stale, Self::drop_route)
-            }
+            Command::SweepStale { peer } => self.peer_routes(&peer, None, |r| r.stale, Act::Drop),
             Command::TokenCreate { id, token } => {
                 Arc::make_mut(&mut self.tokens).by_id.insert(id, token);
                 1
@@ -561,28 +573,88 @@ impl StateMachine {
         }
     }
 
-    /// Applies `f` to every route of peer `name` (in `plan`, if given)
-    /// that `select` picks; returns how many it changed. It costs what the
-    /// peer holds: the index says where, no walk of the table.
+    /// Marks stale or drops every route of peer `name` (in `plan`, if
+    /// given) that `select` picks; returns how many it changed. It costs
+    /// what the peer holds: the index says where, no walk of the table.
+    /// Where the peer holds a quarter of a plan or more (a member with the
+    /// full table), the plan is rewritten in one pass: route by route, the
+    /// table's merges would rebuild its index several times over, and the
+    /// raft thread would stall past an election timeout.
     fn peer_routes(
         &mut self,
         name: &str,
         plan: Option<PlanId>,
         select: impl Fn(&Route) -> bool,
-        f: fn(&mut Self, &Prefix, &Route) -> bool,
+        act: Act,
     ) -> u64 {
-        let mut hits = Vec::new();
-        for px in self.by_peer.prefixes(name, plan) {
-            let Some(set) = self.table.get(&px) else {
+        let mut n = 0;
+        for (p, held) in self.by_peer.plans(name) {
+            if plan.is_some_and(|q| q != p) {
                 continue;
+            }
+            if held >= self.bulk_min && held * 4 >= self.table.prefix_count_in(p) {
+                n += self.peer_routes_at_once(name, p, &select, act);
+                continue;
+            }
+            let mut hits = Vec::new();
+            for px in self.by_peer.prefixes(name, Some(p)) {
+                let Some(set) = self.table.get(&px) else {
+                    continue;
+                };
+                hits.extend(
+                    set.iter()
+                        .filter(|r| r.attrs.source.is_peer(name) && select(r))
+                        .map(|r| (px, r.clone())),
+                );
+            }
+            let f = match act {
+                Act::Stale => Self::mark_stale,
+                Act::Drop => Self::drop_route,
             };
-            hits.extend(
-                set.iter()
-                    .filter(|r| r.attrs.source.is_peer(name) && select(r))
-                    .map(|r| (px, r.clone())),
-            );
+            n += hits.iter().filter(|(px, r)| f(self, px, r)).count() as u64;
         }
-        hits.iter().filter(|(px, r)| f(self, px, r)).count() as u64
+        n
+    }
+
+    /// [`StateMachine::peer_routes`] for one plan, in one rewrite of it.
+    fn peer_routes_at_once(
+        &mut self,
+        name: &str,
+        plan: PlanId,
+        select: &impl Fn(&Route) -> bool,
+        act: Act,
+    ) -> u64 {
+        let mut n = 0;
+        let by_peer = &mut self.by_peer;
+        let changed = self.table.rewrite(plan, &mut |px, set| {
+            let picked = |r: &Route| r.attrs.source.is_peer(name) && select(r);
+            let hits = set.iter().filter(|r| picked(r)).count();
+            if hits == 0 {
+                return None;
+            }
+            n += hits as u64;
+            let mut routes: Vec<Route> = Vec::with_capacity(set.len());
+            for r in set.iter() {
+                match (picked(r), act) {
+                    (false, _) => routes.push(r.clone()),
+                    (true, Act::Stale) => routes.push(Route {
+                        stale: true,
+                        ..r.clone()
+                    }),
+                    (true, Act::Drop) => {}
+                }
+            }
+            if !routes.iter().any(|r| r.attrs.source.is_peer(name)) {
+                by_peer.lost_name(px, name);
+            }
+            if routes.is_empty() {
+                return Some(None);
+            }
+            trunkline_core::select::rank(&mut routes);
+            Some(Some(routes.into()))
+        });
+        self.changed.extend(changed);
+        n
     }
 
     fn mark_stale(&mut self, px: &Prefix, r: &Route) -> bool {

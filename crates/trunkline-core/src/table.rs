@@ -339,6 +339,46 @@ impl RouteTable {
         changed
     }
 
+    /// Rewrites a whole plan in one pass, for a change that touches much
+    /// of it (a peer holding the table goes away): `f` gets each prefix's
+    /// set and returns `None` to keep it, `Some(None)` to remove it, or
+    /// `Some(Some(set))` (ranked, not empty) to replace it. The plan's index
+    /// is built once, instead of an upsert or removal per prefix and the
+    /// merges they bring. Returns the prefixes changed, in key order.
+    pub fn rewrite(
+        &mut self,
+        plan: PlanId,
+        f: &mut dyn FnMut(&Prefix, &RouteSet) -> Option<Option<RouteSet>>,
+    ) -> Vec<Prefix> {
+        let mut changed = Vec::new();
+        let Some(pt) = self.plans.get_mut(plan.0 as usize) else {
+            return changed;
+        };
+        let mut kept: Vec<(Key, RouteSet)> = Vec::with_capacity(pt.prefixes);
+        pt.range(Key::EMPTY, Key(u64::MAX), &mut |k, set| {
+            let px = Prefix {
+                plan,
+                digits: k.to_digits(),
+            };
+            match f(&px, set) {
+                None => kept.push((k, set.clone())),
+                Some(new) => {
+                    changed.push(px);
+                    if let Some(new) = new {
+                        debug_assert!(!new.is_empty());
+                        kept.push((k, new));
+                    }
+                }
+            }
+            true
+        });
+        pt.routes = kept.iter().map(|(_, set)| set.len()).sum();
+        pt.prefixes = kept.len();
+        pt.base = Arc::new(Index::build(kept));
+        pt.delta = Arc::default();
+        changed
+    }
+
     /// Removes the route from `source` for `prefix`.
     pub fn remove(&mut self, prefix: &Prefix, source: &Source) -> Option<Route> {
         self.remove_noting_best(prefix, source).map(|(old, _)| old)

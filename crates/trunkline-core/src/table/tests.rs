@@ -43,6 +43,9 @@ enum Op {
     Remove(u8, Vec<u8>, u8),
     Compact,
     Snapshot,
+    /// In one plan's rewrite: source `s`'s routes get local pref `lp`,
+    /// or with `None` are removed.
+    Rewrite(u8, u8, Option<u32>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -52,6 +55,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..2, digits, 0u8..3).prop_map(|(p, d, s)| Op::Remove(p, d, s)),
         1 => Just(Op::Compact),
         1 => Just(Op::Snapshot),
+        1 => (0u8..2, 0u8..3, prop::option::of(0u32..3)).prop_map(|(p, s, lp)| Op::Rewrite(p, s, lp)),
     ]
 }
 
@@ -160,6 +164,33 @@ proptest! {
                 }
                 Op::Compact => t.compact(),
                 Op::Snapshot => snapshots.push((t.clone(), m.clone())),
+                Op::Rewrite(p, s, lp) => {
+                    let source = route(s, 0).attrs.source.clone();
+                    let changed = t.rewrite(PlanId(p), &mut |_, set| {
+                        if !set.iter().any(|r| r.attrs.source == source) {
+                            return None;
+                        }
+                        let mut routes: Vec<Route> = (set.iter())
+                            .filter(|r| r.attrs.source != source)
+                            .cloned()
+                            .chain(lp.map(|lp| route(s, lp)))
+                            .collect();
+                        crate::select::rank(&mut routes);
+                        Some((!routes.is_empty()).then(|| routes.into()))
+                    });
+                    let mut want = Vec::new();
+                    for ((mp, d), sources) in m.iter_mut().filter(|((mp, _), _)| *mp == p) {
+                        if sources.contains_key(&s) {
+                            want.push(prefix(*mp, d));
+                            match lp {
+                                Some(lp) => sources.insert(s, lp),
+                                None => sources.remove(&s),
+                            };
+                        }
+                    }
+                    m.retain(|_, sources| !sources.is_empty());
+                    prop_assert_eq!(changed, want);
+                }
             }
         }
         check(&t, &m, &probes)?;
