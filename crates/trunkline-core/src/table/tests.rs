@@ -180,12 +180,14 @@ proptest! {
                     });
                     let mut want = Vec::new();
                     for ((mp, d), sources) in m.iter_mut().filter(|((mp, _), _)| *mp == p) {
-                        if sources.contains_key(&s) {
+                        if let Some(old) = sources.get_mut(&s) {
                             want.push(prefix(*mp, d));
                             match lp {
-                                Some(lp) => sources.insert(s, lp),
-                                None => sources.remove(&s),
-                            };
+                                Some(lp) => *old = lp,
+                                None => {
+                                    sources.remove(&s);
+                                }
+                            }
                         }
                     }
                     m.retain(|_, sources| !sources.is_empty());
