@@ -11,10 +11,9 @@ use trunkline_proto::v1 as pb;
 
 use super::convert;
 use super::errors::{lookup_error, write_error};
-use super::routes::Api;
 use crate::lookup::{LookupError, lookup_many};
-use crate::metrics::LookupLabels;
-use crate::store::WriteError;
+use crate::metrics::{LookupLabels, Metrics};
+use crate::store::{StoreHandle, WriteError};
 
 /// Numbers one request may carry: a response stays a few megabytes.
 pub const MAX_NUMBERS: usize = 10_000;
@@ -22,16 +21,20 @@ pub const MAX_NUMBERS: usize = 10_000;
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::LookupBatchResponse, Status>> + Send>>;
 
 /// Each request in, its answers out, in order.
-pub fn start(api: &Api, requests: Streaming<pb::LookupBatchRequest>) -> BatchStream {
-    let api = api.clone();
+pub fn start(
+    store: &StoreHandle,
+    metrics: &Metrics,
+    requests: Streaming<pb::LookupBatchRequest>,
+) -> BatchStream {
+    let (store, metrics) = (store.clone(), metrics.clone());
     Box::pin(requests.then(move |req| {
-        let api = api.clone();
+        let (store, metrics) = (store.clone(), metrics.clone());
         async move {
             let r = match req {
-                Ok(req) => answer(&api, req).await,
+                Ok(req) => answer(&store, &metrics, req).await,
                 Err(s) => Err(s),
             };
-            api.metrics.rpc(
+            metrics.rpc(
                 "LookupBatch",
                 r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok),
             );
@@ -40,21 +43,25 @@ pub fn start(api: &Api, requests: Streaming<pb::LookupBatchRequest>) -> BatchStr
     }))
 }
 
-async fn answer(api: &Api, req: pb::LookupBatchRequest) -> Result<pb::LookupBatchResponse, Status> {
+async fn answer(
+    store: &StoreHandle,
+    metrics: &Metrics,
+    req: pb::LookupBatchRequest,
+) -> Result<pb::LookupBatchResponse, Status> {
     if req.numbers.len() > MAX_NUMBERS {
         return Err(Status::invalid_argument(format!(
             "{} numbers in one request; at most {MAX_NUMBERS}",
             req.numbers.len()
         )));
     }
-    if let Err(WriteError::Removed(r)) = api.store.serving() {
+    if let Err(WriteError::Removed(r)) = store.serving() {
         return Err(lookup_error(LookupError::Removed(r)));
     }
     if req.consistent {
-        api.store.read_barrier().await.map_err(write_error)?;
+        store.read_barrier().await.map_err(write_error)?;
     }
-    let view = api.store.view().load();
-    let plans = api.store.plans();
+    let view = store.view().load();
+    let plans = store.plans();
     let mut tally = [0u64; 3];
     let answers = (lookup_many(&view, plans, &req.numbers).into_iter())
         .map(|r| {
@@ -85,7 +92,7 @@ async fn answer(api: &Api, req: pb::LookupBatchRequest) -> Result<pb::LookupBatc
     for (result, n) in ["hit", "miss", "error"].into_iter().zip(tally) {
         if n > 0 {
             let labels = LookupLabels { result };
-            api.metrics.lookups.get_or_create(&labels).inc_by(n);
+            metrics.lookups.get_or_create(&labels).inc_by(n);
         }
     }
     Ok(pb::LookupBatchResponse {

@@ -258,10 +258,9 @@ impl Routes for Api {
         &self,
         req: Request<tonic::Streaming<pb::LookupBatchRequest>>,
     ) -> Result<Response<Self::LookupBatchStream>, Status> {
-        Ok(Response::new(super::lookup_batch::start(
-            self,
-            req.into_inner(),
-        )))
+        let requests = req.into_inner();
+        let stream = super::lookup_batch::start(&self.store, &self.metrics, requests);
+        Ok(Response::new(stream))
     }
 
     type ListRoutesStream = ListStream;
