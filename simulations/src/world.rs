@@ -526,19 +526,19 @@ impl World {
             Output::Dial => {
                 let l = &self.links[link];
                 let at = now + 2 * l.model.latency_ms;
-                let generation = l.generation;
-                let ends = match self.part {
-                    // Each end's half goes to the part that runs it.
-                    Some(_) => [Some(l.a), Some(l.b)].to_vec(),
-                    None => vec![None],
+                let (generation, ends) = (l.generation, [l.a, l.b]);
+                let connected = move |only| Event::Connected {
+                    link,
+                    generation,
+                    only,
                 };
-                for only in ends {
-                    let ev = Event::Connected {
-                        link,
-                        generation,
-                        only,
-                    };
-                    self.post(at, ev);
+                if self.part.is_none() {
+                    self.clock.at(at, connected(None));
+                } else {
+                    // Each end's half goes to the part that runs it.
+                    for end in ends {
+                        self.post(at, connected(Some(end)));
+                    }
                 }
             }
             Output::Established(_) => {

@@ -645,7 +645,7 @@ impl StateMachine {
                 }
             }
             if !routes.iter().any(|r| r.attrs.source.is_peer(name)) {
-                by_peer.lost_name(px, name);
+                by_peer.lost(px, name);
             }
             if routes.is_empty() {
                 return Some(None);
@@ -692,7 +692,7 @@ impl StateMachine {
                 && !(self.table.get(px))
                     .is_some_and(|set| set.iter().any(|r| r.attrs.source.is_peer(name)))
             {
-                self.by_peer.lost(px, source);
+                self.by_peer.lost(px, name);
             }
         }
         removed

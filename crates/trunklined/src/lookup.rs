@@ -60,7 +60,7 @@ pub fn lookup_in(view: &View, plans: &Plans, number: &str) -> Result<Answer, Loo
             input: number.to_owned(),
             error,
         })?;
-    lookup_number(view, &parsed).ok_or_else(|| LookupError::NoRoute(plans.number_str(&parsed)))
+    answered(plans, &parsed, lookup_number(view, &parsed))
 }
 
 /// Looks up many numbers as written by a caller in one applied state,
@@ -71,35 +71,32 @@ pub fn lookup_many<S: AsRef<str>>(
     plans: &Plans,
     numbers: &[S],
 ) -> Vec<Result<Answer, LookupError>> {
-    let mut out: Vec<Option<Result<Answer, LookupError>>> = Vec::with_capacity(numbers.len());
+    let mut out = Vec::with_capacity(numbers.len());
     let (mut batch, mut at) = (Vec::new(), Vec::new());
     for (i, n) in numbers.iter().enumerate() {
         match plans.parse_number(n.as_ref()) {
             Ok(number) => {
                 batch.push(number);
                 at.push(i);
-                out.push(None);
+                // Set below: the batch answers every number it is given.
+                out.push(Err(LookupError::NoRoute(String::new())));
             }
-            Err(error) => out.push(Some(Err(LookupError::Number {
+            Err(error) => out.push(Err(LookupError::Number {
                 input: n.as_ref().to_owned(),
                 error,
-            }))),
+            })),
         }
     }
     view.table.lookup_batch(&batch, |j, m| {
-        out[at[j]] = m.and_then(|m| answer(view, &batch[j], m)).map(Ok);
+        let number = &batch[j];
+        out[at[j]] = answered(plans, number, m.and_then(|m| answer(view, number, m)));
     });
-    let mut unanswered = at.iter().zip(&batch);
-    (out.into_iter().enumerate())
-        .map(|(i, r)| {
-            r.unwrap_or_else(|| {
-                let (_, number) = (unanswered.by_ref())
-                    .find(|(j, _)| **j == i)
-                    .expect("a number with no answer was parsed");
-                Err(LookupError::NoRoute(plans.number_str(number)))
-            })
-        })
-        .collect()
+    out
+}
+
+/// An answer, or the error that says there is none for `number`.
+fn answered(plans: &Plans, number: &Number, a: Option<Answer>) -> Result<Answer, LookupError> {
+    a.ok_or_else(|| LookupError::NoRoute(plans.number_str(number)))
 }
 
 /// Looks up a number already parsed; `None` when no route is eligible.

@@ -41,15 +41,8 @@ impl ByPeer {
         }
     }
 
-    /// The peer of `source` has no route for `px` any more.
-    pub(super) fn lost(&mut self, px: &Prefix, source: &Source) {
-        if let Source::Peer { name, .. } = source {
-            self.lost_name(px, name);
-        }
-    }
-
     /// Peer `name` has no route for `px` any more.
-    pub(super) fn lost_name(&mut self, px: &Prefix, name: &str) {
+    pub(super) fn lost(&mut self, px: &Prefix, name: &str) {
         let Some(plans) = self.0.get_mut(name) else {
             return;
         };
