@@ -135,9 +135,28 @@ next_hops = [{}]
         r#"100 10 "u" "E2U+sip" "!^.*$!sip:55123@npstn-pbx.example!" ."#
     );
 
-    // Withdrawn: the same name is NXDOMAIN.
+    // The same query bytes (dig's differ: a fresh cookie each time) come
+    // from the answer cache until the table changes: NXDOMAIN, then the
+    // announced route, then NXDOMAIN again once withdrawn.
+    let raw = |id: u16| {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        s.send_to(&naptr_query(id, "15559991111"), ("127.0.0.1", port))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = s.recv_from(&mut buf).expect("an answer");
+        assert_eq!(buf[..2], id.to_be_bytes(), "the asker's ID");
+        (buf[3] & 0x0f, String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    for id in [1, 2] {
+        assert_eq!(raw(id).0, 3, "NXDOMAIN before the announcement");
+    }
     node.cli(&["announce", "+1555999", "--via", "sip:x@new.example"])
         .ok();
+    let (rcode, text) = raw(3);
+    assert!(rcode == 0 && text.contains("sip:x@new.example"), "{text}");
+    assert!(raw(4).1.contains("sip:x@new.example"), "the same, cached");
     let fresh = "1.1.1.1.9.9.9.5.5.5.1.e164.arpa.";
     assert!(dig(port, &["NAPTR", fresh, "+short"]).contains("sip:x@new.example"));
     node.cli(&["withdraw", "+1555999"]).ok();
@@ -146,6 +165,7 @@ next_hops = [{}]
         std::time::Duration::from_secs(5),
         || dig(port, &["NAPTR", fresh]).contains("status: NXDOMAIN"),
     );
+    assert_eq!(raw(5).0, 3, "NXDOMAIN again, not the cached route");
 
     let (_, metrics) = http_get(node.spec.http, "/metrics").unwrap();
     assert!(

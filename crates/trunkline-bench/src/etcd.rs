@@ -89,16 +89,32 @@ fn start_etcd(
     Ok((procs, clients))
 }
 
+/// What one system did under load.
+struct Load {
+    acked: u64,
+    /// Latency of each acknowledged write, sorted.
+    latencies: Vec<Duration>,
+}
+
+impl Load {
+    fn quantile(&self, q: f64) -> f64 {
+        let l = &self.latencies;
+        if l.is_empty() {
+            return f64::NAN;
+        }
+        l[((l.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3
+    }
+}
+
 /// Runs `clients` loops for `seconds`, each issuing one write at a time
-/// through `write` on one of `channels` (one per member); returns
-/// acknowledged writes.
+/// through `write` on one of `channels` (one per member).
 async fn drive<Ch, C, F, Fut>(
     channels: Vec<Ch>,
     clients: usize,
     seconds: u64,
     make: impl Fn(Ch) -> C,
     write: F,
-) -> anyhow::Result<u64>
+) -> anyhow::Result<Load>
 where
     Ch: Clone,
     C: Send + 'static,
@@ -111,22 +127,29 @@ where
         let mut client = make(channels[k % channels.len()].clone());
         let write = write.clone();
         tasks.spawn(async move {
-            let mut ok = 0u64;
+            let mut latencies = Vec::new();
             let mut seq = 0u64;
             while Instant::now() < end {
+                let t0 = Instant::now();
                 let (c, acked) = write(client, k, seq).await;
                 client = c;
-                ok += u64::from(acked);
+                if acked {
+                    latencies.push(t0.elapsed());
+                }
                 seq += 1;
             }
-            ok
+            latencies
         });
     }
-    let mut total = 0;
+    let mut latencies = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        total += r?;
+        latencies.extend(r?);
     }
-    Ok(total)
+    latencies.sort_unstable();
+    Ok(Load {
+        acked: latencies.len() as u64,
+        latencies,
+    })
 }
 
 pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
@@ -236,11 +259,11 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let (e, t) = (
-        etcd_ok as f64 / args.seconds as f64,
-        tl_ok as f64 / args.seconds as f64,
+        etcd_ok.acked as f64 / args.seconds as f64,
+        tl_ok.acked as f64 / args.seconds as f64,
     );
     println!(
-        "small writes ({}), 3 nodes each, {} concurrent clients over all members, {} s each on this machine: etcd {:.0}/s, trunkline {:.0}/s, ratio trunkline/etcd {:.2}",
+        "small writes ({}), 3 nodes each, {} concurrent clients over all members, {} s each on this machine: etcd {:.0}/s (p50 {:.1} ms, p99 {:.1} ms), trunkline {:.0}/s (p50 {:.1} ms, p99 {:.1} ms), ratio trunkline/etcd {:.2}",
         if args.tls {
             "TLS: client and peer TLS on etcd, API and node-to-node TLS on Trunkline"
         } else {
@@ -249,7 +272,11 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
         args.clients,
         args.seconds,
         e,
+        etcd_ok.quantile(0.5),
+        etcd_ok.quantile(0.99),
         t,
+        tl_ok.quantile(0.5),
+        tl_ok.quantile(0.99),
         t / e.max(1e-9)
     );
     Ok(())

@@ -207,6 +207,32 @@ fn lookup_bench(ds: &Dataset, n: usize, seed: u64) {
         d.as_nanos() as f64 / n as f64
     );
 
+    // What a writer leaves behind, without the writer: a delta of
+    // changes over the index (readers probe it at each length it holds).
+    let entries: Vec<Prefix> = ds
+        .entries
+        .iter()
+        .map(|e| Prefix {
+            plan: PlanId::E164,
+            digits: Digits::from_ascii(&e.digits).unwrap(),
+        })
+        .collect();
+    let mut changed = table.clone();
+    for p in entries.iter().step_by(10) {
+        if let Some(r) = changed.get(p).map(|s| s[0].clone()) {
+            changed.remove(p, &Source::Api);
+            changed.upsert(p, r);
+        }
+    }
+    let d = run(&changed);
+    println!(
+        "lookup, one core, over a delta of {} changed prefixes (no writer): {:.1} M lookups/s, {:.0} ns each",
+        entries.len() / 10,
+        n as f64 / d.as_secs_f64() / 1e6,
+        d.as_nanos() as f64 / n as f64
+    );
+    drop(changed);
+
     // The same, while another thread keeps changing the table and
     // publishing a new version every 1000 changes.
     let shared = Arc::new(ArcSwap::from_pointee(table.clone()));
@@ -214,14 +240,6 @@ fn lookup_bench(ds: &Dataset, n: usize, seed: u64) {
     let writer = {
         let shared = shared.clone();
         let stop = stop.clone();
-        let entries: Vec<Prefix> = ds
-            .entries
-            .iter()
-            .map(|e| Prefix {
-                plan: PlanId::E164,
-                digits: Digits::from_ascii(&e.digits).unwrap(),
-            })
-            .collect();
         let mut table = table;
         std::thread::spawn(move || {
             let mut changes = 0u64;

@@ -294,6 +294,13 @@ impl RaftNode {
     }
 
     /// A fresh origin for a proposal made on this node.
+    /// Starts this process's proposal tokens at `token`: a daemon passes
+    /// its boot time, so an entry proposed before a restart and applied
+    /// after it never answers a waiter of the new process.
+    pub fn start_tokens_at(&mut self, token: u64) {
+        self.next_token = token.max(1);
+    }
+
     pub fn origin(&mut self) -> Origin {
         let token = self.next_token;
         self.next_token += 1;
@@ -347,6 +354,10 @@ impl RaftNode {
         self.raw.step(msg)
     }
 
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
     pub fn status(&self) -> Status {
         let r = &self.raw.raft;
         let store = self.raw.store();
@@ -387,12 +398,29 @@ impl RaftNode {
     /// One pass of the Ready loop. A storage error is fatal: the caller
     /// must stop the node rather than continue past an unwritten state.
     pub fn handle_ready(&mut self) -> Result<Output, StoreError> {
+        let mut sent = Vec::new();
+        let mut out = self.handle_ready_sending(&mut |m| sent.extend(m))?;
+        sent.append(&mut out.messages);
+        out.messages = sent;
+        Ok(out)
+    }
+
+    /// As [`RaftNode::handle_ready`], handing messages to `send` as soon as
+    /// they may go: a leader's appends before its own write (raft-rs lets
+    /// the leader write in parallel with its followers), every node's
+    /// acknowledgements right after the write and before applying. So a
+    /// commit waits for one write, the slowest of the quorum's, not for
+    /// the leader's and then the follower's in turn.
+    pub fn handle_ready_sending(
+        &mut self,
+        send: &mut dyn FnMut(Vec<Message>),
+    ) -> Result<Output, StoreError> {
         let mut out = Output::default();
         if !self.raw.has_ready() {
             return Ok(out);
         }
         let mut rd = self.raw.ready();
-        out.messages.extend(rd.take_messages());
+        send(rd.take_messages());
         for rs in rd.take_read_states() {
             if let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) {
                 out.read_states.push((u64::from_be_bytes(ctx), rs.index));
@@ -413,16 +441,16 @@ impl RaftNode {
         fail::fail_point!("raft_before_save");
         self.raw.mut_store().persist(rd.entries(), rd.hs())?;
         fail::fail_point!("raft_after_save");
-        out.messages.extend(rd.take_persisted_messages());
+        send(rd.take_persisted_messages());
         let committed = rd.take_committed_entries();
         self.apply(committed, &mut out)?;
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {
-            let mut hs = self.raw.store().hard_state().clone();
-            hs.commit = commit;
-            self.raw.mut_store().persist(&[], Some(&hs))?;
+            // Not written on its own: a lost commit index is learned again
+            // from the leader, and a snapshot makes it durable first.
+            self.raw.mut_store().note_commit(commit);
         }
-        out.messages.extend(light.take_messages());
+        send(light.take_messages());
         self.apply(light.take_committed_entries(), &mut out)?;
         self.raw.advance_apply();
         self.sm.publish();
@@ -480,7 +508,7 @@ impl RaftNode {
         // The commit index must be durable at or above the snapshot.
         let mut hs = self.raw.store().hard_state().clone();
         hs.commit = hs.commit.max(self.raw.raft.raft_log.committed);
-        self.raw.mut_store().persist(&[], Some(&hs))?;
+        self.raw.mut_store().persist_durably(&hs)?;
         let data = self.sm.snapshot();
         let store = self.raw.mut_store();
         fail::fail_point!("raft_before_save_snapshot");

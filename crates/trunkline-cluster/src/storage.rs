@@ -37,7 +37,13 @@ const CACHE_BYTES: usize = 16 << 20;
 pub struct RedbStorage {
     db: Database,
     dir: PathBuf,
+    /// The hard state as raft last gave it; its commit index may be ahead
+    /// of the stored one (`commit_unwritten`).
     hard_state: HardState,
+    /// A commit index newer than the stored hard state's: written with the
+    /// next transaction, not on its own (it costs an fsync and is learned
+    /// again from the leader after a restart).
+    commit_unwritten: bool,
     conf_state: ConfState,
     snapshot_meta: SnapshotMetadata,
     /// Index and term of the last entry removed by compaction.
@@ -84,6 +90,7 @@ impl RedbStorage {
             db,
             dir: dir.to_owned(),
             hard_state: HardState::default(),
+            commit_unwritten: false,
             conf_state: ConfState::default(),
             snapshot_meta: SnapshotMetadata::default(),
             compacted: (0, 0),
@@ -190,11 +197,46 @@ impl RedbStorage {
     }
 
     /// Appends entries (dropping any conflicting suffix) and sets the hard
-    /// state, in one durable transaction.
+    /// state, in one durable transaction. A hard state that only moves the
+    /// commit index, with no entries, is noted instead ([`Self::note_commit`]):
+    /// term and vote are what must be durable before a message goes out.
     pub fn persist(&mut self, entries: &[Entry], hs: Option<&HardState>) -> Result<(), StoreError> {
-        if entries.is_empty() && hs.is_none() {
-            return Ok(());
+        if entries.is_empty() {
+            match hs {
+                None => return Ok(()),
+                Some(hs) if hs.term == self.hard_state.term && hs.vote == self.hard_state.vote => {
+                    self.note_commit(hs.commit);
+                    return Ok(());
+                }
+                Some(_) => {}
+            }
         }
+        self.write(entries, hs)
+    }
+
+    /// Raises the commit index in memory; the next transaction stores it.
+    pub fn note_commit(&mut self, commit: u64) {
+        if commit > self.hard_state.commit {
+            self.hard_state.commit = commit;
+            self.commit_unwritten = true;
+        }
+    }
+
+    /// Stores `hs` now, durably, even when only its commit index moved
+    /// (before a snapshot at that index).
+    pub fn persist_durably(&mut self, hs: &HardState) -> Result<(), StoreError> {
+        self.write(&[], Some(hs))
+    }
+
+    fn write(&mut self, entries: &[Entry], hs: Option<&HardState>) -> Result<(), StoreError> {
+        let hs = match hs {
+            Some(hs) => {
+                let mut hs = hs.clone();
+                hs.commit = hs.commit.max(self.hard_state.commit);
+                Some(hs)
+            }
+            None => self.commit_unwritten.then(|| self.hard_state.clone()),
+        };
         let tx = self.db.begin_write()?;
         if let Some(first) = entries.first() {
             if first.index <= self.compacted.0 {
@@ -211,7 +253,7 @@ impl RedbStorage {
                 log.insert(e.index, e.write_to_bytes()?.as_slice())?;
             }
         }
-        if let Some(hs) = hs {
+        if let Some(hs) = &hs {
             let mut meta = tx.open_table(META)?;
             meta.insert(HARD_STATE, hs.write_to_bytes()?.as_slice())?;
         }
@@ -222,7 +264,8 @@ impl RedbStorage {
             self.terms.extend(entries.iter().map(|e| e.term));
         }
         if let Some(hs) = hs {
-            self.hard_state = hs.clone();
+            self.hard_state = hs;
+            self.commit_unwritten = false;
         }
         Ok(())
     }

@@ -17,6 +17,9 @@ use tokio::sync::watch;
 use trunkline_cluster::state::View;
 use trunkline_core::{Digits, Number, PlanId, Plans, Prefix};
 
+mod cache;
+
+use self::cache::AnswerCache;
 use super::{Listeners, Sizing};
 use crate::metrics::Metrics;
 use crate::parse::{ConfigError, invalid};
@@ -51,6 +54,14 @@ pub struct DnsSection {
     /// client retries over TCP. 0: no limit.
     #[serde(default = "default_rate_limit")]
     pub rate_limit: u32,
+    /// UDP answers kept, encoded, until the table changes (a packet cache,
+    /// as PowerDNS keeps; about 350 bytes each). 0: none.
+    #[serde(default = "default_answer_cache")]
+    pub answer_cache: usize,
+}
+
+fn default_answer_cache() -> usize {
+    65_536
 }
 
 fn default_rate_limit() -> u32 {
@@ -76,6 +87,7 @@ impl Default for DnsSection {
             max_tcp_connections: default_tcp_connections(),
             nameserver: None,
             rate_limit: default_rate_limit(),
+            answer_cache: default_answer_cache(),
         }
     }
 }
@@ -480,6 +492,7 @@ struct Shared {
     zones: Zones,
     store: StoreHandle,
     metrics: Metrics,
+    cache: Option<AnswerCache>,
 }
 
 impl Shared {
@@ -487,9 +500,18 @@ impl Shared {
         let start = Instant::now();
         let view = self.store.view().load();
         let serving = self.store.serving().is_ok();
+        let cache = self.cache.as_ref().filter(|_| udp && serving);
+        if let Some((resp, outcome)) = cache.and_then(|c| c.get(view.applied_index, packet)) {
+            self.metrics
+                .frontend_answered("dns", outcome.label(), start);
+            return Some(resp);
+        }
         let (resp, outcome) =
             self.zones
                 .answer_packet(packet, udp, &view, self.store.plans(), serving)?;
+        if let Some(c) = cache {
+            c.put(view.applied_index, packet, &resp, outcome);
+        }
         self.metrics
             .frontend_answered("dns", outcome.label(), start);
         Some(resp)
@@ -511,6 +533,7 @@ pub async fn start(
         zones,
         store,
         metrics,
+        cache: AnswerCache::new(cfg.answer_cache),
     });
     let udp_shared = shared.clone();
     let limited = shared

@@ -1,19 +1,18 @@
 //! [`StoreHandle`]: what every task holds to write to the raft thread,
-//! read the published view and status, and forward writes to the leader.
+//! read the published view and status, and answer writes forwarded by
+//! nodes that still use the Forward call.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use raft::prelude::{ConfChangeV2, Message};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use trunkline_cluster::command::{decode_batch, encode_batch};
+use trunkline_cluster::command::decode_batch;
 use trunkline_cluster::state::Changes;
-use trunkline_cluster::{Command, Origin, Outcome, Proposal, SharedView};
+use trunkline_cluster::{Command, Outcome, SharedView};
 use trunkline_core::Plans;
 use trunkline_core::table::AttrsInterner;
 use trunkline_proto::cluster::v1 as wire;
-use trunkline_proto::cluster::v1::raft_transport_client::RaftTransportClient;
 
 use super::msg::{Committed, StoreMsg, StoreStatus, WriteError};
 
@@ -30,9 +29,6 @@ pub struct StoreHandle {
     pub(super) status: watch::Receiver<StoreStatus>,
     pub(super) plans: Plans,
     pub(super) write_timeout: Duration,
-    /// gRPC channels to other nodes, for forwarding. Held only to clone a
-    /// channel out; never across an await.
-    pub(super) channels: Arc<Mutex<HashMap<(u64, String), tonic::transport::Channel>>>,
     pub(super) dialer: super::dial::NodeDialer,
     /// Start time of this process, making made-up request ids unique
     /// across restarts.
@@ -61,23 +57,8 @@ impl StoreHandle {
         };
         let deadline = tokio::time::Instant::now() + self.write_timeout;
         loop {
-            let result = match self.write_local(request_id.clone(), command.clone()).await {
-                Err(WriteError::NotLeader(leader, Some(addr))) => {
-                    match self
-                        .forward((leader, &addr), request_id.clone(), command.clone())
-                        .await
-                    {
-                        Ok(c) => {
-                            self.wait_applied(c.index).await?;
-                            return Ok(c);
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                other => other,
-            };
-            match result {
-                Err(WriteError::NoLeader | WriteError::NotLeader(..) | WriteError::Forward(_))
+            match self.write_local(request_id.clone(), command.clone()).await {
+                Err(WriteError::NoLeader | WriteError::NotLeader(..))
                     if tokio::time::Instant::now() + LEADER_WAIT < deadline =>
                 {
                     tokio::time::sleep(LEADER_WAIT).await;
@@ -127,70 +108,9 @@ impl StoreHandle {
         }
     }
 
-    fn channel(&self, (id, addr): (u64, &str)) -> Result<tonic::transport::Channel, WriteError> {
-        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (id, addr.to_owned());
-        if let Some(c) = map.get(&key) {
-            return Ok(c.clone());
-        }
-        let c = self
-            .dialer
-            .endpoint(id, addr)
-            .map_err(|e| WriteError::Forward(e.to_string()))?
-            .connect_lazy();
-        map.insert(key, c.clone());
-        Ok(c)
-    }
-
     /// How this node dials the others.
     pub fn dialer(&self) -> &super::dial::NodeDialer {
         &self.dialer
-    }
-
-    async fn forward(
-        &self,
-        addr: (u64, &str),
-        request_id: String,
-        command: Command,
-    ) -> Result<Committed, WriteError> {
-        let proposal = encode_batch(
-            &[Proposal {
-                origin: Origin { node: 0, token: 0 },
-                request_id,
-                command,
-            }],
-            &self.plans,
-        );
-        let mut client = RaftTransportClient::new(self.channel(addr)?)
-            .max_encoding_message_size(usize::MAX)
-            .max_decoding_message_size(usize::MAX);
-        let mut req = tonic::Request::new(wire::ForwardRequest { proposal });
-        req.set_timeout(self.write_timeout);
-        let resp = client
-            .forward(req)
-            .await
-            .map_err(|s| WriteError::Forward(format!("{}: {}", addr.1, s.message())))?
-            .into_inner();
-        match resp.result {
-            Some(wire::forward_response::Result::Applied(a)) => Ok(Committed {
-                index: a.log_index,
-                outcome: if a.duplicate {
-                    Outcome::Duplicate {
-                        changed: a.changed,
-                        index: a.first_index,
-                    }
-                } else {
-                    Outcome::Applied { changed: a.changed }
-                },
-            }),
-            Some(wire::forward_response::Result::NotLeader(_)) => Err(WriteError::NoLeader),
-            Some(wire::forward_response::Result::Rejected(why)) => Err(WriteError::Rejected(why)),
-            Some(wire::forward_response::Result::Refused(r)) => Ok(Committed {
-                index: r.log_index,
-                outcome: Outcome::Refused(r.reason),
-            }),
-            None => Err(WriteError::Forward(format!("{}: empty answer", addr.1))),
-        }
     }
 
     /// Handles a write forwarded by another node.

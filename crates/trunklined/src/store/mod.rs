@@ -78,8 +78,12 @@ impl Store {
     /// tokio runtime (for the ticker and the peer links).
     pub fn start(cfg: StoreConfig, metrics: Metrics) -> anyhow::Result<Store> {
         let logger = crate::logging::raft_logger();
-        let node = RaftNode::open(&cfg.dir, cfg.node, cfg.plans.clone(), &logger)
+        let mut node = RaftNode::open(&cfg.dir, cfg.node, cfg.plans.clone(), &logger)
             .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", cfg.dir.display()))?;
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        node.start_tokens_at(boot as u64);
         let view = node.view();
         let (tx, rx) = mpsc::channel(QUEUE);
         let mut members = cfg.members.clone();
@@ -137,6 +141,7 @@ impl Store {
                         reads: HashMap::new(),
                         next_read: 1,
                         waiters: HashMap::new(),
+                leader_seen: (0, 0),
                         conf_waiters: Vec::new(),
                         changes: changes_tx,
                     }
@@ -175,11 +180,8 @@ impl Store {
                 status,
                 plans: cfg.plans,
                 write_timeout: cfg.write_timeout,
-                channels: Arc::default(),
                 dialer: cfg.dialer,
-                boot: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
+                boot,
                 next_auto: Arc::default(),
                 changes,
             },

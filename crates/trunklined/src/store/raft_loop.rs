@@ -37,7 +37,14 @@ pub(super) struct RaftLoop {
     /// Read-index requests in flight, by request number.
     pub(super) reads: HashMap<u64, oneshot::Sender<u64>>,
     pub(super) next_read: u64,
+    /// Proposals of this node not yet applied here, by origin token. A
+    /// follower's go to the leader inside raft (a MsgProp on the node
+    /// links), and are answered when this node applies them.
     pub(super) waiters: HashMap<u64, oneshot::Sender<Result<Committed, WriteError>>>,
+    /// (term, leader) when the waiters were proposed: a change may have
+    /// lost them, so they are answered "retry" (each write carries a
+    /// request id, so a retry that finds it applied is a duplicate).
+    pub(super) leader_seen: (u64, u64),
     /// Membership changes waiting to be applied: (last index when proposed, reply).
     pub(super) conf_waiters: Vec<(u64, oneshot::Sender<Result<u64, WriteError>>)>,
     pub(super) changes: broadcast::Sender<Arc<Changes>>,
@@ -152,8 +159,11 @@ impl RaftLoop {
                         command,
                         reply,
                     } => {
-                        if !self.node.is_leader() {
-                            let _ = reply.send(Err(self.not_leader()));
+                        // A follower proposes too: raft forwards it to the
+                        // leader, batched with the rest of the node links'
+                        // traffic, as etcd does.
+                        if self.node.leader_id() == 0 {
+                            let _ = reply.send(Err(WriteError::NoLeader));
                         } else {
                             let origin = self.node.origin();
                             batch.push(Proposal {
@@ -174,6 +184,7 @@ impl RaftLoop {
                 continue;
             }
             if !batch.is_empty() {
+                self.answer_lost_waiters();
                 self.metrics.proposals.inc_by(batch.len() as u64);
                 match self.node.propose(&batch) {
                     Ok(()) => self.waiters.extend(replies),
@@ -191,13 +202,28 @@ impl RaftLoop {
             }
             // Addresses as they were before this pass applied any removal.
             let book = self.members();
+            // Messages go out as the Ready loop releases them. One to a
+            // node this pass may have just added waits for the pass's end,
+            // when its address is known.
+            let transport = &mut self.transport;
+            let mut unknown = Vec::new();
             let out = self
                 .node
-                .handle_ready()
+                .handle_ready_sending(&mut |msgs| {
+                    for m in msgs {
+                        if book.contains_key(&m.to) {
+                            transport.send(m, &book);
+                        } else {
+                            unknown.push(m);
+                        }
+                    }
+                })
                 .map_err(|e| anyhow::anyhow!("storage failed, stopping the node: {e}"))?;
-            let members = self.members();
-            for m in out.messages {
-                self.transport.send(m, &members);
+            if !unknown.is_empty() {
+                let members = self.members();
+                for m in unknown {
+                    self.transport.send(m, &members);
+                }
             }
             for (to, snapshot) in self.transport.take_failures() {
                 self.node.report_unreachable(to);
@@ -265,15 +291,7 @@ impl RaftLoop {
                 }
                 self.transport.retain(&self.members(), &self.node.status());
             }
-            if !self.node.is_leader() {
-                // Proposals in flight on a deposed leader may or may not
-                // commit; their callers get a clear answer rather than a
-                // timeout, and can retry with the same request id.
-                let lost = self.not_leader();
-                for (_, r) in self.waiters.drain() {
-                    let _ = r.send(Err(lost.clone()));
-                }
-            }
+            self.answer_lost_waiters();
             match self.node.promote_caught_up_learners(PROMOTE_LAG) {
                 Ok(Some(id)) => {
                     tracing::info!(node = id, "learner caught up: proposing it as a voter")
@@ -285,6 +303,21 @@ impl RaftLoop {
         }
         tracing::info!("raft thread stopped");
         Ok(())
+    }
+
+    /// Proposals in flight when the term or the leader changed may or may
+    /// not commit; their callers get a clear answer rather than a timeout,
+    /// and retry with the same request id.
+    fn answer_lost_waiters(&mut self) {
+        let seen = (self.node.term(), self.node.leader_id());
+        if seen == self.leader_seen {
+            return;
+        }
+        self.leader_seen = seen;
+        let lost = self.not_leader();
+        for (_, r) in self.waiters.drain() {
+            let _ = r.send(Err(lost.clone()));
+        }
     }
 
     fn publish_status(&mut self) {
