@@ -147,7 +147,10 @@ next_hops = [{}]
         let mut buf = [0u8; 4096];
         let (n, _) = s.recv_from(&mut buf).expect("an answer");
         assert_eq!(buf[..2], id.to_be_bytes(), "the asker's ID");
-        (buf[3] & 0x0f, String::from_utf8_lossy(&buf[..n]).into_owned())
+        (
+            buf[3] & 0x0f,
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+        )
     };
     for id in [1, 2] {
         assert_eq!(raw(id).0, 3, "NXDOMAIN before the announcement");

@@ -141,7 +141,7 @@ impl Store {
                         reads: HashMap::new(),
                         next_read: 1,
                         waiters: HashMap::new(),
-                leader_seen: (0, 0),
+                        leader_seen: (0, 0),
                         conf_waiters: Vec::new(),
                         changes: changes_tx,
                     }

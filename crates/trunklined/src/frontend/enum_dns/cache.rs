@@ -82,9 +82,7 @@ impl AnswerCache {
             // set of hot numbers fills it again within a few queries.
             shard.answers.clear();
         }
-        shard
-            .answers
-            .insert(key.into(), (answer.into(), outcome));
+        shard.answers.insert(key.into(), (answer.into(), outcome));
     }
 }
 
