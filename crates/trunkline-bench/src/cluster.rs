@@ -49,15 +49,31 @@ impl Member {
     }
 
     pub(crate) fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.with_extension("log"))?;
         self.child = Some(
             Command::new(bin("trunklined")?)
                 .arg("--config")
                 .arg(&self.config)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()?,
         );
         Ok(())
+    }
+
+    /// `None` while the node runs; else how it ended and the end of its
+    /// log (a bench must not count a dead node's errors as a figure).
+    pub(crate) fn ended(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let log = std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(10).collect();
+        Some(format!(
+            "{status}; its log ends:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ))
     }
 
     pub(crate) fn kill(&mut self) {

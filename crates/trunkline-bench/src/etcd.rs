@@ -92,6 +92,9 @@ fn start_etcd(
 /// What one system did under load.
 struct Load {
     acked: u64,
+    /// Writes answered with an error, and the first error.
+    failed: u64,
+    first_error: Option<String>,
     /// Latency of each acknowledged write, sorted.
     latencies: Vec<Duration>,
 }
@@ -119,7 +122,7 @@ where
     Ch: Clone,
     C: Send + 'static,
     F: Fn(C, usize, u64) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = (C, bool)> + Send,
+    Fut: std::future::Future<Output = (C, Result<(), String>)> + Send,
 {
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = tokio::task::JoinSet::new();
@@ -128,28 +131,39 @@ where
         let write = write.clone();
         tasks.spawn(async move {
             let mut latencies = Vec::new();
+            let mut errors = (0u64, None);
             let mut seq = 0u64;
             while Instant::now() < end {
                 let t0 = Instant::now();
-                let (c, acked) = write(client, k, seq).await;
+                let (c, result) = write(client, k, seq).await;
                 client = c;
-                if acked {
-                    latencies.push(t0.elapsed());
+                match result {
+                    Ok(()) => latencies.push(t0.elapsed()),
+                    Err(e) => {
+                        errors.0 += 1;
+                        errors.1.get_or_insert(e);
+                    }
                 }
                 seq += 1;
             }
-            latencies
+            (latencies, errors)
         });
     }
-    let mut latencies = Vec::new();
+    let mut load = Load {
+        acked: 0,
+        failed: 0,
+        first_error: None,
+        latencies: Vec::new(),
+    };
     while let Some(r) = tasks.join_next().await {
-        latencies.extend(r?);
+        let (latencies, (failed, first)) = r?;
+        load.latencies.extend(latencies);
+        load.failed += failed;
+        load.first_error = load.first_error.or(first);
     }
-    latencies.sort_unstable();
-    Ok(Load {
-        acked: latencies.len() as u64,
-        latencies,
-    })
+    load.latencies.sort_unstable();
+    load.acked = load.latencies.len() as u64;
+    Ok(load)
 }
 
 pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
@@ -159,7 +173,7 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let pki = args.tls.then(|| Pki::new(&dir)).transpose()?;
     let etcd_endpoint = |e: &str| -> anyhow::Result<tonic::transport::Endpoint> {
-        let mut ep = tonic::transport::Endpoint::from_shared(e.to_owned())?;
+        let mut ep = crate::secure::wide(tonic::transport::Endpoint::from_shared(e.to_owned())?);
         if let Some(p) = &pki {
             ep = ep.tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
                 tonic::transport::Certificate::from_pem(std::fs::read(p.ca())?),
@@ -211,7 +225,7 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
                         ..Default::default()
                     })
                     .await;
-                (c, r.is_ok())
+                (c, r.map(drop).map_err(|s| s.to_string()))
             }
         },
     ))?;
@@ -252,9 +266,15 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
                     request_id: String::new(),
                 })
                 .await;
-            (c, r.is_ok())
+            (c, r.map(drop).map_err(|s| s.to_string()))
         },
     ))?;
+    let mut nodes = nodes;
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if let Some(how) = n.ended() {
+            bail!("trunkline node {} stopped under load: {how}", i + 1);
+        }
+    }
     drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -279,5 +299,13 @@ pub fn run(args: EtcdArgs) -> anyhow::Result<()> {
         tl_ok.quantile(0.99),
         t / e.max(1e-9)
     );
+    for (who, load) in [("etcd", &etcd_ok), ("trunkline", &tl_ok)] {
+        if let Some(e) = &load.first_error {
+            println!(
+                "  {who}: {} writes failed, the first with: {e}",
+                load.failed
+            );
+        }
+    }
     Ok(())
 }

@@ -70,10 +70,18 @@ where
         .build_v1alpha()?;
     let max = s.max_message;
     Ok(tonic::transport::Server::builder()
-        // HTTP/2 flow-control windows sized to what the link carries (as
-        // gRPC-Go's BDP estimation), not 64 KiB: a batch of lookups or a
-        // table dump is many windows long.
-        .http2_adaptive_window(Some(true))
+        // HTTP/2 flow-control windows far above the protocol's 64 KiB: a
+        // batch of lookups or a table dump is many windows long. Fixed
+        // rather than adaptive: h2 bounds the small DATA frames it holds
+        // for calls not yet read by half the connection window, and a
+        // client with hundreds of small calls in flight on a 64 KiB window
+        // (where adaptive windows start) gets its connection closed.
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
+        // Calls at once on one connection. hyper's default of 200 is below
+        // what one busy client (a proxy, a PBX farm's gateway) keeps in
+        // flight, and a client past it sees its connection reset.
+        .max_concurrent_streams(Some(MAX_STREAMS))
         .layer(crate::auth::AuthLayer(s.auth.clone()))
         .add_service(
             RoutesServer::new(s.api.clone())
@@ -96,6 +104,14 @@ where
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming(listener, tls), stop))
 }
+
+/// Most concurrent calls on one client connection (etcd's
+/// `--max-concurrent-streams` is unlimited by default).
+const MAX_STREAMS: u32 = 10_000;
+/// Flow-control windows of the public server: what one call, and one
+/// connection, may send before the server reads it.
+const STREAM_WINDOW: u32 = 2 << 20;
+const CONNECTION_WINDOW: u32 = 8 << 20;
 
 /// The node-to-node server, until `stop` resolves.
 pub fn cluster<F>(
