@@ -9,13 +9,6 @@ use clap::{Parser, Subcommand};
 use trunklined::config::{Config, DEFAULT_CONFIG};
 use trunklined::{logging, server};
 
-/// mimalloc rather than glibc's malloc. Side by side on one machine
-/// (`trunkline-bench node`, `trunkline-bench etcd`): 193 rather than 211
-/// bytes a route resident at 1,000,000 routes (glibc's free lists keep the
-/// holes a bulk load leaves), and a fifth more small writes a second.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Trunkline node: routes telephone numbers like BGP routes IP prefixes.
 #[derive(Debug, Parser)]
 #[command(version, about)]
