@@ -255,10 +255,19 @@ async fn grpc_batches(
             .collect();
         let (tx, rx) = tokio::sync::mpsc::channel(BATCH_IN_FLIGHT);
         let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
-        // Requests go out while answers come back; each send waits for room.
+        // Requests go out while answers come back, at most BATCH_IN_FLIGHT
+        // unanswered: the channel alone would let HTTP/2 take as many as
+        // its windows hold, and a request's round trip would then measure
+        // the queue.
+        let room = std::sync::Arc::new(tokio::sync::Semaphore::new(BATCH_IN_FLIGHT));
+        let answered = room.clone();
         tasks.spawn(async move {
             let mut chunks = numbers.chunks(BATCH).cycle();
             while Instant::now() < end {
+                let Ok(permit) = room.acquire().await else {
+                    break;
+                };
+                permit.forget();
                 let numbers = chunks.next().unwrap_or_default().to_vec();
                 let _ = sent_tx.send(Instant::now());
                 let req = pb::LookupBatchRequest {
@@ -280,6 +289,7 @@ async fn grpc_batches(
                 if let Ok(sent) = sent_rx.try_recv() {
                     lat.push(sent.elapsed());
                 }
+                answered.add_permits(1);
             }
             Ok((n, lat))
         });
