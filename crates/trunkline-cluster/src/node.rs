@@ -293,7 +293,6 @@ impl RaftNode {
         v
     }
 
-    /// A fresh origin for a proposal made on this node.
     /// Starts this process's proposal tokens at `token`: a daemon passes
     /// its boot time, so an entry proposed before a restart and applied
     /// after it never answers a waiter of the new process.
@@ -301,6 +300,7 @@ impl RaftNode {
         self.next_token = token.max(1);
     }
 
+    /// A fresh origin for a proposal made on this node.
     pub fn origin(&mut self) -> Origin {
         let token = self.next_token;
         self.next_token += 1;

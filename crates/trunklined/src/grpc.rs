@@ -78,9 +78,9 @@ where
         // (where adaptive windows start) gets its connection closed.
         .initial_stream_window_size(Some(STREAM_WINDOW))
         .initial_connection_window_size(Some(CONNECTION_WINDOW))
-        // Calls at once on one connection. hyper's default of 200 is below
-        // what one busy client (a proxy, a PBX farm's gateway) keeps in
-        // flight, and a client past it sees its connection reset.
+        // Calls at once on one connection, stated rather than left to
+        // hyper's builder default (200): one busy client (a proxy, a PBX
+        // farm's gateway) keeps more in flight.
         .max_concurrent_streams(Some(MAX_STREAMS))
         .layer(crate::auth::AuthLayer(s.auth.clone()))
         .add_service(

@@ -5,9 +5,9 @@
 //! turmoil fuzzer does): one leader per term, committed entries identical
 //! on every node, leader completeness, commit never going back while a
 //! node runs (a restart may forget the commit index, which is not written
-//! on its own, back to its snapshot's), applied ≤ committed. At the end, with the network
-//! healed, every acknowledged proposal is on every node and the state
-//! machines are byte-identical.
+//! on its own, back to its snapshot's), applied ≤ committed. At the end,
+//! with the network healed, every acknowledged proposal is on every node
+//! and the state machines are byte-identical.
 //!
 //! The network reports every snapshot it loses to the sender, as the real
 //! transport does (raft-rs waits for good on a missing report). A second

@@ -9,9 +9,10 @@
 //!   raft service ──Step─────────┘      └──watch──► StoreStatus (metrics, readiness)
 //! ```
 //!
-//! A write on a follower is forwarded to the leader (`Forward` RPC), and
-//! answered once this node has applied it too, so a client reads its own
-//! writes on the node it wrote to.
+//! A write on a follower is proposed there too: raft carries it to the
+//! leader (a MsgPropose on the peer links), and it is answered once this
+//! node has applied it, so a client reads its own writes on the node it
+//! wrote to.
 //!
 //! `msg.rs` holds the messages and errors, `handle.rs` the handle,
 //! `raft_loop.rs` the thread, `transport.rs` its links to other nodes. The

@@ -39,8 +39,6 @@ pub enum WriteError {
     ShuttingDown,
     #[error("the write was not committed within {0:?}")]
     Timeout(Duration),
-    #[error("the leader could not be reached: {0}")]
-    Forward(String),
     #[error("{0}")]
     Rejected(String),
     #[error("no quorum confirmed a consistent read within {0:?}")]

@@ -41,9 +41,8 @@ pub(super) struct RaftLoop {
     /// follower's go to the leader inside raft (a MsgProp on the node
     /// links), and are answered when this node applies them.
     pub(super) waiters: HashMap<u64, oneshot::Sender<Result<Committed, WriteError>>>,
-    /// (term, leader) when the waiters were proposed: a change may have
-    /// lost them, so they are answered "retry" (each write carries a
-    /// request id, so a retry that finds it applied is a duplicate).
+    /// (term, leader) the waiters were proposed under (see
+    /// `answer_lost_waiters`).
     pub(super) leader_seen: (u64, u64),
     /// Membership changes waiting to be applied: (last index when proposed, reply).
     pub(super) conf_waiters: Vec<(u64, oneshot::Sender<Result<u64, WriteError>>)>,
