@@ -26,9 +26,52 @@ pub type RouteSet = Arc<[Route]>;
 /// holds, so a small delta costs little; once the delta grows past a
 /// quarter of the index (or a few thousand changes) the two are merged into
 /// a new index. Writers never wait for readers and readers never lock.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RouteTable {
     plans: Vec<PlanTable>,
+    /// The writer's memo; views do not carry it.
+    singles: SingleSets,
+}
+
+impl Clone for RouteTable {
+    fn clone(&self) -> RouteTable {
+        RouteTable {
+            plans: self.plans.clone(),
+            singles: SingleSets::default(),
+        }
+    }
+}
+
+/// Sets of one route shared among the prefixes that one log entry installs
+/// with the same attributes. A bulk load or a peer's update installs
+/// thousands of prefixes that way, and sharing their sets takes the
+/// allocation per prefix out of the table's memory. Only the current
+/// entry's sets are kept: a route from a later entry differs in
+/// `installed_at`.
+#[derive(Debug, Default)]
+struct SingleSets {
+    installed_at: u64,
+    /// By the address of the attributes (kept alive by the set itself, so
+    /// no other attributes can take that address while it is here) and
+    /// whether the route is stale.
+    sets: hashbrown::HashMap<(usize, bool), RouteSet, foldhash::fast::FixedState>,
+}
+
+/// Most sets [`SingleSets`] keeps for one entry.
+const SINGLES_MAX: usize = 4096;
+
+impl SingleSets {
+    fn share(&mut self, route: Route) -> RouteSet {
+        if route.installed_at != self.installed_at || self.sets.len() >= SINGLES_MAX {
+            self.sets.clear();
+            self.installed_at = route.installed_at;
+        }
+        let key = (Arc::as_ptr(&route.attrs) as usize, route.stale);
+        self.sets
+            .entry(key)
+            .or_insert_with(|| Arc::from([route]))
+            .clone()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -199,6 +242,14 @@ impl PlanTable {
     }
 }
 
+fn plan_in(plans: &mut Vec<PlanTable>, plan: PlanId) -> &mut PlanTable {
+    let i = plan.0 as usize;
+    if plans.len() <= i {
+        plans.resize_with(i + 1, PlanTable::default);
+    }
+    &mut plans[i]
+}
+
 /// The answer to a lookup.
 #[derive(Debug, Clone, Copy)]
 pub struct Match<'a> {
@@ -225,11 +276,7 @@ impl RouteTable {
     }
 
     fn plan_mut(&mut self, plan: PlanId) -> &mut PlanTable {
-        let i = plan.0 as usize;
-        if self.plans.len() <= i {
-            self.plans.resize_with(i + 1, PlanTable::default);
-        }
-        &mut self.plans[i]
+        plan_in(&mut self.plans, plan)
     }
 
     /// Number of routes (candidates), all prefixes and plans together.
@@ -260,7 +307,7 @@ impl RouteTable {
     /// changed (without looking the prefix up again before and after).
     pub fn upsert_noting_best(&mut self, prefix: &Prefix, route: Route) -> (Option<Route>, bool) {
         let key = Key::from_digits(&prefix.digits);
-        let pt = self.plan_mut(prefix.plan);
+        let pt = plan_in(&mut self.plans, prefix.plan);
         // A source's new route for a prefix changed since the last merge,
         // whose set no snapshot shares: replaced and re-ranked in place.
         if let Some(delta) = Arc::get_mut(&mut pt.delta)
@@ -292,7 +339,11 @@ impl RouteTable {
             pt.routes += 1;
         }
         let changed = routes.first() != best_before.as_ref();
-        pt.put(key, routes.into(), current_was);
+        let set = match <[Route; 1]>::try_from(routes) {
+            Ok([route]) => self.singles.share(route),
+            Err(routes) => routes.into(),
+        };
+        pt.put(key, set, current_was);
         (old, changed)
     }
 

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use trunklined::config::{Config, DEFAULT_CONFIG};
 use trunklined::{logging, server};
 
+mod allocator;
+
 /// Trunkline node: routes telephone numbers like BGP routes IP prefixes.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -30,6 +32,9 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.cmd.is_none() {
+        allocator::configure();
+    }
     match args.cmd {
         Some(Cmd::CheckConfig { file }) => match Config::from_file(&file) {
             Ok(l) => {

@@ -5,7 +5,26 @@ use proptest::prelude::*;
 use super::*;
 use crate::route::Validation;
 
+/// The same attributes for the same source and preference, as the
+/// interner gives them, so that prefixes share their sets of one route.
 fn route(source: u8, lp: u32) -> Route {
+    static POOL: std::sync::OnceLock<Vec<Arc<Attrs>>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        (0..3u8)
+            .flat_map(|s| (0..3u32).map(move |lp| fresh_route(s, lp).attrs))
+            .collect()
+    });
+    match pool.get(usize::from(source) * 3 + lp as usize) {
+        Some(attrs) if lp < 3 => Route {
+            attrs: attrs.clone(),
+            installed_at: 0,
+            stale: false,
+        },
+        _ => fresh_route(source, lp),
+    }
+}
+
+fn fresh_route(source: u8, lp: u32) -> Route {
     Route {
         attrs: Arc::new(Attrs {
             source: if source == 0 {
@@ -35,6 +54,37 @@ fn prefix(plan: u8, d: &[u8]) -> Prefix {
         plan: PlanId(plan),
         digits: Digits::from_values(d).unwrap(),
     }
+}
+
+/// Prefixes installed by one entry with the same attributes share one set;
+/// changing one of them leaves the others as they were.
+#[test]
+fn one_entry_shares_its_sets_of_one_route() {
+    let mut t = RouteTable::new();
+    let (a, b, c) = (prefix(0, &[1, 2]), prefix(0, &[1, 3]), prefix(0, &[1, 4]));
+    let at = |i| Route {
+        installed_at: i,
+        ..route(1, 1)
+    };
+    t.upsert(&a, at(7));
+    t.upsert(&b, at(7));
+    t.upsert(&c, at(8));
+    let set = |t: &RouteTable, p| t.get(p).unwrap().clone();
+    assert!(Arc::ptr_eq(&set(&t, &a), &set(&t, &b)));
+    assert!(!Arc::ptr_eq(&set(&t, &a), &set(&t, &c)));
+    t.upsert(&b, route(2, 2));
+    assert_eq!(set(&t, &a).len(), 1);
+    assert_eq!(set(&t, &b).len(), 2);
+    t.upsert(
+        &a,
+        Route {
+            installed_at: 9,
+            ..route(1, 2)
+        },
+    );
+    assert_eq!(set(&t, &a)[0].attrs.local_pref, 2);
+    assert_eq!(set(&t, &b)[1].attrs.local_pref, 1);
+    assert_eq!(set(&t, &b)[1].installed_at, 7);
 }
 
 #[derive(Debug, Clone)]
