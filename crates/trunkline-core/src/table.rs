@@ -12,11 +12,10 @@ use crate::route::{Attrs, Route, Source};
 use crate::select::{is_eligible, rank};
 
 mod delta;
+mod set;
 
 use self::delta::Delta;
-
-/// The candidates for one prefix, best first (see [`crate::select::rank`]).
-pub type RouteSet = Arc<[Route]>;
+pub use self::set::RouteSet;
 
 /// All routes of a cluster, per plan. Cloning is O(1) and a clone is a
 /// consistent snapshot: it does not see the original's later changes.
@@ -69,7 +68,7 @@ impl SingleSets {
         let key = (Arc::as_ptr(&route.attrs) as usize, route.stale);
         self.sets
             .entry(key)
-            .or_insert_with(|| Arc::from([route]))
+            .or_insert_with(|| RouteSet::from(route))
             .clone()
     }
 }
@@ -312,7 +311,7 @@ impl RouteTable {
         // whose set no snapshot shares: replaced and re-ranked in place.
         if let Some(delta) = Arc::get_mut(&mut pt.delta)
             && let Some(Some(set)) = delta.get_mut(&key)
-            && let Some(routes) = Arc::get_mut(set)
+            && let Some(routes) = set.get_mut()
             && let Some(i) = (routes.iter()).position(|r| r.attrs.source == route.attrs.source)
         {
             let best_before = routes[0].clone();

@@ -159,7 +159,7 @@ mod tests {
     }
 
     fn set() -> Option<RouteSet> {
-        Some(Arc::from(Vec::new()))
+        Some(RouteSet::from(Vec::new()))
     }
 
     /// A published view (a clone) keeps what it saw while the writer goes

@@ -70,8 +70,8 @@ fn one_entry_shares_its_sets_of_one_route() {
     t.upsert(&b, at(7));
     t.upsert(&c, at(8));
     let set = |t: &RouteTable, p| t.get(p).unwrap().clone();
-    assert!(Arc::ptr_eq(&set(&t, &a), &set(&t, &b)));
-    assert!(!Arc::ptr_eq(&set(&t, &a), &set(&t, &c)));
+    assert!(RouteSet::ptr_eq(&set(&t, &a), &set(&t, &b)));
+    assert!(!RouteSet::ptr_eq(&set(&t, &a), &set(&t, &c)));
     t.upsert(&b, route(2, 2));
     assert_eq!(set(&t, &a).len(), 1);
     assert_eq!(set(&t, &b).len(), 2);
