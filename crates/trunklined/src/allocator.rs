@@ -14,6 +14,7 @@
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -27,6 +28,9 @@ const OPTIONS: [(&str, &str); 2] = [("MIMALLOC_PURGE_DELAY", "10"), ("MIMALLOC_A
 /// same process id, nothing runs twice). Returns only when they are set,
 /// or when the program cannot be found again (then it runs as it is).
 pub fn configure() {
+    if cfg!(feature = "system-allocator") {
+        return;
+    }
     let missing: Vec<(&str, &str)> = OPTIONS
         .into_iter()
         .filter(|(name, _)| std::env::var_os(name).is_none())
