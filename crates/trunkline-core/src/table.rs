@@ -161,7 +161,17 @@ impl PlanTable {
     }
 
     fn lookup(&self, digits: &[u8], key: impl Fn() -> Key) -> Option<(usize, &RouteSet)> {
-        let found = self.base.longest_match(digits);
+        self.with_delta(digits, key, self.base.longest_match(digits))
+    }
+
+    /// The answer, given the index's own (`found`): the delta's changes
+    /// applied.
+    fn with_delta<'a>(
+        &'a self,
+        digits: &[u8],
+        key: impl Fn() -> Key,
+        found: Option<(usize, &'a RouteSet)>,
+    ) -> Option<(usize, &'a RouteSet)> {
         if self.delta.mask == 0 {
             return found;
         }
@@ -515,31 +525,36 @@ impl RouteTable {
             let run = numbers[at..].iter().take_while(|n| n.plan == plan).count();
             let slice = &numbers[at..at + run];
             match self.plan(plan) {
-                Some(pt) if pt.delta.mask == 0 => {
+                // The index's walks overlap; the delta, where it has
+                // changes, is probed after each.
+                Some(pt) => {
                     pt.base.longest_match_stream(
                         run,
                         |i| slice[i].digits.as_slice(),
                         |i, r| {
+                            let digits = &slice[i].digits;
+                            let found = r.map(|(len, v)| (len, pt.base.value(v)));
+                            let found = pt.with_delta(
+                                digits.as_slice(),
+                                || Key::from_digits(digits),
+                                found,
+                            );
                             f(
                                 at + i,
-                                r.map(|(len, v)| {
+                                found.map(|(len, routes)| {
                                     self.eligible_or_shorter(Match {
                                         prefix: Prefix {
                                             plan,
-                                            digits: slice[i].digits.truncate(len),
+                                            digits: digits.truncate(len),
                                         },
-                                        routes: pt.base.value(v),
+                                        routes,
                                     })
                                 }),
                             )
                         },
                     );
                 }
-                _ => {
-                    for (i, n) in slice.iter().enumerate() {
-                        f(at + i, self.lookup(n));
-                    }
-                }
+                None => (0..run).for_each(|i| f(at + i, None)),
             }
             at += run;
         }
