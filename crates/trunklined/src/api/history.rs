@@ -16,6 +16,42 @@ use crate::store::StoreHandle;
 /// every other reader of the feed).
 const KEEP: usize = 4096;
 
+/// Prefixes the kept batches may name in all. A bulk load of a million
+/// routes is not kept for replay (it was 24 bytes a route on every node):
+/// a watcher that was behind it starts again from a snapshot, which sends
+/// no more than a replay would.
+const KEEP_PREFIXES: usize = 65_536;
+
+/// The batches held, oldest first, and how many prefixes they name.
+#[derive(Debug, Default)]
+struct Kept {
+    batches: VecDeque<Arc<Changes>>,
+    prefixes: usize,
+}
+
+impl Kept {
+    fn clear(&mut self) {
+        self.batches.clear();
+        self.prefixes = 0;
+    }
+
+    /// Adds a batch, dropping the oldest beyond the bounds; returns the
+    /// revision of the newest one dropped (nothing after it is missing).
+    fn push(&mut self, c: Arc<Changes>) -> Option<u64> {
+        self.prefixes += c.prefixes.len();
+        self.batches.push_back(c);
+        let mut dropped = None;
+        while self.batches.len() > KEEP || self.prefixes > KEEP_PREFIXES {
+            let Some(old) = self.batches.pop_front() else {
+                break;
+            };
+            self.prefixes -= old.prefixes.len();
+            dropped = Some(old.index);
+        }
+        dropped
+    }
+}
+
 /// What changed after a revision.
 #[derive(Debug)]
 pub enum Since {
@@ -62,9 +98,9 @@ async fn run(
     mut floor: u64,
     mut asks: mpsc::Receiver<Ask>,
 ) {
-    let mut kept: VecDeque<Arc<Changes>> = VecDeque::new();
+    let mut kept = Kept::default();
     let take = |c: Result<Arc<Changes>, broadcast::error::RecvError>,
-                kept: &mut VecDeque<Arc<Changes>>,
+                kept: &mut Kept,
                 floor: &mut u64| match c {
         Ok(c) if c.resync => {
             // A table replaced whole: nothing before it can be replayed.
@@ -73,11 +109,8 @@ async fn run(
             true
         }
         Ok(c) => {
-            kept.push_back(c);
-            if kept.len() > KEEP
-                && let Some(old) = kept.pop_front()
-            {
-                *floor = old.index;
+            if let Some(dropped) = kept.push(c) {
+                *floor = dropped;
             }
             true
         }
@@ -111,10 +144,51 @@ async fn run(
                 let answer = if ask.after < floor {
                     Since::Compacted(floor)
                 } else {
-                    Since::Batches(kept.iter().filter(|c| c.index > ask.after).cloned().collect())
+                    Since::Batches(kept.batches.iter().filter(|c| c.index > ask.after).cloned().collect())
                 };
                 let _ = ask.reply.send(answer);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trunkline_core::{Digits, PlanId, Prefix};
+
+    use super::*;
+
+    fn batch(index: u64, prefixes: usize) -> Arc<Changes> {
+        Arc::new(Changes {
+            prefixes: vec![
+                Prefix {
+                    plan: PlanId::E164,
+                    digits: Digits::EMPTY,
+                };
+                prefixes
+            ],
+            index,
+            ..Changes::default()
+        })
+    }
+
+    /// Batches go oldest first once they are too many or name too many
+    /// prefixes; the revision of the newest one gone is the floor.
+    #[test]
+    fn kept_batches_are_bounded_in_count_and_prefixes() {
+        let mut k = Kept::default();
+        assert_eq!(k.push(batch(1, 10)), None);
+        assert_eq!(k.push(batch(2, KEEP_PREFIXES - 10)), None);
+        assert_eq!(k.push(batch(3, 1)), Some(1));
+        assert_eq!(k.prefixes, KEEP_PREFIXES - 9);
+        // A batch larger than the bound is not kept either.
+        assert_eq!(k.push(batch(4, KEEP_PREFIXES + 1)), Some(4));
+        assert!(k.batches.is_empty());
+        assert_eq!(k.prefixes, 0);
+        for i in 5..5 + KEEP as u64 {
+            assert_eq!(k.push(batch(i, 0)), None);
+        }
+        assert_eq!(k.push(batch(5 + KEEP as u64, 0)), Some(5));
+        assert_eq!(k.batches.len(), KEEP);
     }
 }
