@@ -9,9 +9,10 @@ use crate::store::WriteError;
 /// node (or a later try) could succeed.
 pub fn write_error(e: WriteError) -> Status {
     match e {
-        WriteError::NoLeader | WriteError::NotLeader(..) | WriteError::ShuttingDown => {
-            Status::unavailable(e.to_string())
-        }
+        WriteError::NoLeader
+        | WriteError::NotLeader(..)
+        | WriteError::MembershipBusy
+        | WriteError::ShuttingDown => Status::unavailable(e.to_string()),
         WriteError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
         WriteError::NoQuorum(_) => Status::unavailable(e.to_string()),
         WriteError::Rejected(_) => Status::internal(e.to_string()),

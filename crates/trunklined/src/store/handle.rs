@@ -208,11 +208,22 @@ impl StoreHandle {
     }
 
     /// Proposes a membership change and waits until it is applied here.
+    /// Tries again while the leader is still applying another one (a new
+    /// leader's first entry, say).
     pub async fn conf_change(&self, cc: ConfChangeV2, context: Vec<u8>) -> Result<u64, WriteError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(StoreMsg::ConfChange { cc, context, reply })
-            .await?;
-        self.answer(rx).await?
+        let deadline = tokio::time::Instant::now() + self.write_timeout;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            let (cc, context) = (cc.clone(), context.clone());
+            self.send(StoreMsg::ConfChange { cc, context, reply })
+                .await?;
+            match self.answer(rx).await? {
+                Err(WriteError::MembershipBusy) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(LEADER_WAIT).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     pub async fn transfer_leader(&self, to: u64) -> Result<(), WriteError> {

@@ -33,6 +33,11 @@ impl Committed {
 pub enum WriteError {
     #[error("no leader is known right now; retry shortly")]
     NoLeader,
+    /// raft drops a membership change proposed while another is not yet
+    /// applied (a new leader counts its first entry as one), so the leader
+    /// refuses it rather than let the caller wait for nothing.
+    #[error("another membership change is being applied; retry shortly")]
+    MembershipBusy,
     #[error("node {0} is the leader")]
     NotLeader(u64, Option<String>),
     #[error("the store is shutting down")]

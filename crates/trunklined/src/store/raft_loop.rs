@@ -142,6 +142,8 @@ impl RaftLoop {
                     StoreMsg::ConfChange { cc, context, reply } => {
                         if !self.node.is_leader() {
                             let _ = reply.send(Err(self.not_leader()));
+                        } else if self.node.has_pending_conf() {
+                            let _ = reply.send(Err(WriteError::MembershipBusy));
                         } else {
                             match self.node.propose_conf_change(context, cc) {
                                 Ok(()) => self
