@@ -25,52 +25,9 @@ pub use self::set::RouteSet;
 /// holds, so a small delta costs little; once the delta grows past a
 /// quarter of the index (or a few thousand changes) the two are merged into
 /// a new index. Writers never wait for readers and readers never lock.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     plans: Vec<PlanTable>,
-    /// The writer's memo; views do not carry it.
-    singles: SingleSets,
-}
-
-impl Clone for RouteTable {
-    fn clone(&self) -> RouteTable {
-        RouteTable {
-            plans: self.plans.clone(),
-            singles: SingleSets::default(),
-        }
-    }
-}
-
-/// Sets of one route shared among the prefixes that one log entry installs
-/// with the same attributes. A bulk load or a peer's update installs
-/// thousands of prefixes that way, and sharing their sets takes the
-/// allocation per prefix out of the table's memory. Only the current
-/// entry's sets are kept: a route from a later entry differs in
-/// `installed_at`.
-#[derive(Debug, Default)]
-struct SingleSets {
-    installed_at: u64,
-    /// By the address of the attributes (kept alive by the set itself, so
-    /// no other attributes can take that address while it is here) and
-    /// whether the route is stale.
-    sets: hashbrown::HashMap<(usize, bool), RouteSet, foldhash::fast::FixedState>,
-}
-
-/// Most sets [`SingleSets`] keeps for one entry.
-const SINGLES_MAX: usize = 4096;
-
-impl SingleSets {
-    fn share(&mut self, route: Route) -> RouteSet {
-        if route.installed_at != self.installed_at || self.sets.len() >= SINGLES_MAX {
-            self.sets.clear();
-            self.installed_at = route.installed_at;
-        }
-        let key = (Arc::as_ptr(&route.attrs) as usize, route.stale);
-        self.sets
-            .entry(key)
-            .or_insert_with(|| RouteSet::from(route))
-            .clone()
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -348,11 +305,7 @@ impl RouteTable {
             pt.routes += 1;
         }
         let changed = routes.first() != best_before.as_ref();
-        let set = match <[Route; 1]>::try_from(routes) {
-            Ok([route]) => self.singles.share(route),
-            Err(routes) => routes.into(),
-        };
-        pt.put(key, set, current_was);
+        pt.put(key, routes.into(), current_was);
         (old, changed)
     }
 

@@ -56,37 +56,6 @@ fn prefix(plan: u8, d: &[u8]) -> Prefix {
     }
 }
 
-/// Prefixes installed by one entry with the same attributes share one set;
-/// changing one of them leaves the others as they were.
-#[test]
-fn one_entry_shares_its_sets_of_one_route() {
-    let mut t = RouteTable::new();
-    let (a, b, c) = (prefix(0, &[1, 2]), prefix(0, &[1, 3]), prefix(0, &[1, 4]));
-    let at = |i| Route {
-        installed_at: i,
-        ..route(1, 1)
-    };
-    t.upsert(&a, at(7));
-    t.upsert(&b, at(7));
-    t.upsert(&c, at(8));
-    let set = |t: &RouteTable, p| t.get(p).unwrap().clone();
-    assert!(RouteSet::ptr_eq(&set(&t, &a), &set(&t, &b)));
-    assert!(!RouteSet::ptr_eq(&set(&t, &a), &set(&t, &c)));
-    t.upsert(&b, route(2, 2));
-    assert_eq!(set(&t, &a).len(), 1);
-    assert_eq!(set(&t, &b).len(), 2);
-    t.upsert(
-        &a,
-        Route {
-            installed_at: 9,
-            ..route(1, 2)
-        },
-    );
-    assert_eq!(set(&t, &a)[0].attrs.local_pref, 2);
-    assert_eq!(set(&t, &b)[1].attrs.local_pref, 1);
-    assert_eq!(set(&t, &b)[1].installed_at, 7);
-}
-
 #[derive(Debug, Clone)]
 enum Op {
     Upsert(u8, Vec<u8>, u8, u32),
