@@ -238,14 +238,14 @@ impl RaftNode {
         self.raw.transfer_leader(to);
     }
 
-    /// Proposes a membership change; `context` travels with it (the new
-    /// node's address, for example).
     /// A membership change is proposed and not yet applied; raft ignores
     /// another until it is (it becomes an empty entry).
     pub fn has_pending_conf(&self) -> bool {
         self.raw.raft.has_pending_conf()
     }
 
+    /// Proposes a membership change; `context` travels with it (the new
+    /// node's address, for example).
     pub fn propose_conf_change(
         &mut self,
         context: Vec<u8>,

@@ -208,14 +208,6 @@ impl PlanTable {
     }
 }
 
-fn plan_in(plans: &mut Vec<PlanTable>, plan: PlanId) -> &mut PlanTable {
-    let i = plan.0 as usize;
-    if plans.len() <= i {
-        plans.resize_with(i + 1, PlanTable::default);
-    }
-    &mut plans[i]
-}
-
 /// The answer to a lookup.
 #[derive(Debug, Clone, Copy)]
 pub struct Match<'a> {
@@ -242,7 +234,11 @@ impl RouteTable {
     }
 
     fn plan_mut(&mut self, plan: PlanId) -> &mut PlanTable {
-        plan_in(&mut self.plans, plan)
+        let i = plan.0 as usize;
+        if self.plans.len() <= i {
+            self.plans.resize_with(i + 1, PlanTable::default);
+        }
+        &mut self.plans[i]
     }
 
     /// Number of routes (candidates), all prefixes and plans together.
@@ -273,7 +269,7 @@ impl RouteTable {
     /// changed (without looking the prefix up again before and after).
     pub fn upsert_noting_best(&mut self, prefix: &Prefix, route: Route) -> (Option<Route>, bool) {
         let key = Key::from_digits(&prefix.digits);
-        let pt = plan_in(&mut self.plans, prefix.plan);
+        let pt = self.plan_mut(prefix.plan);
         // A source's new route for a prefix changed since the last merge,
         // whose set no snapshot shares: replaced and re-ranked in place.
         if let Some(delta) = Arc::get_mut(&mut pt.delta)

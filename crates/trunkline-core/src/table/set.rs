@@ -26,11 +26,6 @@ impl RouteSet {
             Candidates::Many(rs) => &mut rs[..],
         })
     }
-
-    /// Whether both are the same shared set.
-    pub fn ptr_eq(a: &RouteSet, b: &RouteSet) -> bool {
-        Arc::ptr_eq(&a.0, &b.0)
-    }
 }
 
 impl Deref for RouteSet {

@@ -5,26 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::route::Validation;
 
-/// The same attributes for the same source and preference, as the
-/// interner gives them, so that prefixes share their sets of one route.
 fn route(source: u8, lp: u32) -> Route {
-    static POOL: std::sync::OnceLock<Vec<Arc<Attrs>>> = std::sync::OnceLock::new();
-    let pool = POOL.get_or_init(|| {
-        (0..3u8)
-            .flat_map(|s| (0..3u32).map(move |lp| fresh_route(s, lp).attrs))
-            .collect()
-    });
-    match pool.get(usize::from(source) * 3 + lp as usize) {
-        Some(attrs) if lp < 3 => Route {
-            attrs: attrs.clone(),
-            installed_at: 0,
-            stale: false,
-        },
-        _ => fresh_route(source, lp),
-    }
-}
-
-fn fresh_route(source: u8, lp: u32) -> Route {
     Route {
         attrs: Arc::new(Attrs {
             source: if source == 0 {
